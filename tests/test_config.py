@@ -1,0 +1,84 @@
+"""Configuration is validated at start-up; every error names the file and the key."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from voicebot.config import ConfigError, load_installation
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def install_copy(tmp_path: Path) -> Path:
+    shutil.copy(REPO / "voicebot.yml", tmp_path / "voicebot.yml")
+    shutil.copytree(REPO / "tenants", tmp_path / "tenants")
+    return tmp_path
+
+
+def edit(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
+def error_for(root: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_installation(root / "voicebot.yml")
+    return str(caught.value)
+
+
+def test_shipped_configuration_loads_three_demo_lines():
+    inst = load_installation(REPO / "voicebot.yml")
+    assert set(inst.tenants) == {"demo-kommune", "stadt-kreis", "demo-city"}
+    assert inst.languages == ["da", "de", "en"]
+    assert inst.tenant_for_number("+492921300").id == "stadt-kreis"
+    assert inst.tenant_for_number("+4929211030").id == "stadt-kreis"
+    assert inst.tenant_for_number("+4500000000") is None
+
+
+@pytest.mark.parametrize("change, file, key, words", [
+    (lambda d: d["offices"]["bibliotek"]["hours"].update(monday=["9-17"]),
+     "demo-kommune.yml", "offices.bibliotek.hours", "not a time range"),
+    (lambda d: d["offices"]["bibliotek"]["hours"].update(mondag=["09:00-17:00"]),
+     "demo-kommune.yml", "offices.bibliotek.hours", "not a weekday"),
+    (lambda d: d["offices"]["bibliotek"]["hours"].update(monday=["17:00-09:00"]),
+     "demo-kommune.yml", "offices.bibliotek.hours", "ends before it starts"),
+    (lambda d: d.update(timezone="Europe/Kopenhagen"), "demo-kommune.yml", "timezone", "not a time zone"),
+    (lambda d: d.update(language="fr"), "demo-city.yml", "language", "not one of the languages"),
+    (lambda d: d.update(default_office="rathaus"), "stadt-kreis.yml", "default_office", "not one of the offices"),
+    (lambda d: d["guidance"].pop("passport"), "demo-city.yml", "guidance", "no answer for passport"),
+    (lambda d: d["guidance"].update(parking="..."), "demo-city.yml", "guidance", "not a guidance topic"),
+    (lambda d: d["holidays"].update(subdivision="XX"), "stadt-kreis.yml", "holidays", "subdivision"),
+    (lambda d: d["offices"]["town_hall"]["exceptions"].append({"date": "2026-12-31"}),
+     "demo-city.yml", "offices.town_hall.exceptions[1]", "either closed"),
+    (lambda d: d.update(numbers=["call us"]), "demo-city.yml", "numbers", "not a phone number"),
+    (lambda d: d.update(greting="hi"), "demo-city.yml", "greting", "extra fields not permitted"),
+    (lambda d: d["handoff"].update(queue="nowhere"), "demo-city.yml", "handoff.queue", "not a queue"),
+    (lambda d: d.update(numbers=["+4570101010"]), "stadt-kreis.yml", "numbers", "already dialled"),
+])
+def test_tenant_errors_name_file_and_key(install_copy, change, file, key, words):
+    edit(install_copy / "tenants" / file, change)
+    message = error_for(install_copy)
+    assert f"{file}: {key}" in message
+    assert words in message
+
+
+def test_settings_errors_name_the_key(install_copy):
+    edit(install_copy / "voicebot.yml", lambda d: d["nlu"].update(fallback_threshold=3))
+    message = error_for(install_copy)
+    assert "voicebot.yml: nlu.fallback_threshold" in message
+
+
+def test_broken_yaml_and_missing_files_are_reported(install_copy):
+    (install_copy / "tenants" / "demo-city.yml").write_text("id: [unclosed\n")
+    assert "demo-city.yml: not valid YAML" in error_for(install_copy)
+    with pytest.raises(ConfigError, match="nothing.yml: file not found"):
+        load_installation(install_copy / "nothing.yml")
+
+
+def test_store_url_can_come_from_the_environment(install_copy, monkeypatch):
+    monkeypatch.setenv("VOICEBOT_STORE_URL", "sqlite:////tmp/elsewhere.sqlite3")
+    assert load_installation(install_copy / "voicebot.yml").settings.store_url == "sqlite:////tmp/elsewhere.sqlite3"

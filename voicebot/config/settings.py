@@ -1,0 +1,131 @@
+"""Installation settings (voicebot.yml) and the tenants they load, validated at start-up."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional
+
+import pydantic
+import yaml
+
+from voicebot.config.errors import ConfigError, config_error
+from voicebot.config.tenant import Strict, Tenant
+
+DEFAULT_SETTINGS = "voicebot.yml"
+
+
+class Endpoint(Strict):
+    host: str = "127.0.0.1"
+    port: int = pydantic.Field(..., ge=0, le=65535)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class ActionServer(Endpoint):
+    # Start our own action server process; false means one runs elsewhere at host:port.
+    spawn: bool = True
+
+
+class NluSettings(Strict):
+    # Below this intent confidence an utterance counts as not understood.
+    fallback_threshold: float = pydantic.Field(0.5, gt=0, lt=1)
+    random_seed: int = 42
+
+
+class Queue(Strict):
+    name: str
+
+
+class Settings(Strict):
+    tenants_dir: Path = Path("tenants")
+    models_dir: Path = Path("models")
+    store_url: str = "sqlite:///var/voicebot.sqlite3"
+    http: Endpoint = Endpoint(port=8080)
+    action_server: ActionServer = ActionServer(port=5055)
+    nlu: NluSettings = NluSettings()
+    queues: Dict[str, Queue]
+
+
+@dataclass(frozen=True)
+class Installation:
+    """Everything configured for one installation: settings, tenants, and where they live."""
+
+    root: Path
+    settings: Settings
+    tenants: Dict[str, Tenant]
+
+    def path(self, relative: Path) -> Path:
+        return relative if relative.is_absolute() else self.root / relative
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path(self.settings.models_dir)
+
+    @property
+    def languages(self) -> list:
+        return sorted({t.language for t in self.tenants.values()})
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        try:
+            return self.tenants[tenant_id]
+        except KeyError:
+            raise ConfigError(f"no line {tenant_id!r}; configured: {', '.join(self.tenants)}") from None
+
+    def tenant_for_number(self, number: str) -> Optional[Tenant]:
+        for tenant in self.tenants.values():
+            if number in tenant.numbers:
+                return tenant
+        return None
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_tenant(path: Path) -> Tenant:
+    try:
+        return Tenant.parse_obj(_read_yaml(path))
+    except pydantic.ValidationError as error:
+        raise config_error(path, error) from None
+
+
+def load_installation(settings_path: Optional[Path] = None) -> Installation:
+    """Load and cross-check voicebot.yml and every tenants/*.yml; raise ConfigError if wrong."""
+    settings_path = Path(settings_path or os.environ.get("VOICEBOT_CONFIG", DEFAULT_SETTINGS)).resolve()
+    try:
+        settings = Settings.parse_obj(_read_yaml(settings_path))
+    except pydantic.ValidationError as error:
+        raise config_error(settings_path, error) from None
+    if os.environ.get("VOICEBOT_STORE_URL"):  # keeps database passwords out of files
+        settings = settings.copy(update={"store_url": os.environ["VOICEBOT_STORE_URL"]})
+    root = settings_path.parent
+    tenants_dir = settings.tenants_dir if settings.tenants_dir.is_absolute() else root / settings.tenants_dir
+    files = sorted(tenants_dir.glob("*.yml"))
+    if not files:
+        raise ConfigError(f"{settings_path}: tenants_dir: no *.yml files in {tenants_dir}")
+    tenants: Dict[str, Tenant] = {}
+    owner_of_number: Dict[str, Path] = {}
+    for path in files:
+        tenant = load_tenant(path)
+        if tenant.id in tenants:
+            raise ConfigError(f"{path}: id: {tenant.id!r} is already used by another tenant file")
+        if tenant.handoff.queue not in settings.queues:
+            raise ConfigError(
+                f"{path}: handoff.queue: {tenant.handoff.queue!r} is not a queue in {settings_path.name}"
+            )
+        for number in tenant.numbers:
+            if number in owner_of_number:
+                raise ConfigError(f"{path}: numbers: {number} is already dialled for {owner_of_number[number]}")
+            owner_of_number[number] = path
+        tenants[tenant.id] = tenant
+    return Installation(root=root, settings=settings, tenants=tenants)

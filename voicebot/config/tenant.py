@@ -1,0 +1,222 @@
+"""A tenant is one municipality line: numbers, language, offices, hours, answers, handoff."""
+
+import datetime as dt
+import re
+from typing import Dict, List, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import BaseModel, Extra, root_validator, validator
+
+from voicebot.intents import GUIDANCE_INTENTS
+
+LANGUAGES = ("da", "de", "en")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+class Strict(BaseModel):
+    class Config:
+        extra = Extra.forbid
+        allow_mutation = False
+
+
+class TimeRange(Strict):
+    """An opening interval within one day, e.g. "10:00-17:30"."""
+
+    start: dt.time
+    end: dt.time
+
+    @classmethod
+    def parse(cls, text: str) -> "TimeRange":
+        match = _RANGE.match(text.strip())
+        if not match:
+            raise ValueError(f"{text!r} is not a time range like 10:00-15:30")
+        h1, m1, h2, m2 = map(int, match.groups())
+        if not (h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60):
+            raise ValueError(f"{text!r} has an impossible clock time")
+        start, end = dt.time(h1, m1), dt.time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{text!r} ends before it starts")
+        return cls(start=start, end=end)
+
+
+def _ranges(value) -> List[TimeRange]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of time ranges like [\"10:00-15:00\"]")
+    ranges = sorted(
+        (r if isinstance(r, TimeRange) else TimeRange.parse(str(r)) for r in value),
+        key=lambda r: r.start,
+    )
+    for earlier, later in zip(ranges, ranges[1:]):
+        if later.start < earlier.end:
+            raise ValueError("time ranges overlap")
+    return ranges
+
+
+class WeeklyHours(Strict):
+    """Opening intervals per weekday; a missing weekday is closed."""
+
+    days: Dict[str, List[TimeRange]]
+
+    @classmethod
+    def __get_validators__(cls):
+        yield cls._validate
+
+    @classmethod
+    def _validate(cls, value):
+        if isinstance(value, WeeklyHours):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of weekday to time ranges")
+        days = {}
+        for day, ranges in value.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday (use {', '.join(WEEKDAYS)})")
+            try:
+                days[day] = _ranges(ranges)
+            except ValueError as error:
+                raise ValueError(f"{day}: {error}") from None
+        return cls(days=days)
+
+    def on(self, date: dt.date) -> List[TimeRange]:
+        return self.days.get(WEEKDAYS[date.weekday()], [])
+
+
+class DateException(Strict):
+    """A dated change to the weekly hours: closed, or other hours, for one day."""
+
+    date: dt.date
+    closed: bool = False
+    hours: List[TimeRange] = []
+    note: str = ""
+
+    _hours = validator("hours", pre=True, allow_reuse=True)(_ranges)
+
+    @root_validator(skip_on_failure=True)
+    def closed_or_hours(cls, values):
+        if values["closed"] == bool(values["hours"]):
+            raise ValueError("give either closed: true or hours, not both or neither")
+        return values
+
+
+class Office(Strict):
+    name: str
+    aliases: List[str] = []
+    address: str
+    hours: WeeklyHours
+    exceptions: List[DateException] = []
+    open_on_holidays: bool = False
+
+    @validator("aliases", each_item=True)
+    def lower_case_alias(cls, alias: str) -> str:
+        return alias.strip().lower()
+
+    @validator("exceptions")
+    def one_exception_per_date(cls, exceptions):
+        dates = [e.date for e in exceptions]
+        duplicates = sorted({d for d in dates if dates.count(d) > 1})
+        if duplicates:
+            raise ValueError(f"more than one exception for {duplicates[0]}")
+        return exceptions
+
+
+class HolidayCalendar(Strict):
+    country: str
+    subdivision: Optional[str] = None
+
+    @root_validator(skip_on_failure=True)
+    def known_calendar(cls, values):
+        try:
+            holidays.country_holidays(values["country"], subdiv=values["subdivision"])
+        except NotImplementedError as error:  # unknown country or subdivision; its text says which
+            raise ValueError(f"the holidays package has no such calendar: {error}")
+        return values
+
+
+class Handoff(Strict):
+    queue: str
+    agent_hours: WeeklyHours
+    transfer_uri: Optional[str] = None
+
+
+class Tenant(Strict):
+    id: str
+    name: str
+    language: str
+    timezone: str
+    numbers: List[str]
+    greeting: str
+    holidays: HolidayCalendar
+    default_office: str
+    offices: Dict[str, Office]
+    handoff: Handoff
+    callback_promise: str
+    guidance: Dict[str, str]
+
+    @validator("id")
+    def slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
+            raise ValueError("use lower-case letters, digits and dashes")
+        return value
+
+    @validator("language")
+    def supported_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"{value!r} is not one of the languages {', '.join(LANGUAGES)}")
+        return value
+
+    @validator("timezone")
+    def known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name like Europe/Copenhagen")
+        return value
+
+    @validator("numbers")
+    def some_numbers(cls, value: List[str]) -> List[str]:
+        if not value:
+            raise ValueError("a line needs at least one dialled number")
+        for number in value:
+            if not re.fullmatch(r"\+?[0-9]{3,15}", number):
+                raise ValueError(f"{number!r} is not a phone number (digits, optional leading +)")
+        return value
+
+    @validator("offices")
+    def some_offices(cls, value):
+        if not value:
+            raise ValueError("a line needs at least one office")
+        return value
+
+    @root_validator(skip_on_failure=True)
+    def default_office_exists(cls, values):
+        if values["default_office"] not in values["offices"]:
+            raise ValueError(f"default_office: {values['default_office']!r} is not one of the offices "
+                             f"{', '.join(values['offices'])}")
+        return values
+
+    @validator("guidance")
+    def answers_every_topic(cls, value: Dict[str, str]) -> Dict[str, str]:
+        unknown = sorted(set(value) - set(GUIDANCE_INTENTS))
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a guidance topic ({', '.join(GUIDANCE_INTENTS)})")
+        missing = [i for i in GUIDANCE_INTENTS if not value.get(i, "").strip()]
+        if missing:
+            raise ValueError(f"no answer for {', '.join(missing)}")
+        return {k: " ".join(v.split()) for k, v in value.items()}
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def holiday_calendar(self) -> holidays.HolidayBase:
+        """The country's public holidays, named in the line's language where the package can."""
+        calendar = holidays.country_holidays(self.holidays.country, subdiv=self.holidays.subdivision)
+        names = [code for code in calendar.supported_languages if code.split("_")[0] == self.language]
+        language = names[0] if names else calendar.default_language
+        return holidays.country_holidays(self.holidays.country, subdiv=self.holidays.subdivision,
+                                         language=language)
+
+    def office(self, office_id: Optional[str] = None) -> Office:
+        return self.offices[office_id or self.default_office]
