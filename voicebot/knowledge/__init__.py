@@ -1,0 +1,1 @@
+"""What the bot knows: opening hours with holidays and exceptions, office guidance."""

@@ -1,0 +1,89 @@
+"""Numbers as a speech recogniser writes them: "fireogtredive", "vierunddreißig", "thirty four"."""
+
+import re
+from typing import Dict, List, Optional, Tuple
+
+_UNITS = {
+    "en": "zero one two three four five six seven eight nine",
+    "da": "nul en to tre fire fem seks syv otte ni",
+    "de": "null eins zwei drei vier fünf sechs sieben acht neun",
+}
+_TEENS = {
+    "en": "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen",
+    "da": "ti elleve tolv tretten fjorten femten seksten sytten atten nitten",
+    "de": "zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn",
+}
+_TENS = {
+    "en": "twenty thirty forty fifty sixty seventy eighty ninety",
+    "da": "tyve tredive fyrre halvtreds tres halvfjerds firs halvfems",
+    "de": "zwanzig dreißig vierzig fünfzig sechzig siebzig achtzig neunzig",
+}
+_ALIASES = {
+    "en": {"oh": 0, "o": 0},
+    "da": {"et": 1, "én": 1},
+    "de": {"ein": 1, "eine": 1, "zwo": 2, "dreissig": 30},
+}
+# Danish and German say the unit first: "fireogtredive" (4 + 30), "vierunddreißig".
+_JOINER = {"da": "og", "de": "und"}
+
+
+def _table(lang: str) -> Dict[str, int]:
+    words = {w: i for i, w in enumerate(_UNITS[lang].split())}
+    words.update({w: 10 + i for i, w in enumerate(_TEENS[lang].split())})
+    tens = {w: 20 + 10 * i for i, w in enumerate(_TENS[lang].split())}
+    words.update(tens)
+    words.update(_ALIASES[lang])
+    if lang in _JOINER:
+        for unit, value in list(words.items()):
+            if 1 <= value <= 9:
+                for ten, ten_value in tens.items():
+                    words[f"{unit}{_JOINER[lang]}{ten}"] = ten_value + value
+    return words
+
+
+WORDS = {lang: _table(lang) for lang in _UNITS}
+
+
+def number_at(tokens: List[str], i: int, lang: str) -> Tuple[Optional[int], int]:
+    """The number (0-99) that starts at tokens[i], and how many tokens it took."""
+    if i >= len(tokens):
+        return None, 0
+    token = tokens[i]
+    if token.isdigit():
+        return int(token), 1
+    if "-" in token and lang == "en":  # "thirty-four"
+        parts = token.split("-")
+        if len(parts) == 2 and parts[0] in WORDS["en"] and parts[1] in WORDS["en"]:
+            return WORDS["en"][parts[0]] + WORDS["en"][parts[1]], 1
+    value = WORDS[lang].get(token)
+    if value is None:
+        return None, 0
+    if lang == "en" and value >= 20 and value % 10 == 0:
+        unit = WORDS["en"].get(tokens[i + 1]) if i + 1 < len(tokens) else None
+        if unit is not None and 1 <= unit <= 9:
+            return value + unit, 2
+    return value, 1
+
+
+def phone_number(text: str, lang: str) -> Optional[str]:
+    """Digits of a spoken phone number ("plus fem og fyrre", "double seven", pairs), or None."""
+    tokens = re.sub(r"[^\w+-]+", " ", text.lower()).replace("+", " plus ").split()
+    digits, i = "", 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "plus" and not digits:
+            digits, i = "+", i + 1
+            continue
+        repeat = 2 if token in ("double", "doppel") else 3 if token == "triple" else 1
+        if repeat > 1:
+            i += 1
+        value, used = number_at(tokens, i, lang)
+        if value is None:
+            i += max(used, 1)
+            continue
+        word = tokens[i]
+        text_value = word if word.isdigit() else (f"{value:02d}" if value >= 10 else str(value))
+        digits += text_value * repeat
+        i += used
+    count = len(digits.lstrip("+"))
+    return digits if 8 <= count <= 15 else None
