@@ -1,0 +1,96 @@
+"""The Rasa action server for voicebot's custom actions, bound to loopback by default."""
+
+import argparse
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+from voicebot.procs import die_with_parent
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def is_healthy(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+class ActionServerProcess:
+    """Runs the action server as a child process, so a crash there never takes the bot down."""
+
+    def __init__(self, settings_path: Path, host: str = "127.0.0.1", port: int = 0,
+                 env: Optional[dict] = None):
+        self.settings_path = Path(settings_path).resolve()
+        self.host = host
+        self.port = port or free_port(host)
+        self.env = env or {}
+        self.process: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> "ActionServerProcess":
+        if is_healthy(self.url):
+            raise RuntimeError(f"something already answers on {self.url}; choose another action_server.port")
+        env = {**os.environ, "VOICEBOT_CONFIG": str(self.settings_path), **self.env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "voicebot.dialogue.action_server", "--host", self.host, "--port", str(self.port)],
+            env=env, cwd=self.settings_path.parent, preexec_fn=die_with_parent,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the action server exited at start-up (code {self.process.returncode})")
+            if is_healthy(self.url):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the action server did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> "ActionServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5055)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    from rasa_sdk.endpoint import create_app
+
+    from voicebot.dialogue import actions
+
+    actions.installation()  # fail at start-up, not on the first call, if configuration is wrong
+    app = create_app(actions, cors_origins=None)
+    app.run(host=args.host, port=args.port, access_log=False, motd=False)
+
+
+if __name__ == "__main__":
+    main()

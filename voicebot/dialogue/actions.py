@@ -1,0 +1,284 @@
+"""Custom actions, run by the action server. Each reads the tenant from its slot and speaks the
+tenant's language; yes/no answers and misses are resolved from slots, not from stories."""
+
+import logging
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from voicebot import clock
+from voicebot.config import Installation, Tenant, load_installation
+from voicebot.dialogue import payloads
+from voicebot.intents import GUIDANCE_INTENTS, HANDOFF_INTENTS, ROUTINE_INTENTS
+from voicebot.knowledge.answers import OpeningHoursAnswer, find_office, location_answer
+from voicebot.knowledge.opening_hours import Schedule
+from voicebot.knowledge.phrasebook import Phrasebook, phrasebook
+from voicebot.knowledge.spoken_numbers import phone_number
+from voicebot.knowledge.when import parse_when
+from voicebot.store import CallbackStore
+
+logger = logging.getLogger(__name__)
+
+MAX_MISSES = 2
+MAX_NUMBER_ATTEMPTS = 2
+NO_NUMBER = "none"  # callback_number value after the caller could not give one
+# Outside agent hours these reasons get a callback offer instead of a dead queue; faults and a
+# failed callback still go to the queue, which the contact centre's own routing covers.
+CALLBACK_INSTEAD = ("requested", "case_handling", "misunderstood")
+HANDOFF_PHRASES = {"requested": "handoff_requested", "case_handling": "handoff_case",
+                   "misunderstood": "handoff_misunderstood", "technical_fault": "handoff_technical",
+                   "callback_failed": "handoff_requested"}
+
+
+@lru_cache(maxsize=1)
+def installation() -> Installation:
+    return load_installation()
+
+
+@lru_cache(maxsize=1)
+def callback_store() -> CallbackStore:
+    inst = installation()
+    return CallbackStore(inst.settings.store_url, inst.root)
+
+
+def _tenant(tracker: Tracker) -> Tenant:
+    tenant_id = tracker.get_slot("tenant") or (tracker.latest_message.get("metadata") or {}).get("tenant")
+    return installation().tenant(tenant_id)
+
+
+def _topics(tracker: Tracker) -> List[str]:
+    """Intents of the caller's turns that name a topic, in order, without repeats."""
+    topics: List[str] = []
+    for event in tracker.events:
+        intent = (event.get("parse_data") or {}).get("intent", {}).get("name") if event.get("event") == "user" else None
+        if intent in ROUTINE_INTENTS + HANDOFF_INTENTS + ("callback_request",) and intent not in topics:
+            topics.append(intent)
+    return topics
+
+
+class LineAction(Action):
+    """An action that speaks for the caller's line."""
+
+    def name(self) -> Text:
+        raise NotImplementedError
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        tenant = _tenant(tracker)
+        return self.respond(dispatcher, tracker, tenant, phrasebook(tenant.language))
+
+    def respond(self, dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> List[EventType]:
+        raise NotImplementedError
+
+
+def answered(dispatcher, phrases: Phrasebook, text: str) -> List[EventType]:
+    """Say an answer, then ask whether there is anything else."""
+    dispatcher.utter_message(text=text)
+    dispatcher.utter_message(text=phrases.say("anything_else"))
+    return [SlotSet("awaiting", "anything_else")]
+
+
+def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, reason: str) -> List[EventType]:
+    """Hand the caller to a person, or offer a callback when no agents are working."""
+    local = clock.now().astimezone(tenant.zone)
+    agents = Schedule(tenant.handoff.agent_hours, tenant.holiday_calendar())
+    if reason in CALLBACK_INSTEAD and not agents.is_open(local):
+        opening = agents.next_opening(local)
+        if opening:
+            dispatcher.utter_message(text=phrases.say(
+                "agents_closed", day=phrases.day(opening.date, local.date()),
+                start=phrases.clock(opening.interval.start)))
+        dispatcher.utter_message(text=phrases.say("callback_offer"))
+        return [SlotSet("awaiting", "callback_offer")]
+    dispatcher.utter_message(text=phrases.say(HANDOFF_PHRASES[reason]))
+    last = tracker.latest_message.get("text") or ""
+    dispatcher.utter_message(json_message=payloads.handoff(reason, tenant.handoff.queue, _topics(tracker), last))
+    return [SlotSet("awaiting", None)]
+
+
+class ActionSessionStart(Action):
+    """Copies the line and the caller's number from the channel's metadata into slots."""
+
+    def name(self) -> Text:
+        return "action_session_start"
+
+    def run(self, dispatcher, tracker: Tracker, domain) -> List[EventType]:
+        metadata = tracker.get_slot("session_started_metadata") or {}
+        events: List[EventType] = [SessionStarted(), SlotSet("tenant", metadata.get("tenant"))]
+        if metadata.get("caller"):
+            events.append(SlotSet("callback_number", str(metadata["caller"])))
+        return events + [ActionExecuted("action_listen")]
+
+
+class ActionGreet(LineAction):
+    def name(self) -> Text:
+        return "action_greet"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        dispatcher.utter_message(text=phrases.say("greet_back"))
+        return []
+
+
+class ActionThank(LineAction):
+    def name(self) -> Text:
+        return "action_thank"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        return answered(dispatcher, phrases, phrases.say("you_are_welcome"))
+
+
+class ActionGoodbye(LineAction):
+    def name(self) -> Text:
+        return "action_goodbye"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        dispatcher.utter_message(text=phrases.say("goodbye"))
+        dispatcher.utter_message(json_message=payloads.hangup("goodbye"))
+        return [SlotSet("awaiting", None)]
+
+
+class ActionAffirm(LineAction):
+    def name(self) -> Text:
+        return "action_affirm"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        if tracker.get_slot("awaiting") == "callback_offer":
+            return [SlotSet("awaiting", None), FollowupAction("callback_form")]
+        dispatcher.utter_message(text=phrases.say("how_can_i_help"))
+        return [SlotSet("awaiting", None)]
+
+
+class ActionDeny(LineAction):
+    def name(self) -> Text:
+        return "action_deny"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        awaiting = tracker.get_slot("awaiting")
+        if awaiting == "anything_else":
+            return ActionGoodbye().respond(dispatcher, tracker, tenant, phrases)
+        if awaiting == "callback_offer":
+            dispatcher.utter_message(text=phrases.say("anything_else"))
+            return [SlotSet("awaiting", "anything_else")]
+        dispatcher.utter_message(text=phrases.say("how_can_i_help"))
+        return []
+
+
+class ActionGuidance(LineAction):
+    def name(self) -> Text:
+        return "action_guidance"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        intent = tracker.get_intent_of_latest_message()
+        if intent not in GUIDANCE_INTENTS:
+            return ActionNotUnderstood().respond(dispatcher, tracker, tenant, phrases)
+        return answered(dispatcher, phrases, tenant.guidance[intent])
+
+
+def _office_asked(tracker: Tracker, tenant: Tenant) -> Optional[str]:
+    for value in tracker.get_latest_entity_values("office"):
+        office = find_office(tenant, value)
+        if office:
+            return office
+    return find_office(tenant, tracker.latest_message.get("text") or "")
+
+
+class ActionOpeningHours(LineAction):
+    def name(self) -> Text:
+        return "action_opening_hours"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        now = clock.now()
+        text = tracker.latest_message.get("text") or ""
+        when = parse_when(
+            text, tenant.language, now.astimezone(tenant.zone).date(),
+            day_text=next(tracker.get_latest_entity_values("day"), ""),
+            time_text=next(tracker.get_latest_entity_values("time"), ""),
+        )
+        answer = OpeningHoursAnswer(tenant, _office_asked(tracker, tenant), phrases).answer(when, now)
+        return answered(dispatcher, phrases, answer)
+
+
+class ActionOfficeLocation(LineAction):
+    def name(self) -> Text:
+        return "action_office_location"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        return answered(dispatcher, phrases, location_answer(tenant, _office_asked(tracker, tenant), phrases))
+
+
+class ActionHandoff(LineAction):
+    def name(self) -> Text:
+        return "action_handoff"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        intent = tracker.get_intent_of_latest_message()
+        reason = "requested" if intent == "request_agent" else "case_handling"
+        return hand_off(dispatcher, tracker, tenant, phrases, reason)
+
+
+class ActionNotUnderstood(LineAction):
+    """One rephrase request; the second miss in a conversation goes to a person."""
+
+    def name(self) -> Text:
+        return "action_not_understood"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        misses = int(tracker.get_slot("misses") or 0) + 1
+        events: List[EventType] = [SlotSet("misses", float(misses))]
+        if misses >= MAX_MISSES:
+            return events + hand_off(dispatcher, tracker, tenant, phrases, "misunderstood")
+        out_of_scope = tracker.get_intent_of_latest_message() == "out_of_scope"
+        dispatcher.utter_message(text=phrases.say("out_of_scope" if out_of_scope else "rephrase"))
+        return events + [SlotSet("awaiting", None)]
+
+
+class ActionAskCallbackNumber(LineAction):
+    def name(self) -> Text:
+        return "action_ask_callback_number"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        attempts = int(tracker.get_slot("callback_attempts") or 0)
+        dispatcher.utter_message(text=phrases.say("callback_bad_number" if attempts else "callback_ask_number"))
+        return []
+
+
+class ValidateCallbackForm(FormValidationAction):
+    def name(self) -> Text:
+        return "validate_callback_form"
+
+    def validate_callback_number(self, value: Any, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
+        if value == NO_NUMBER:
+            return {"callback_number": value}
+        number = phone_number(str(value), _tenant(tracker).language)
+        if number:
+            return {"callback_number": number}
+        attempts = int(tracker.get_slot("callback_attempts") or 0) + 1
+        if attempts >= MAX_NUMBER_ATTEMPTS:
+            return {"callback_number": NO_NUMBER, "callback_attempts": float(attempts)}
+        return {"callback_number": None, "callback_attempts": float(attempts)}
+
+
+class ActionCallback(LineAction):
+    """Records a callback for the number the form collected (or caller ID gave)."""
+
+    def name(self) -> Text:
+        return "action_callback"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        number = tracker.get_slot("callback_number")
+        reset = [SlotSet("callback_attempts", 0.0)]
+        if not number or number == NO_NUMBER:
+            return reset + [SlotSet("callback_number", None)] + hand_off(
+                dispatcher, tracker, tenant, phrases, "callback_failed")
+        topics = [t for t in _topics(tracker) if t != "callback_request"]
+        try:
+            callback_store().add(tenant.id, tracker.sender_id, number, topics[-1] if topics else "",
+                                 clock.now())
+        except Exception:
+            logger.exception("could not store the callback for conversation %s", tracker.sender_id)
+            return reset + hand_off(dispatcher, tracker, tenant, phrases, "technical_fault")
+        spoken_digits = " ".join(number[-4:])
+        return reset + answered(dispatcher, phrases, phrases.say(
+            "callback_recorded", last_digits=spoken_digits, promise=tenant.callback_promise))

@@ -1,0 +1,17 @@
+"""Structured decisions that leave the dialogue as custom payloads, never as text to parse."""
+
+from typing import Dict, List
+
+# Why a caller is handed to a person; the same names go to records and dashboards.
+HANDOFF_REASONS = ("requested", "case_handling", "misunderstood", "technical_fault", "callback_failed")
+
+
+def handoff(reason: str, queue: str, topics: List[str], last_utterance: str) -> Dict:
+    assert reason in HANDOFF_REASONS, reason
+    summary = f"topics: {', '.join(topics) or 'none'}; last: {last_utterance}"
+    return {"voicebot": {"action": "handoff", "reason": reason, "queue": queue,
+                         "topics": topics, "summary": summary}}
+
+
+def hangup(reason: str) -> Dict:
+    return {"voicebot": {"action": "hangup", "reason": reason}}

@@ -1,0 +1,116 @@
+"""Drives conversations: one Rasa agent per language, a conversation per call or chat.
+
+A turn always ends in something to say. If the NLU or the action server fails, the caller is
+told and handed to a person (reason technical_fault): Rasa itself would just go silent.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional
+
+from voicebot.config import ConfigError, Installation, Tenant
+from voicebot.dialogue import payloads
+from voicebot.dialogue.training import is_stale, model_path
+from voicebot.knowledge.phrasebook import phrasebook
+
+logger = logging.getLogger(__name__)
+
+# Longer input is cut: no caller says this much in one breath, and it bounds parse time.
+MAX_UTTERANCE_CHARS = 1000
+
+
+@dataclass
+class BotReply:
+    texts: List[str]
+    handoff: Optional[dict] = None
+    hangup: Optional[dict] = None
+    intent: Optional[str] = None
+    confidence: Optional[float] = None
+    entities: List[dict] = field(default_factory=list)
+
+    @property
+    def ends_conversation(self) -> bool:
+        return bool(self.handoff or self.hangup)
+
+    def as_dict(self) -> dict:
+        return {"messages": self.texts, "handoff": self.handoff, "hangup": self.hangup,
+                "intent": self.intent, "confidence": self.confidence, "entities": self.entities}
+
+
+def clean_utterance(text: str) -> str:
+    """Plain caller text: a leading "/" would make Rasa read it as an intent command."""
+    text = " ".join(str(text or "").split())[:MAX_UTTERANCE_CHARS]
+    return text.lstrip("/").strip()
+
+
+class Dialogue:
+    def __init__(self, inst: Installation, action_server_url: str, languages: Optional[Iterable[str]] = None):
+        self.inst = inst
+        self.action_server_url = action_server_url
+        self.languages = sorted(set(languages or inst.languages))
+        self.agents: Dict[str, object] = {}
+
+    def load(self) -> "Dialogue":
+        from rasa.core.agent import Agent
+        from rasa.utils.endpoints import EndpointConfig
+
+        for lang in self.languages:
+            path = model_path(self.inst, lang)
+            if not path.exists():
+                raise ConfigError(f"no trained model for {lang!r} at {path}: run 'voicebot train'")
+            if is_stale(self.inst, lang):
+                logger.warning("the %s model is older than its training data: run 'voicebot train'", lang)
+            endpoint = EndpointConfig(f"{self.action_server_url}/webhook")
+            self.agents[lang] = Agent.load(str(path), action_endpoint=endpoint)
+        return self
+
+    async def parse(self, lang: str, text: str) -> dict:
+        text = clean_utterance(text)
+        if not text:
+            return {"text": "", "intent": {"name": None, "confidence": 0.0}, "entities": []}
+        return await self.agents[lang].parse_message(text)
+
+    async def handle(self, tenant: Tenant, conversation_id: str, text: str,
+                     caller: Optional[str] = None) -> BotReply:
+        from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+        agent = self.agents[tenant.language]
+        text = clean_utterance(text)
+        # Silence or an empty message counts as not understood, like any other miss.
+        message_text = text or "/nlu_fallback"
+        metadata = {"tenant": tenant.id, "caller": caller}
+        message = UserMessage(message_text, CollectingOutputChannel(), conversation_id, metadata=metadata)
+        try:
+            messages = await agent.handle_message(message) or []
+        except Exception:
+            logger.exception("the dialogue failed on conversation %s", conversation_id)
+            messages = []
+        reply = self._reply(messages)
+        tracker = await agent.processor.get_tracker(conversation_id)
+        latest = tracker.latest_message
+        if latest and latest.intent:
+            reply.intent = latest.intent.get("name")
+            reply.confidence = latest.intent.get("confidence")
+            reply.entities = [{k: e.get(k) for k in ("entity", "value", "start", "end")} for e in latest.entities]
+        if not reply.texts and not reply.ends_conversation:
+            return self._technical_fault(tenant, text)
+        return reply
+
+    @staticmethod
+    def _reply(messages: List[dict]) -> BotReply:
+        reply = BotReply(texts=[])
+        for message in messages:
+            if message.get("text"):
+                reply.texts.append(message["text"])
+            decision = (message.get("custom") or {}).get("voicebot") or {}
+            if decision.get("action") == "handoff":
+                reply.handoff = decision
+            elif decision.get("action") == "hangup":
+                reply.hangup = decision
+        return reply
+
+    def _technical_fault(self, tenant: Tenant, text: str) -> BotReply:
+        logger.error("no answer from the dialogue for line %s: is the action server at %s up?",
+                     tenant.id, self.action_server_url)
+        decision = payloads.handoff("technical_fault", tenant.handoff.queue, [], text)["voicebot"]
+        return BotReply(texts=[phrasebook(tenant.language).say("handoff_technical")], handoff=decision)

@@ -1,0 +1,100 @@
+"""Train one Rasa model per language, only when its inputs changed."""
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional
+
+import yaml
+
+from voicebot.config import ConfigError, Installation
+
+RASA_FILES = ("domain.yml", "config.yml")
+
+
+def nlu_files(inst: Installation, lang: str) -> List[Path]:
+    files = sorted((inst.root / "nlu_data" / lang).glob("**/*.yml"))
+    if not files:
+        raise ConfigError(f"{inst.root / 'nlu_data' / lang}: no NLU training data for language {lang!r}")
+    return files
+
+
+def story_files(inst: Installation) -> List[Path]:
+    return sorted((inst.root / "stories").glob("**/*.yml"))
+
+
+def model_path(inst: Installation, lang: str) -> Path:
+    return inst.models_dir / f"{lang}.tar.gz"
+
+
+def _fingerprint_path(inst: Installation, lang: str) -> Path:
+    return inst.models_dir / f"{lang}.fingerprint"
+
+
+def pipeline_config(inst: Installation, lang: str, epochs: Optional[int] = None) -> dict:
+    """config.yml with this language, the installation's fallback threshold and seed."""
+    config = yaml.safe_load((inst.root / "config.yml").read_text(encoding="utf-8"))
+    config["language"] = lang
+    nlu = inst.settings.nlu
+    for component in config["pipeline"]:
+        if component["name"] == "FallbackClassifier":
+            component["threshold"] = nlu.fallback_threshold
+        if component["name"] == "DIETClassifier":
+            component["random_seed"] = nlu.random_seed
+            if epochs:
+                component["epochs"] = epochs
+    return config
+
+
+def write_config(inst: Installation, lang: str, directory: Path, epochs: Optional[int] = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "config.yml"
+    path.write_text(yaml.safe_dump(pipeline_config(inst, lang, epochs), sort_keys=False), encoding="utf-8")
+    return path
+
+
+def fingerprint(inst: Installation, lang: str) -> str:
+    import rasa
+
+    digest = hashlib.sha256(f"rasa {rasa.__version__}\n".encode())
+    digest.update(yaml.safe_dump(pipeline_config(inst, lang)).encode())
+    for path in [inst.root / "domain.yml", *nlu_files(inst, lang), *story_files(inst)]:
+        digest.update(str(path.relative_to(inst.root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def is_stale(inst: Installation, lang: str) -> bool:
+    marker = _fingerprint_path(inst, lang)
+    return not (model_path(inst, lang).exists() and marker.exists()
+                and marker.read_text().strip() == fingerprint(inst, lang))
+
+
+def train_language(inst: Installation, lang: str) -> Path:
+    from rasa.model_training import train
+
+    build = inst.models_dir / ".build" / lang
+    config = write_config(inst, lang, build)
+    files = [str(p) for p in [*nlu_files(inst, lang), *story_files(inst)]]
+    result = train(domain=str(inst.root / "domain.yml"), config=str(config), training_files=files,
+                   output=str(inst.models_dir), fixed_model_name=lang, force_training=True)
+    if result.code != 0 or not result.model:
+        raise RuntimeError(f"training the {lang} model failed (rasa exit code {result.code})")
+    _fingerprint_path(inst, lang).write_text(fingerprint(inst, lang))
+    return Path(result.model)
+
+
+def train_stale(inst: Installation, languages: Iterable[str], force: bool = False,
+                report: Callable[[str], None] = print) -> List[str]:
+    """Train the languages whose data changed; returns the ones trained."""
+    languages = list(languages)
+    todo = [lang for lang in languages if force or is_stale(inst, lang)]
+    for lang in languages:
+        if lang not in todo:
+            report(f"{lang}: model is up to date ({model_path(inst, lang).relative_to(inst.root)})")
+    for number, lang in enumerate(todo, start=1):
+        report(f"[{number}/{len(todo)}] training the {lang} model ...")
+        started = time.monotonic()
+        path = train_language(inst, lang)
+        report(f"[{number}/{len(todo)}] {lang}: done in {time.monotonic() - started:.0f} s -> {path.name}")
+    return todo

@@ -1,0 +1,5 @@
+"""Persistent records (SQLAlchemy; SQLite by default, PostgreSQL by URL)."""
+
+from voicebot.store.callbacks import Callback, CallbackStore
+
+__all__ = ["Callback", "CallbackStore"]
