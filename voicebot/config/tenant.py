@@ -130,7 +130,7 @@ class HolidayCalendar(Strict):
         try:
             holidays.country_holidays(values["country"], subdiv=values["subdivision"])
         except NotImplementedError as error:  # unknown country or subdivision; its text says which
-            raise ValueError(f"the holidays package has no such calendar: {error}")
+            raise ValueError(f"the holidays package has no such calendar: {error}") from None
         return values
 
 
@@ -171,7 +171,7 @@ class Tenant(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a time zone name like Europe/Copenhagen")
+            raise ValueError(f"{value!r} is not a time zone name like Europe/Copenhagen") from None
         return value
 
     @validator("numbers")

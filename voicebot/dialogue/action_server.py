@@ -1,7 +1,6 @@
 """The Rasa action server for voicebot's custom actions, bound to loopback by default."""
 
 import argparse
-import logging
 import os
 import socket
 import subprocess
@@ -11,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
+from voicebot import logs
 from voicebot.procs import die_with_parent
 
 
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5055)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logs.configure()
     from rasa_sdk.endpoint import create_app
 
     from voicebot.dialogue import actions

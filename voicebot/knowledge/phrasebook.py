@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Sequence
 
 import yaml
 

@@ -120,7 +120,7 @@ def _find_clock(text: str, lang: str, bare_number_ok: bool) -> Optional[Tuple[in
                 hour, _ = number_at(tokens, i + len(phrase.split()), lang)
                 if hour is not None and (clock := _clock(hour + offset, minute)):
                     return clock[0], clock[1], hour > 12
-    for i, token in enumerate(tokens):
+    for i in range(len(tokens)):
         hour, used = number_at(tokens, i, lang)
         if hour is None or not 0 <= hour <= 24:
             continue

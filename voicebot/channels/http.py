@@ -1,0 +1,59 @@
+"""HTTP text channel: the same dialogue as the phone line, as JSON, for trainers and tests.
+
+POST /lines/<line>/conversations                      -> {conversation_id, messages: [greeting]}
+POST /lines/<line>/conversations/<id>/messages {text} -> {messages, handoff, hangup, intent, ...}
+GET  /lines, GET /health
+"""
+
+import uuid
+
+from sanic import Sanic, response
+from sanic.exceptions import SanicException
+
+from voicebot.config import ConfigError, Installation
+from voicebot.dialogue.runtime import Dialogue
+
+
+def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_text") -> Sanic:
+    app = Sanic(name)
+
+    def line(line_id: str):
+        try:
+            return inst.tenant(line_id)
+        except ConfigError:
+            raise SanicException(f"no line {line_id!r}", status_code=404) from None
+
+    @app.exception(SanicException)
+    async def as_json(request, error: SanicException):
+        return response.json({"error": str(error)}, status=getattr(error, "status_code", 500))
+
+    @app.get("/health")
+    async def health(request):
+        return response.json({"status": "ok", "languages": sorted(dialogue.agents)})
+
+    @app.get("/lines")
+    async def lines(request):
+        return response.json([{"id": t.id, "name": t.name, "language": t.language, "numbers": t.numbers}
+                              for t in inst.tenants.values()])
+
+    @app.post("/lines/<line_id>/conversations")
+    async def start(request, line_id: str):
+        tenant = line(line_id)
+        return response.json({"conversation_id": uuid.uuid4().hex, "messages": [tenant.greeting]}, status=201)
+
+    @app.post("/lines/<line_id>/conversations/<conversation_id>/messages")
+    async def message(request, line_id: str, conversation_id: str):
+        tenant = line(line_id)
+        try:
+            body = request.json
+        except Exception:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise SanicException('send JSON like {"text": "..."}', status_code=400)
+        caller = body.get("caller")
+        if caller is not None and not isinstance(caller, str):
+            raise SanicException("caller must be a string", status_code=400)
+        reply = await dialogue.handle(tenant, conversation_id, body["text"], caller=caller)
+        return response.json(reply.as_dict())
+
+    return app
