@@ -73,6 +73,7 @@ def is_stale(inst: Installation, lang: str) -> bool:
 def train_language(inst: Installation, lang: str) -> Path:
     from rasa.model_training import train
 
+    inputs = fingerprint(inst, lang)  # before training: edits made meanwhile must leave it stale
     build = inst.models_dir / ".build" / lang
     config = write_config(inst, lang, build)
     files = [str(p) for p in [*nlu_files(inst, lang), *story_files(inst)]]
@@ -80,7 +81,7 @@ def train_language(inst: Installation, lang: str) -> Path:
                    output=str(inst.models_dir), fixed_model_name=lang, force_training=True)
     if result.code != 0 or not result.model:
         raise RuntimeError(f"training the {lang} model failed (rasa exit code {result.code})")
-    _fingerprint_path(inst, lang).write_text(fingerprint(inst, lang))
+    _fingerprint_path(inst, lang).write_text(inputs)
     return Path(result.model)
 
 
