@@ -16,6 +16,7 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 from voicebot import logs  # noqa: E402
 from voicebot.config import ConfigError, Installation, load_installation  # noqa: E402
+from voicebot.dialogue.action_server import ActionServerError  # noqa: E402
 
 
 class Context:
@@ -42,7 +43,7 @@ class Commands(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except ConfigError as error:
+        except (ConfigError, ActionServerError) as error:
             raise click.ClickException(str(error)) from None
 
 

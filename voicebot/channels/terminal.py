@@ -1,6 +1,7 @@
 """A conversation with one line in the terminal."""
 
 import asyncio
+import sys
 import uuid
 from typing import Callable, Optional
 
@@ -20,8 +21,12 @@ def show(reply: BotReply, echo: Callable[[str], None]) -> None:
         echo("[the bot hung up]")
 
 
+def read_line() -> str:
+    return input("you> " if sys.stdin.isatty() else "")
+
+
 async def chat(dialogue: Dialogue, tenant: Tenant, caller: Optional[str] = None,
-               read: Callable[[], str] = lambda: input("you> "), echo=click.echo) -> None:
+               read: Callable[[], str] = read_line, echo=click.echo) -> None:
     conversation_id = f"chat-{uuid.uuid4().hex[:12]}"
     echo(f"bot> {tenant.greeting}")
     while True:

@@ -28,6 +28,10 @@ def is_healthy(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+class ActionServerError(RuntimeError):
+    """The action server could not be started."""
+
+
 class ActionServerProcess:
     """Runs the action server as a child process, so a crash there never takes the bot down."""
 
@@ -45,7 +49,7 @@ class ActionServerProcess:
 
     def start(self, timeout: float = 90.0) -> "ActionServerProcess":
         if is_healthy(self.url):
-            raise RuntimeError(f"something already answers on {self.url}; choose another action_server.port")
+            raise ActionServerError(f"something already answers on {self.url}; choose another action_server.port")
         env = {**os.environ, "VOICEBOT_CONFIG": str(self.settings_path), **self.env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voicebot.dialogue.action_server", "--host", self.host, "--port", str(self.port)],
@@ -54,12 +58,12 @@ class ActionServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the action server exited at start-up (code {self.process.returncode})")
+                raise ActionServerError(f"the action server exited at start-up (code {self.process.returncode})")
             if is_healthy(self.url):
                 return self
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"the action server did not answer on {self.url} within {timeout:.0f} s")
+        raise ActionServerError(f"the action server did not answer on {self.url} within {timeout:.0f} s")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

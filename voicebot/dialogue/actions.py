@@ -2,6 +2,7 @@
 tenant's language; yes/no answers and misses are resolved from slots, not from stories."""
 
 import logging
+from abc import ABC, abstractmethod
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Text
 
@@ -59,18 +60,16 @@ def _topics(tracker: Tracker) -> List[str]:
     return topics
 
 
-class LineAction(Action):
-    """An action that speaks for the caller's line."""
-
-    def name(self) -> Text:
-        raise NotImplementedError
+class LineAction(Action, ABC):
+    """An action that speaks for the caller's line (abstract: rasa_sdk registers only concrete ones)."""
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         tenant = _tenant(tracker)
         return self.respond(dispatcher, tracker, tenant, phrasebook(tenant.language))
 
+    @abstractmethod
     def respond(self, dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> List[EventType]:
-        raise NotImplementedError
+        """Say what this action says for the tenant; return the events."""
 
 
 def answered(dispatcher, phrases: Phrasebook, text: str) -> List[EventType]:

@@ -53,8 +53,8 @@ class NluReport:
 def _load_examples(inst: Installation, lang: str):
     from rasa.shared.nlu.training_data.loading import load_data
 
-    data = load_data([str(p) for p in nlu_files(inst, lang)])
-    return data.intent_examples
+    parts = [load_data(str(p)) for p in nlu_files(inst, lang)]
+    return parts[0].merge(*parts[1:]).intent_examples
 
 
 def _folds(labels: Sequence[str], folds: int, seed: int) -> List[Tuple[List[int], List[int]]]:
