@@ -1,0 +1,114 @@
+"""Shared fixtures: the trained models (trained once, reused), and real bot servers on loopback."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from voicebot.config import load_installation
+from voicebot.dialogue.action_server import free_port
+from voicebot.dialogue.training import train_stale
+from voicebot.procs import die_with_parent
+
+REPO = Path(__file__).resolve().parents[1]
+# A Tuesday morning: every demo line's agents are at work.
+AGENT_HOURS = "2026-11-24T10:00:00+01:00"
+# A Sunday: no agents anywhere.
+NO_AGENTS = "2026-11-29T12:00:00+01:00"
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def inst():
+    return load_installation(REPO / "voicebot.yml")
+
+
+@pytest.fixture(scope="session")
+def trained(inst):
+    """Models for every language; trains only what is missing or stale (the install script
+    normally did it already)."""
+    train_stale(inst, inst.languages)
+    return inst
+
+
+class TextBot:
+    """A `voicebot serve` process and a client for its HTTP text channel."""
+
+    def __init__(self, clock: str, store_url: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "VOICEBOT_CLOCK": clock, "VOICEBOT_STORE_URL": store_url}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "voicebot.cli", "serve", "--port", str(self.port), "--actions-port", "0"],
+            cwd=REPO, env=env, preexec_fn=die_with_parent)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "voicebot serve exited at start-up"
+            try:
+                if self.request("GET", "/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("voicebot serve did not come up")
+
+    def request(self, method: str, path: str, body: Optional[bytes] = None):
+        req = urllib.request.Request(self.url + path, data=body, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def start(self, line: str) -> tuple:
+        status, body = self.request("POST", f"/lines/{line}/conversations")
+        assert status == 201, body
+        return body["conversation_id"], body["messages"]
+
+    def say(self, line: str, conversation_id: str, text: str, caller: Optional[str] = None) -> dict:
+        payload = {"text": text, **({"caller": caller} if caller else {})}
+        status, body = self.request("POST", f"/lines/{line}/conversations/{conversation_id}/messages",
+                                    json.dumps(payload).encode())
+        assert status == 200, body
+        return body
+
+    def conversation(self, line: str, *texts: str, caller: Optional[str] = None) -> list:
+        conversation_id, _ = self.start(line)
+        return [self.say(line, conversation_id, text, caller) for text in texts]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def store_url(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'voicebot.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def bot(trained, store_url):
+    server = TextBot(AGENT_HOURS, store_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bot_without_agents(trained, store_url):
+    server = TextBot(NO_AGENTS, store_url)
+    yield server
+    server.stop()

@@ -1,0 +1,159 @@
+"""Conversations through the HTTP text channel of a real `voicebot serve`: real Rasa models,
+real action server, per intent and per language."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from voicebot.intents import ALL_INTENTS, GUIDANCE_INTENTS
+from voicebot.knowledge.phrasebook import phrasebook
+from voicebot.store import CallbackStore
+
+DATA = Path(__file__).parent / "data"
+LINES = {"da": "demo-kommune", "de": "stadt-kreis", "en": "demo-city"}
+CALLER = "+4520304050"
+
+
+def heldout(lang: str) -> dict:
+    utterances = yaml.safe_load((DATA / f"dialogue_{lang}.yml").read_text(encoding="utf-8"))
+    assert set(utterances) == set(ALL_INTENTS)
+    return utterances
+
+
+def say(lang: str, key: str, **values) -> str:
+    return phrasebook(lang).say(key, **values)
+
+
+def check_outcome(reply: dict, tenant, lang: str, intent: str) -> None:
+    """What the bot must do once it understood the intent."""
+    messages = reply["messages"]
+    if intent in GUIDANCE_INTENTS:
+        assert messages == [tenant.guidance[intent], say(lang, "anything_else")]
+    elif intent in ("opening_hours", "office_location", "thank"):
+        assert len(messages) == 2 and messages[-1] == say(lang, "anything_else")
+        assert reply["handoff"] is None and reply["hangup"] is None
+    elif intent in ("request_agent", "case_status", "complaint"):
+        assert reply["handoff"]["reason"] == ("requested" if intent == "request_agent" else "case_handling")
+        assert reply["handoff"]["queue"] == tenant.handoff.queue
+        assert intent in reply["handoff"]["topics"]
+    elif intent == "callback_request":
+        assert messages == [say(lang, "callback_ask_number")]
+    elif intent == "goodbye":
+        assert messages == [say(lang, "goodbye")] and reply["hangup"] == {"action": "hangup", "reason": "goodbye"}
+    elif intent == "greet":
+        assert messages == [say(lang, "greet_back")]
+    elif intent in ("affirm", "deny"):
+        assert messages == [say(lang, "how_can_i_help")]
+    elif intent == "out_of_scope":
+        assert messages == [say(lang, "out_of_scope")] and reply["handoff"] is None
+
+
+# Held-out utterances (not in the training data), three per intent and language. A model
+# trained on another machine may flip a borderline one, so an intent passes with two of
+# three understood, and each language needs 95% overall; whatever is understood must lead
+# to exactly the right outcome.
+@pytest.mark.parametrize("lang, intent", [(lang, intent) for lang in LINES for intent in ALL_INTENTS])
+def test_every_intent_in_every_language(bot, inst, lang, intent):
+    tenant = inst.tenant(LINES[lang])
+    understood = 0
+    for text in heldout(lang)[intent]:
+        reply = bot.conversation(tenant.id, text)[0]
+        assert reply["messages"], f"no answer to {text!r}"
+        if reply["intent"] == intent:
+            understood += 1
+            check_outcome(reply, tenant, lang, intent)
+    assert understood >= 2, f"only {understood} of 3 held-out {lang} utterances understood as {intent}"
+
+
+@pytest.mark.parametrize("lang", LINES)
+def test_heldout_accuracy_per_language(bot, lang):
+    cases = [(intent, text) for intent, texts in heldout(lang).items() for text in texts]
+    wrong = [(intent, text, reply["intent"]) for intent, text in cases
+             for reply in bot.conversation(LINES[lang], text) if reply["intent"] != intent]
+    assert len(wrong) <= 0.05 * len(cases), wrong
+
+
+def test_greeting_comes_from_the_line(bot, inst):
+    for line in LINES.values():
+        _, messages = bot.start(line)
+        assert messages == [inst.tenant(line).greeting]
+
+
+def test_opening_hours_for_a_named_office_and_day(bot):
+    # The server's clock is frozen on Tuesday 24 November 2026, 10:00 CET.
+    assert bot.conversation("demo-kommune", "øh har biblioteket åbent på lørdag")[0]["messages"][0] == \
+        "Biblioteket har åbent på lørdag fra klokken 10 til 14."
+    assert bot.conversation("stadt-kreis", "haben sie heiligabend geöffnet")[0]["messages"][0].startswith(
+        "Das Servicecenter ist am Donnerstag, dem 24. Dezember geschlossen, wegen Heiligabend.")
+    assert bot.conversation("demo-city", "is the library open tomorrow at half five")[0]["messages"][0] == \
+        "Yes. The central library is open tomorrow at 5:30 pm, until 7 pm."
+
+
+def test_office_location(bot, inst):
+    reply = bot.conversation("demo-city", "where is the recycling centre")[0]
+    assert reply["messages"][0] == f"The recycling centre is at {inst.tenant('demo-city').offices['recycling_centre'].address}."
+
+
+def test_after_an_answer_no_means_goodbye_and_yes_means_go_on(bot):
+    answer, no = bot.conversation("demo-city", "how do i renew my passport", "no thanks")
+    assert answer["intent"] == "passport"
+    assert no["hangup"]["reason"] == "goodbye" and no["messages"] == [say("en", "goodbye")]
+    _, yes, passport = bot.conversation("demo-kommune", "hvornår tømmes min skraldespand", "ja", "hvordan får jeg et nyt pas")
+    assert yes["messages"] == [say("da", "how_can_i_help")]
+    assert passport["intent"] == "passport" and passport["hangup"] is None
+
+
+def test_one_rephrase_then_the_second_miss_hands_off(bot):
+    first, second = bot.conversation("stadt-kreis", "blorp fnargle zwisch", "quazzle vintrop meep")
+    # Gibberish may land in the fallback or in out_of_scope: both say honestly that it was not understood.
+    assert first["messages"][0] in (say("de", "rephrase"), say("de", "out_of_scope")) and first["handoff"] is None
+    assert second["handoff"]["reason"] == "misunderstood"
+    assert second["messages"] == [say("de", "handoff_misunderstood")]
+
+
+def test_misses_count_over_the_whole_call(bot):
+    miss, answer, miss_again = bot.conversation(
+        "demo-city", "flibber wompus", "when is my bin collected", "what is the capital of peru")
+    assert miss["handoff"] is None and answer["intent"] == "waste_collection"
+    assert miss_again["handoff"]["reason"] == "misunderstood"
+    assert miss_again["handoff"]["topics"] == ["waste_collection"]
+
+
+def test_handoff_carries_the_topics_so_far(bot):
+    _, handoff = bot.conversation("demo-kommune", "jeg har mistet mit pas", "jeg vil gerne høre hvor langt min sag er")
+    assert handoff["handoff"]["topics"] == ["passport", "case_status"]
+    assert "hvor langt min sag er" in handoff["handoff"]["summary"]
+
+
+def test_callback_uses_caller_id(bot, store_url):
+    reply = bot.conversation("demo-city", "can someone call me back please", caller=CALLER)[0]
+    assert reply["messages"][0] == say("en", "callback_recorded", last_digits="4 0 5 0", promise="within two working days")
+    stored = [c for c in CallbackStore(store_url).open_callbacks("demo-city") if c.number == CALLER]
+    assert len(stored) == 1
+
+
+def test_callback_asks_for_a_spoken_number(bot, store_url):
+    ask, bad, recorded = bot.conversation(
+        "demo-kommune", "jeg vil gerne ringes op", "det ved jeg ikke", "tolv fireogtredive seksogfyrre otteoghalvfjerds")
+    assert ask["messages"] == [say("da", "callback_ask_number")]
+    assert bad["messages"] == [say("da", "callback_bad_number")]
+    assert recorded["messages"][0] == say("da", "callback_recorded", last_digits="4 6 7 8", promise="inden for to hverdage")
+    assert [c.number for c in CallbackStore(store_url).open_callbacks("demo-kommune")].count("12344678") == 1
+
+
+def test_callback_without_a_number_goes_to_a_person(bot):
+    _, bad, gave_up = bot.conversation("stadt-kreis", "rufen sie mich bitte zurück", "keine ahnung", "weiß ich nicht")
+    assert bad["messages"] == [say("de", "callback_bad_number")]
+    assert gave_up["handoff"]["reason"] == "callback_failed"
+
+
+def test_outside_agent_hours_a_callback_is_offered(bot_without_agents, store_url):
+    bot = bot_without_agents  # its clock: Sunday 29 November 2026
+    offer, accepted = bot.conversation("demo-city", "can i speak to a real person", "yes please", caller="+447700900123")
+    assert offer["handoff"] is None
+    assert offer["messages"] == [say("en", "agents_closed", day="tomorrow", start="8:30 am"), say("en", "callback_offer")]
+    assert accepted["messages"][0].startswith("Thank you. We will call you back on the number ending 0 1 2 3")
+    offer, declined = bot.conversation("demo-kommune", "jeg vil tale med en medarbejder", "nej tak")
+    assert offer["messages"][-1] == say("da", "callback_offer")
+    assert declined["messages"] == [say("da", "anything_else")] and declined["hangup"] is None
