@@ -68,6 +68,19 @@ def test_training_is_skipped_when_nothing_changed(trained, tmp_path):
     assert fingerprint(copy, "en") != before and fingerprint(copy, "da") == fingerprint(trained, "da")
 
 
+def test_training_refuses_an_utterance_under_two_intents(tmp_path):
+    for name in ("voicebot.yml", "domain.yml", "config.yml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for folder in ("tenants", "nlu_data", "stories"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    (tmp_path / "nlu_data" / "en" / "extra.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: complaint\n  examples: |\n    - passport\n')
+    result = voicebot("--config", str(tmp_path / "voicebot.yml"), "train", "--lang", "en")
+    assert result.returncode == 1
+    assert "'passport' is an example of both" in result.stderr and "'complaint'" in result.stderr
+    assert not (tmp_path / "models" / "en.tar.gz").exists()
+
+
 @pytest.mark.slow
 def test_cross_validation_report(trained):
     result = voicebot("test", "nlu", "--lang", "en", "--folds", "2", "--epochs", "10")

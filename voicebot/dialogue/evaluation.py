@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from voicebot.config import Installation
-from voicebot.dialogue.training import nlu_files, write_config
+from voicebot.dialogue.training import load_nlu, write_config
 from voicebot.intents import ROUTINE_INTENTS
 
 
@@ -50,13 +50,6 @@ class NluReport:
         return out
 
 
-def _load_examples(inst: Installation, lang: str):
-    from rasa.shared.nlu.training_data.loading import load_data
-
-    parts = [load_data(str(p)) for p in nlu_files(inst, lang)]
-    return parts[0].merge(*parts[1:]).intent_examples
-
-
 def _folds(labels: Sequence[str], folds: int, seed: int) -> List[Tuple[List[int], List[int]]]:
     from sklearn.model_selection import StratifiedKFold
 
@@ -89,7 +82,7 @@ def cross_validate(inst: Installation, lang: str, folds: int = 5, epochs: Option
                    report: Callable[[str], None] = print) -> NluReport:
     from sklearn.metrics import f1_score
 
-    examples = _load_examples(inst, lang)
+    examples = load_nlu(inst, lang).intent_examples
     labels = [e.get("intent") for e in examples]
     true: List[str] = []
     predicted: List[str] = []

@@ -19,6 +19,24 @@ def nlu_files(inst: Installation, lang: str) -> List[Path]:
     return files
 
 
+def load_nlu(inst: Installation, lang: str):
+    """All NLU examples of a language as one Rasa TrainingData."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    parts = [load_data(str(p)) for p in nlu_files(inst, lang)]
+    return parts[0].merge(*parts[1:])
+
+
+def check_examples(inst: Installation, lang: str) -> None:
+    """The same utterance under two intents teaches the model to guess: refuse to train."""
+    seen = {}
+    for example in load_nlu(inst, lang).intent_examples:
+        text, intent = " ".join(example.get("text").lower().split()), example.get("intent")
+        if seen.setdefault(text, intent) != intent:
+            raise ConfigError(f"{inst.root / 'nlu_data' / lang}: {text!r} is an example of both "
+                              f"{seen[text]!r} and {intent!r}; keep it under one intent")
+
+
 def story_files(inst: Installation) -> List[Path]:
     return sorted((inst.root / "stories").glob("**/*.yml"))
 
@@ -73,6 +91,7 @@ def is_stale(inst: Installation, lang: str) -> bool:
 def train_language(inst: Installation, lang: str) -> Path:
     from rasa.model_training import train
 
+    check_examples(inst, lang)
     inputs = fingerprint(inst, lang)  # before training: edits made meanwhile must leave it stale
     build = inst.models_dir / ".build" / lang
     config = write_config(inst, lang, build)

@@ -23,13 +23,16 @@ _AFTERNOON = {
 }
 _MORNING = {
     "en": ("am", "a m", "in the morning"),
-    "da": ("om morgenen", "om formiddagen", "formiddag", "i morgen tidlig", "tidlig"),
+    "da": ("om morgenen", "om formiddagen", "formiddag", "tidlig"),
     "de": ("morgens", "vormittags", "am morgen", "am vormittag", "früh"),
 }
-# "half five" means 4:30 in Danish and German, 5:30 in British English.
-_HALF = {"en": ("half past", 0), "da": ("halv", -1), "de": ("halb", -1)}
-_QUARTER_PAST = {"en": "quarter past", "da": "kvart over", "de": "viertel nach"}
-_QUARTER_TO = {"en": "quarter to", "da": "kvart i", "de": "viertel vor"}
+# (phrase before the hour, minutes, hour offset). "half five" is 4:30 in Danish and German
+# ("halv fem", "halb fünf") but 5:30 in British English.
+_RELATIVE_CLOCK = {
+    "en": [("half past", 30, 0), ("quarter past", 15, 0), ("quarter to", 45, -1), ("half", 30, 0)],
+    "da": [("halv", 30, -1), ("kvart over", 15, 0), ("kvart i", 45, -1)],
+    "de": [("halb", 30, -1), ("viertel nach", 15, 0), ("viertel vor", 45, -1)],
+}
 
 WEEKDAY_WORDS = {
     "en": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
@@ -109,13 +112,9 @@ def _find_clock(text: str, lang: str, bare_number_ok: bool) -> Optional[Tuple[in
         if clock:
             return clock[0], clock[1], clock[0] > 12
     tokens = text.split()
-    half_word, half_offset = _HALF[lang]
     for i in range(len(tokens)):
         rest = " ".join(tokens[i:])
-        for phrase, minute, offset in ((half_word, 30, half_offset), (_QUARTER_PAST[lang], 15, 0),
-                                       (_QUARTER_TO[lang], 45, -1), ("half", 30, 0)):
-            if phrase == "half" and lang != "en":
-                continue
+        for phrase, minute, offset in _RELATIVE_CLOCK[lang]:
             if rest.startswith(phrase + " "):
                 hour, _ = number_at(tokens, i + len(phrase.split()), lang)
                 if hour is not None and (clock := _clock(hour + offset, minute)):
