@@ -42,3 +42,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 .venv/bin/voicebot train
+.venv/bin/voicebot prompts build

@@ -121,6 +121,27 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
 
 
 @main.group()
+def prompts() -> None:
+    """Pre-rendered speech for the phone line."""
+
+
+@prompts.command("build")
+@click.option("--rate", "rates", type=int, multiple=True, default=(8000, 16000), show_default=True,
+              help="Sample rate to render at (G.711 calls use 8000, G.722 16000); repeatable.")
+@click.pass_obj
+def prompts_build(obj: Context, rates) -> None:
+    """Render every line's greeting and fixed prompts into audio_prompts/ (only what is missing)."""
+    from voicebot.audio.tts import PromptCache, build_prompts, voice_for
+    from voicebot.knowledge.phrasebook import phrasebook
+
+    cache = PromptCache(obj.inst.path(obj.inst.settings.audio_prompts_dir))
+    for tenant in obj.inst.tenants.values():
+        total, rendered = build_prompts(tenant, phrasebook(tenant.language).data, cache, list(rates))
+        click.echo(f"{tenant.id} ({tenant.language}, voice {voice_for(tenant)}): "
+                   f"{total} prompts, {rendered} rendered now")
+
+
+@main.group()
 def nlu() -> None:
     """NLU tools for trainers."""
 

@@ -41,6 +41,7 @@ class Queue(Strict):
 class Settings(Strict):
     tenants_dir: Path = Path("tenants")
     models_dir: Path = Path("models")
+    audio_prompts_dir: Path = Path("audio_prompts")
     store_url: str = "sqlite:///var/voicebot.sqlite3"
     http: Endpoint = Endpoint(port=8080)
     action_server: ActionServer = ActionServer(port=5055)

@@ -153,6 +153,8 @@ class Tenant(Strict):
     handoff: Handoff
     callback_promise: str
     guidance: Dict[str, str]
+    # espeak-ng voice id (e.g. gmq/da); default: the preferred voice for the language.
+    voice: Optional[str] = None
 
     @validator("id")
     def slug(cls, value: str) -> str:
