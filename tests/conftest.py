@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +31,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture(scope="session")
 def inst():
     return load_installation(REPO / "voicebot.yml")
+
+
+@pytest.fixture
+def install_copy(tmp_path) -> Path:
+    """A copy of the installation's configuration and training data, to change freely."""
+    for name in ("voicebot.yml", "domain.yml", "config.yml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for folder in ("tenants", "nlu_data", "stories"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,34 +50,26 @@ def test_nlu_parse_writes_one_json_object_per_line(trained):
     assert 0 < rows[1]["confidence"] <= 1 and len(rows[1]["ranking"]) == 3
 
 
-def test_training_is_skipped_when_nothing_changed(trained, tmp_path):
+def test_training_is_skipped_when_nothing_changed(trained, install_copy):
     assert not is_stale(trained, "en")
     result = voicebot("train", "--lang", "en")
     assert result.returncode == 0 and "en: model is up to date" in result.stdout
     # A changed example makes the copy's model stale.
-    for name in ("voicebot.yml", "domain.yml", "config.yml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for folder in ("tenants", "nlu_data", "stories"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
-    copy = load_installation(tmp_path / "voicebot.yml")
+    copy = load_installation(install_copy / "voicebot.yml")
     before = fingerprint(copy, "en")
     assert before == fingerprint(trained, "en")
-    nlu = tmp_path / "nlu_data" / "en" / "nlu.yml"
+    nlu = install_copy / "nlu_data" / "en" / "nlu.yml"
     nlu.write_text(nlu.read_text().replace("    - hello\n", "    - hello there my friend\n", 1))
     assert fingerprint(copy, "en") != before and fingerprint(copy, "da") == fingerprint(trained, "da")
 
 
-def test_training_refuses_an_utterance_under_two_intents(tmp_path):
-    for name in ("voicebot.yml", "domain.yml", "config.yml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for folder in ("tenants", "nlu_data", "stories"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
-    (tmp_path / "nlu_data" / "en" / "extra.yml").write_text(
+def test_training_refuses_an_utterance_under_two_intents(install_copy):
+    (install_copy / "nlu_data" / "en" / "extra.yml").write_text(
         'version: "3.1"\nnlu:\n- intent: complaint\n  examples: |\n    - passport\n')
-    result = voicebot("--config", str(tmp_path / "voicebot.yml"), "train", "--lang", "en")
+    result = voicebot("--config", str(install_copy / "voicebot.yml"), "train", "--lang", "en")
     assert result.returncode == 1
     assert "'passport' is an example of both" in result.stderr and "'complaint'" in result.stderr
-    assert not (tmp_path / "models" / "en.tar.gz").exists()
+    assert not (install_copy / "models" / "en.tar.gz").exists()
 
 
 @pytest.mark.slow

@@ -1,6 +1,5 @@
 """Configuration is validated at start-up; every error names the file and the key."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -9,13 +8,6 @@ import yaml
 from voicebot.config import ConfigError, load_installation
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def install_copy(tmp_path: Path) -> Path:
-    shutil.copy(REPO / "voicebot.yml", tmp_path / "voicebot.yml")
-    shutil.copytree(REPO / "tenants", tmp_path / "tenants")
-    return tmp_path
 
 
 def edit(path: Path, change) -> None:

@@ -1,6 +1,5 @@
 """Speech out with real espeak-ng: audio that sounds like speech, at the call's rate, cached."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,17 +62,14 @@ def test_an_unknown_voice_names_the_tenant_file(inst):
         voice_for(tenant)
 
 
-def test_prompts_build_renders_what_is_missing(tmp_path):
-    shutil.copy(REPO / "voicebot.yml", tmp_path / "voicebot.yml")
-    shutil.copytree(REPO / "tenants", tmp_path / "tenants")
-
+def test_prompts_build_renders_what_is_missing(install_copy):
     def build():
-        result = subprocess.run([sys.executable, "-m", "voicebot.cli", "--config", str(tmp_path / "voicebot.yml"),
+        result = subprocess.run([sys.executable, "-m", "voicebot.cli", "--config", str(install_copy / "voicebot.yml"),
                                  "prompts", "build", "--rate", "8000"], capture_output=True, text=True, cwd=REPO)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
     first = build()
     assert "demo-kommune (da, voice da): " in first and "rendered now" in first
-    assert len(list((tmp_path / "audio_prompts").glob("*/8000/*.wav"))) >= 3 * 10
+    assert len(list((install_copy / "audio_prompts").glob("*/8000/*.wav"))) >= 3 * 10
     assert build().count(", 0 rendered now") == 3

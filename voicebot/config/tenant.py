@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Dict, List, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -140,6 +141,14 @@ class Handoff(Strict):
     transfer_uri: Optional[str] = None
 
 
+@lru_cache(maxsize=None)
+def _holiday_calendar(country: str, subdivision: Optional[str], language: str) -> holidays.HolidayBase:
+    calendar = holidays.country_holidays(country, subdiv=subdivision)
+    names = [code for code in calendar.supported_languages if code.split("_")[0] == language]
+    return holidays.country_holidays(country, subdiv=subdivision,
+                                     language=names[0] if names else calendar.default_language)
+
+
 class Tenant(Strict):
     id: str
     name: str
@@ -214,11 +223,7 @@ class Tenant(Strict):
 
     def holiday_calendar(self) -> holidays.HolidayBase:
         """The country's public holidays, named in the line's language where the package can."""
-        calendar = holidays.country_holidays(self.holidays.country, subdiv=self.holidays.subdivision)
-        names = [code for code in calendar.supported_languages if code.split("_")[0] == self.language]
-        language = names[0] if names else calendar.default_language
-        return holidays.country_holidays(self.holidays.country, subdiv=self.holidays.subdivision,
-                                         language=language)
+        return _holiday_calendar(self.holidays.country, self.holidays.subdivision, self.language)
 
     def office(self, office_id: Optional[str] = None) -> Office:
         return self.offices[office_id or self.default_office]
