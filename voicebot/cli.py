@@ -101,23 +101,127 @@ def chat(obj: Context, line_id: str, caller: Optional[str]) -> None:
 @click.option("--host", help="Address for the HTTP text channel (default from voicebot.yml).")
 @click.option("--port", type=int, help="Port for the HTTP text channel.")
 @click.option("--actions-port", type=int, help="Port for the spawned action server (0: any free port).")
+@click.option("--sip-port", type=int, help="Port for the SIP line, UDP and TCP (default from voicebot.yml).")
+@click.option("--no-sip", is_flag=True, help="Text channel only, no phone line.")
 @click.pass_obj
-def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: Optional[int]) -> None:
-    """Run the HTTP text channel and the action server."""
+def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: Optional[int],
+          sip_port: Optional[int], no_sip: bool) -> None:
+    """Run the phone line (SIP), the HTTP text channel and the action server."""
     from voicebot.channels.http import create_app
     from voicebot.dialogue.runtime import Dialogue
 
-    http = obj.inst.settings.http
+    inst, http = obj.inst, obj.inst.settings.http
+    line = None if no_sip else _phone_line(obj, sip_port)
     server, url = _start_actions(obj, port=actions_port)
     try:
-        dialogue = Dialogue(obj.inst, url)
-        app = create_app(obj.inst, dialogue)
-        app.register_listener(lambda app, loop: dialogue.load(), "before_server_start")
+        dialogue = Dialogue(inst, url)
+        if line:
+            line.dialogue = dialogue
+        app = create_app(inst, dialogue, phone_line=line)
+
+        def start(app, loop):
+            dialogue.load()
+            if line:
+                line.start(loop)
+                click.echo(f"phone line on sip:{line.address} (UDP and TCP); "
+                           + ", ".join(f"{t.id}: {', '.join(t.numbers)}" for t in inst.tenants.values()))
+
+        app.register_listener(start, "before_server_start")
+        if line:
+            app.register_listener(lambda app, loop: line.stop(), "after_server_stop")
         click.echo(f"text channel on http://{host or http.host}:{port or http.port}, actions on {url}")
         app.run(host=host or http.host, port=port or http.port, access_log=False, motd=False)
     finally:
         if server:
             server.stop()
+
+
+def _phone_line(obj: Context, sip_port: Optional[int]):
+    """The SIP line with its speech models; says which lines have no recogniser."""
+    from voicebot.audio.asr import registry_for
+    from voicebot.audio.tts import PromptCache, voice_for
+    from voicebot.telephony.line import PhoneLine
+
+    inst = obj.inst
+    asr = registry_for(inst)
+    for tenant in inst.tenants.values():
+        voice_for(tenant)  # a line without a voice is a configuration error, before any call
+        if not asr.has(tenant.language):
+            click.echo(f"note: no speech recognition model for {tenant.language!r}: line {tenant.id} "
+                       f"answers the keypad only (run 'voicebot models get {tenant.language}' or set "
+                       f"asr.models.{tenant.language}.path)", err=True)
+    for lang in asr.folders:
+        asr.model(lang)  # load now, not during the first call
+    prompts = PromptCache(inst.path(inst.settings.audio_prompts_dir))
+    return PhoneLine(inst, None, asr, prompts, port=sip_port)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("uri")
+@click.option("--lang", default="en", show_default=True, help="Language (espeak-ng voice) for --say turns.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Write what was heard to this WAV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
+@click.option("--timeout", default=60.0, show_default=True, help="Give up after this many seconds.")
+@click.option("--accept-transfer", is_flag=True, help="Follow a REFER (default: decline it and stay).")
+@click.pass_context
+def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_json: bool, timeout: float,
+         accept_transfer: bool) -> None:
+    """Dial a bot and play caller turns, in order: --say TEXT, --wav FILE, --dtmf DIGITS;
+    --barge-in before a turn speaks it over the bot. Prints what was heard and the latencies."""
+    from voicebot.telephony.caller import TestCaller, parse_turns, timeline_json
+
+    try:
+        turns = parse_turns(ctx.args, lang)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    timeline = TestCaller().run(uri, turns, record, timeout, accept_transfer=accept_transfer)
+    if as_json:
+        click.echo(timeline_json(timeline))
+    else:
+        _print_timeline(timeline)
+    if not timeline.get("connected"):
+        raise click.ClickException(f"the call was not answered: {timeline.get('status')} {timeline.get('reason')}")
+
+
+def _print_timeline(timeline: dict) -> None:
+    click.echo(f"connected in {timeline['connect_ms']} ms, call id {timeline['call_id']}")
+    for turn in timeline["turns"]:
+        click.echo(f"  caller {turn['kind']} {turn['value']!r}{' (barge-in)' if turn['barge_in'] else ''}: "
+                   f"bot answered after {turn['latency_ms']} ms and spoke {turn['bot_ms']} ms")
+    for uri in timeline["transfers"]:
+        click.echo(f"  bot transferred the call to {uri}")
+    click.echo(f"heard {timeline['heard_ms']} ms of audio; hung up by the {timeline['hung_up_by']}")
+
+
+@main.group()
+def models() -> None:
+    """Speech recognition models."""
+
+
+@models.command("get")
+@click.argument("lang")
+@click.option("--url", help="Download from here instead of the catalogue.")
+@click.option("--sha256", help="Expected SHA-256 of the download.")
+@click.pass_obj
+def models_get(obj: Context, lang: str, url: Optional[str], sha256: Optional[str]) -> None:
+    """Download LANG's Vosk model into the cache (asr.cache_dir)."""
+    from tqdm import tqdm
+
+    from voicebot.audio.asr import CATALOGUE, Download, cache_dir, download_model
+
+    if not url and lang not in CATALOGUE:
+        raise click.ClickException(f"no known Vosk model for {lang!r} (catalogue: {', '.join(CATALOGUE)}); "
+                                   f"give --url, or set asr.models.{lang}.path to a model folder")
+    bar = tqdm(unit="B", unit_scale=True, desc=f"{lang} model")
+
+    def progress(size: int, total: int) -> None:
+        bar.total = total or None
+        bar.update(size)
+    try:
+        path = download_model(Download(lang, url or CATALOGUE[lang], sha256), cache_dir(obj.inst), progress)
+    finally:
+        bar.close()
+    click.echo(f"{lang} model in {path} (SHA-256 {(path / 'SHA256').read_text().strip()})")
 
 
 @main.group()

@@ -23,6 +23,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from voicebot.config import ConfigError, Tenant
+from voicebot.knowledge.phrasebook import Phrasebook
 
 # espeak-ng voice per language when a line names none.
 PREFERRED_VOICES = {"da": "da", "de": "de", "en": "en-gb"}
@@ -139,7 +140,8 @@ class PromptCache:
 
 def fixed_prompts(tenant: Tenant, phrases: dict) -> List[str]:
     """What a line says word for word: its greeting and the phrasebook lines without blanks."""
-    texts = [tenant.greeting] + [" ".join(t.split()) for t in phrases["say"].values() if "{" not in t]
+    texts = [tenant.greeting, Phrasebook(tenant.language, phrases).keypad_menu(tenant.keypad_menu)]
+    texts += [" ".join(t.split()) for t in phrases["say"].values() if "{" not in t]
     return list(dict.fromkeys(texts))
 
 

@@ -2,7 +2,7 @@
 
 POST /lines/<line>/conversations                      -> {conversation_id, messages: [greeting]}
 POST /lines/<line>/conversations/<id>/messages {text} -> {messages, handoff, hangup, intent, ...}
-GET  /lines, GET /health
+GET  /lines, GET /health, GET /calls, GET /calls/<sip call id>
 """
 
 import uuid
@@ -14,7 +14,7 @@ from voicebot.config import ConfigError, Installation
 from voicebot.dialogue.runtime import Dialogue
 
 
-def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_text") -> Sanic:
+def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_text", phone_line=None) -> Sanic:
     app = Sanic(name)
 
     def line(line_id: str):
@@ -55,5 +55,17 @@ def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_tex
             raise SanicException("caller must be a string", status_code=400)
         reply = await dialogue.handle(tenant, conversation_id, body["text"], caller=caller)
         return response.json(reply.as_dict())
+
+    @app.get("/calls")
+    async def calls(request):
+        """Live and recent phone calls with their timelines (newest last)."""
+        return response.json([r.as_dict() for r in phone_line.records()] if phone_line else [])
+
+    @app.get("/calls/<call_id>")
+    async def call(request, call_id: str):
+        for record in phone_line.records() if phone_line else []:
+            if record.call_id == call_id:
+                return response.json(record.as_dict())
+        raise SanicException(f"no call {call_id!r}", status_code=404)
 
     return app

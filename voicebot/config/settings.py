@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import pydantic
 import yaml
@@ -38,6 +38,42 @@ class Queue(Strict):
     name: str
 
 
+class SipSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = pydantic.Field(5060, ge=0, le=65535)
+    transports: List[str] = ["udp", "tcp"]
+    # Offered in this order; G.722 is wideband (16 kHz), G.711 the telephone standard.
+    codecs: List[str] = ["G722/16000", "PCMA/8000", "PCMU/8000"]
+
+    @pydantic.validator("transports", each_item=True)
+    def known_transport(cls, value: str) -> str:
+        if value not in ("udp", "tcp"):
+            raise ValueError(f"{value!r}: transports are udp and tcp (terminate TLS at the edge)")
+        return value
+
+
+class AudioSettings(Strict):
+    # Silence after speech that ends a caller's turn.
+    hangover_ms: int = pydantic.Field(300, ge=100, le=2000)
+    # Shorter sounds (a cough, "mm") neither start a turn nor interrupt the bot.
+    min_speech_ms: int = pydantic.Field(160, ge=40, le=1000)
+    # No speech for this long after the bot spoke: one reprompt, then the keypad menu.
+    silence_timeout_s: float = pydantic.Field(8.0, ge=2, le=60)
+    max_utterance_s: float = pydantic.Field(15.0, ge=3, le=60)
+    words_per_minute: int = pydantic.Field(165, ge=80, le=400)
+
+
+class AsrModel(Strict):
+    path: Optional[Path] = None
+    # Optional phrase list: restricts recognition to these phrases (Vosk grammar mode).
+    phrases: List[str] = []
+
+
+class AsrSettings(Strict):
+    cache_dir: Path = Path("~/.cache/voicebot/vosk")
+    models: Dict[str, AsrModel] = {}
+
+
 class Settings(Strict):
     tenants_dir: Path = Path("tenants")
     models_dir: Path = Path("models")
@@ -46,6 +82,9 @@ class Settings(Strict):
     http: Endpoint = Endpoint(port=8080)
     action_server: ActionServer = ActionServer(port=5055)
     nlu: NluSettings = NluSettings()
+    sip: SipSettings = SipSettings()
+    audio: AudioSettings = AudioSettings()
+    asr: AsrSettings = AsrSettings()
     queues: Dict[str, Queue]
 
 

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 from pydantic import BaseModel, Extra, root_validator, validator
 
-from voicebot.intents import GUIDANCE_INTENTS
+from voicebot.intents import GUIDANCE_INTENTS, ROUTINE_INTENTS
 
-LANGUAGES = ("da", "de", "en")
+# ko: a phrasebook for Korean lines, the one language with a Vosk model on PyPI (the tests use it).
+LANGUAGES = ("da", "de", "en", "ko")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
@@ -164,6 +165,19 @@ class Tenant(Strict):
     guidance: Dict[str, str]
     # espeak-ng voice id (e.g. gmq/da); default: the preferred voice for the language.
     voice: Optional[str] = None
+    # Phone keypad menu after silence or on a line without speech recognition: digit 1 is
+    # the first topic, and so on; 0 is always a person.
+    keypad_menu: List[str] = ["opening_hours", "passport", "change_address", "digital_id_help",
+                              "waste_collection"]
+
+    @validator("keypad_menu")
+    def routine_topics(cls, value: List[str]) -> List[str]:
+        if not 1 <= len(value) <= 9:
+            raise ValueError("give 1 to 9 topics (digits 1-9; 0 is a person)")
+        for intent in value:
+            if intent not in ROUTINE_INTENTS:
+                raise ValueError(f"{intent!r} is not a routine topic; choose from {', '.join(ROUTINE_INTENTS)}")
+        return value
 
     @validator("id")
     def slug(cls, value: str) -> str:

@@ -8,6 +8,8 @@ HANDOFF_REASONS = ("requested", "case_handling", "misunderstood", "technical_fau
 
 def handoff(reason: str, queue: str, topics: List[str], last_utterance: str) -> Dict:
     assert reason in HANDOFF_REASONS, reason
+    if last_utterance.startswith("/"):  # a keypad choice reaches Rasa as an intent command
+        last_utterance = f"(keypad: {last_utterance[1:]})"
     summary = f"topics: {', '.join(topics) or 'none'}; last: {last_utterance}"
     return {"voicebot": {"action": "handoff", "reason": reason, "queue": queue,
                          "topics": topics, "summary": summary}}

@@ -71,13 +71,14 @@ class Dialogue:
         return await self.agents[lang].parse_message(text)
 
     async def handle(self, tenant: Tenant, conversation_id: str, text: str,
-                     caller: Optional[str] = None) -> BotReply:
+                     caller: Optional[str] = None, intent: Optional[str] = None) -> BotReply:
+        """The bot's reply to what the caller said, or to a chosen intent (a keypad choice)."""
         from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
         agent = self.agents[tenant.language]
         text = clean_utterance(text)
         # Silence or an empty message counts as not understood, like any other miss.
-        message_text = text or "/nlu_fallback"
+        message_text = f"/{intent}" if intent else text or "/nlu_fallback"
         metadata = {"tenant": tenant.id, "caller": caller}
         message = UserMessage(message_text, CollectingOutputChannel(), conversation_id, metadata=metadata)
         try:
@@ -95,6 +96,14 @@ class Dialogue:
         if not reply.texts and not reply.ends_conversation:
             return self._technical_fault(tenant, text)
         return reply
+
+    def forget(self, tenant: Tenant, conversation_id: str) -> None:
+        """Drop a finished call's conversation: the in-memory tracker store keeps all forever."""
+        tracker_store = self.agents[tenant.language].tracker_store
+        tracker_store = getattr(tracker_store, "_tracker_store", tracker_store)  # FailSafeTrackerStore
+        store = getattr(tracker_store, "store", None)
+        if isinstance(store, dict):
+            store.pop(conversation_id, None)
 
     @staticmethod
     def _reply(messages: List[dict]) -> BotReply:

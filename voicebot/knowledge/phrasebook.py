@@ -12,7 +12,7 @@ from voicebot.config.errors import ConfigError
 from voicebot.config.tenant import TimeRange, WEEKDAYS
 
 CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
-_REQUIRED = {"weekdays", "months", "dates", "hours", "location", "say"}
+_REQUIRED = {"weekdays", "months", "dates", "hours", "location", "say", "topics"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,12 @@ class Phrasebook:
 
     def say(self, key: str, **values) -> str:
         return self._template("say", key).format(**values)
+
+    def keypad_menu(self, topics: Sequence[str]) -> str:
+        """"For opening hours, press 1. ... To speak to a member of staff, press 0." """
+        items = [self.say("keypad_item", topic=self.data["topics"][intent], digit=digit)
+                 for digit, intent in enumerate(topics, start=1)]
+        return " ".join(items + [self.say("keypad_person")])
 
     def hours(self, key: str, **values) -> str:
         return self._template("hours", key).format(**values)

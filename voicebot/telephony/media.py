@@ -1,0 +1,77 @@
+"""Audio in and out of a call through a pjsua2 AudioMediaPort.
+
+The port's callbacks run on the conference bridge's clock thread, every 20 ms: they only copy
+bytes into a queue (in) and take prepared frames from a deque (out), never anything slower.
+"""
+
+import collections
+import queue
+import time
+from typing import Deque, Optional, Tuple
+
+import pjsua2 as pj
+
+RATE = 16000  # the conference bridge runs at 16 kHz; pjsua converts to and from the codec
+FRAME_MS = 20
+FRAME_BYTES = RATE * FRAME_MS // 1000 * 2
+SILENT_FRAME = bytes(FRAME_BYTES)
+
+
+def frames_of(pcm: bytes) -> list:
+    """Split 16 kHz PCM into whole 20 ms frames (the last one padded with silence)."""
+    pcm = pcm + bytes(-len(pcm) % FRAME_BYTES)
+    return [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+
+
+def audio_format() -> pj.MediaFormatAudio:
+    fmt = pj.MediaFormatAudio()
+    fmt.type = pj.PJMEDIA_TYPE_AUDIO
+    fmt.id = pj.PJMEDIA_FORMAT_PCM
+    fmt.clockRate = RATE
+    fmt.channelCount = 1
+    fmt.bitsPerSample = 16
+    fmt.frameTimeUsec = FRAME_MS * 1000
+    fmt.avgBps = fmt.maxBps = RATE * 16
+    return fmt
+
+
+class FramePort(pj.AudioMediaPort):
+    """One call's audio: `heard` gets (monotonic time, frame) for every frame received;
+    `play` queues frames to send; `stop_playback` drops what has not been sent yet."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.heard: "queue.SimpleQueue[Tuple[float, bytes]]" = queue.SimpleQueue()
+        self._outgoing: Deque[bytes] = collections.deque()
+        self.frames_sent = 0
+        self.last_sent_at: Optional[float] = None
+        self.createPort(name, audio_format())
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            self.heard.put((time.monotonic(), bytes(frame.buf)))
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        try:
+            chunk = self._outgoing.popleft()
+        except IndexError:
+            chunk = SILENT_FRAME
+        else:
+            self.frames_sent += 1
+            self.last_sent_at = time.monotonic()
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(chunk)
+        frame.size = len(chunk)
+
+    def play(self, pcm: bytes) -> None:
+        self._outgoing.extend(frames_of(pcm))
+
+    def stop_playback(self) -> int:
+        """Drop unsent audio; returns how many frames were dropped."""
+        dropped = len(self._outgoing)
+        self._outgoing.clear()
+        return dropped
+
+    @property
+    def playing(self) -> bool:
+        return bool(self._outgoing)

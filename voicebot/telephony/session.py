@@ -1,0 +1,321 @@
+"""One phone call's conversation, on the asyncio loop: listen, understand, answer, hand off.
+
+Events arrive from the SIP thread (media ready, DTMF, transfer status, hang-up) and from the
+call's Listener thread (speech started, utterance). The caller can always reach a person:
+DTMF 0 at any moment, by asking, after two misunderstandings; and is never left in silence:
+no speech gets a reprompt, then the keypad menu, then an honest goodbye.
+"""
+
+import asyncio
+import logging
+import re
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, List, Optional
+
+import pjsua2 as pj
+
+from voicebot.audio.asr import StreamingRecognizer
+from voicebot.audio.listener import Listener, Utterance
+from voicebot.audio.tts import Synthesizer, voice_for
+from voicebot.audio.vad import VadSettings
+from voicebot.config import Tenant
+from voicebot.dialogue.runtime import BotReply
+from voicebot.knowledge.phrasebook import phrasebook
+from voicebot.telephony.media import RATE
+
+if TYPE_CHECKING:
+    from voicebot.telephony.line import BotCall, PhoneLine
+
+logger = logging.getLogger(__name__)
+
+TRANSFER_TIMEOUT_S = 30
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+@dataclass
+class CallRecord:
+    """What happened on a call, for the timeline and (later) the store."""
+
+    call_id: str
+    tenant: str
+    caller: Optional[str]
+    started: float = field(default_factory=time.time)
+    state: str = "ringing"
+    events: List[dict] = field(default_factory=list)
+
+    def add(self, kind: str, **data) -> None:
+        self.events.append({"t": round(time.time() - self.started, 3), "event": kind, **data})
+
+    def as_dict(self) -> dict:
+        return {"call_id": self.call_id, "tenant": self.tenant, "caller": self.caller,
+                "started": self.started, "state": self.state, "events": self.events}
+
+
+def context_headers(tenant: Tenant, handoff: dict, call_id: str, intent: Optional[str]) -> dict:
+    """What the agent should know, as SIP header values (one line, printable, bounded)."""
+    def clean(value: str) -> str:
+        return re.sub(r"[\x00-\x1f\x7f]", " ", str(value))[:200]
+    return {"X-Voicebot-Tenant": tenant.id, "X-Voicebot-Intent": clean(intent or "none"),
+            "X-Voicebot-Reason": clean(handoff.get("reason", "")),
+            "X-Voicebot-Summary": clean(handoff.get("summary", "")),
+            "X-Voicebot-Conversation": clean(call_id)}
+
+
+def refer_target(uri: str, headers: dict) -> str:
+    """Refer-To with the context as embedded headers (RFC 3261 19.1.1), so that the INVITE the
+    caller's phone sends to the queue carries them too."""
+    query = "&".join(f"{name}={urllib.parse.quote(value, safe='')}" for name, value in headers.items())
+    return f"<{uri}?{query}>"
+
+
+class CallSession:
+    def __init__(self, line: "PhoneLine", tenant: Tenant, call: "BotCall", call_id: str,
+                 caller: Optional[str]):
+        self.line, self.tenant, self.call, self.call_id, self.caller = line, tenant, call, call_id, caller
+        self.phrases = phrasebook(tenant.language)
+        self.synthesizer = Synthesizer(voice_for(tenant), line.inst.settings.audio.words_per_minute)
+        self.record = CallRecord(call_id, tenant.id, caller)
+        self.events: "asyncio.Queue[tuple]" = asyncio.Queue()
+        self.port = None
+        self.listener: Optional[Listener] = None
+        self.speaking: Optional[asyncio.Task] = None
+        self.quiet_since = time.monotonic()
+        self.caller_speaking = False
+        self.silences = 0
+        self.last_intent: Optional[str] = None
+        self.transferring = False
+        self.ended = False
+
+    # -- from the line (loop thread)
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self._run())
+
+    def event(self, kind: str, value) -> None:
+        self.events.put_nowait((kind, value))
+
+    def _emit_from_listener(self, kind: str, value) -> None:
+        self.line.loop.call_soon_threadsafe(self.event, kind, value)
+
+    # -- the call
+    async def _run(self) -> None:
+        try:
+            await self._converse()
+        except Exception:
+            logger.exception("call %s failed", self.call_id)
+            self.record.add("error")
+            self.line.hang_up(self.call)
+        finally:
+            await self._close()
+
+    async def _converse(self) -> None:
+        audio = self.line.inst.settings.audio
+        while not self.ended:
+            try:
+                kind, value = await asyncio.wait_for(self.events.get(), timeout=0.1)
+            except asyncio.TimeoutError:
+                if self.port is not None and self._silent_for() > audio.silence_timeout_s:
+                    await self._on_silence()
+                continue
+            await self._handle(kind, value)
+
+    def _silent_for(self) -> float:
+        if self.port.playing or self.caller_speaking or self.transferring or (
+                self.speaking and not self.speaking.done()):
+            self.quiet_since = time.monotonic()
+        return time.monotonic() - self.quiet_since
+
+    async def _handle(self, kind: str, value) -> None:
+        if kind == "media":
+            self._media_ready(value)
+        elif kind == "speech_started":
+            self._on_speech_started(value)
+        elif kind == "utterance":
+            self.caller_speaking = False
+            self.quiet_since = time.monotonic()
+            await self._on_utterance(value)
+        elif kind == "partial":
+            self.record.add("partial", text=value)
+        elif kind == "dtmf":
+            await self._on_dtmf(value)
+        elif kind == "transfer_status":
+            await self._on_transfer_status(*value)
+        elif kind == "hangup":
+            self.record.add("hangup", by="caller" if self.record.state == "talking" else "bot")
+            self.ended = True
+
+    def _media_ready(self, port) -> None:
+        self.port = port
+        self.record.state = "talking"
+        settings = self.line.inst.settings
+        lang = self.tenant.language
+        make_recognizer = None
+        if self.line.asr.has(lang):
+            model = self.line.asr.model(lang)
+            phrases = settings.asr.models[lang].phrases if lang in settings.asr.models else []
+            make_recognizer = lambda: StreamingRecognizer(model, phrases or None)  # noqa: E731
+        vad = VadSettings(hangover_ms=settings.audio.hangover_ms, min_speech_ms=settings.audio.min_speech_ms)
+        self.listener = Listener(port.heard, self._emit_from_listener, vad, make_recognizer,
+                                 int(settings.audio.max_utterance_s * 1000), name=f"listen-{self.call_id[:8]}").start()
+        self.record.add("answered")
+        self._speak([self.tenant.greeting], "greeting")
+
+    def _on_speech_started(self, at: float) -> None:
+        self.caller_speaking = True
+        if self.port.playing or (self.speaking and not self.speaking.done()):
+            if self.speaking:
+                self.speaking.cancel()
+            dropped = self.port.stop_playback()
+            self.record.add("barge_in", stop_ms=ms(time.monotonic() - at), dropped_ms=dropped * 20)
+
+    async def _on_utterance(self, utterance: Utterance) -> None:
+        timing = {"end_of_speech_ms": ms(utterance.detected_at - utterance.ended_at),
+                  "asr_ms": ms(utterance.recognised_at - utterance.detected_at)}
+        if not self.line.asr.has(self.tenant.language):
+            self.record.add("heard", text=None, **timing)
+            self._speak([self.phrases.say("keypad_only"), self.phrases.keypad_menu(self.tenant.keypad_menu)], "keypad")
+            return
+        self.record.add("heard", text=utterance.text, confidence=round(utterance.confidence, 3), **timing)
+        if not utterance.text:  # a noise the recogniser found no words in: not a turn
+            return
+        self.silences = 0
+        await self._reply_to(utterance.text, None, utterance.ended_at)
+
+    async def _on_dtmf(self, digit: str) -> None:
+        self.record.add("dtmf", digit=digit)
+        menu = self.tenant.keypad_menu
+        if digit == "0":
+            intent = "request_agent"
+        elif digit.isdigit() and 1 <= int(digit) <= len(menu):
+            intent = menu[int(digit) - 1]
+        else:
+            self._speak([self.phrases.keypad_menu(menu)], "keypad")
+            return
+        self._interrupt()
+        self.silences = 0
+        await self._reply_to("", intent, time.monotonic())
+
+    def _interrupt(self) -> None:
+        if self.speaking:
+            self.speaking.cancel()
+        if self.port is not None:
+            self.port.stop_playback()
+
+    async def _reply_to(self, text: str, intent: Optional[str], heard_at: float) -> None:
+        if self.transferring:
+            return
+        started = time.monotonic()
+        reply: BotReply = await self.line.dialogue.handle(self.tenant, self.call_id, text, self.caller, intent)
+        self.last_intent = reply.intent or self.last_intent
+        self.record.add("bot", intent=reply.intent, confidence=reply.confidence, texts=reply.texts,
+                        handoff=reply.handoff, hangup=reply.hangup,
+                        dialogue_ms=ms(time.monotonic() - started))
+        self._speak(reply.texts, "answer", heard_at)
+        if reply.handoff:
+            await self._finish_speaking()
+            await self._transfer(reply.handoff)
+        elif reply.hangup:
+            await self._finish_speaking()
+            self._hang_up()
+
+    async def _on_silence(self) -> None:
+        self.silences += 1
+        self.record.add("silence", count=self.silences)
+        if self.silences == 1:
+            self._speak([self.phrases.say("still_there")], "reprompt")
+        elif self.silences == 2:
+            self._speak([self.phrases.keypad_menu(self.tenant.keypad_menu)], "keypad")
+        else:
+            self._speak([self.phrases.say("silence_goodbye")], "goodbye")
+            await self._finish_speaking()
+            self._hang_up()
+
+    # -- speech out
+    def _speak(self, texts: List[str], purpose: str, heard_at: Optional[float] = None) -> None:
+        previous = self.speaking
+        self.speaking = asyncio.ensure_future(self._play(texts, purpose, heard_at, previous))
+        self.quiet_since = time.monotonic()
+
+    async def _play(self, texts, purpose, heard_at, previous) -> None:
+        if previous and not previous.done():
+            await asyncio.wait([previous])
+        loop = asyncio.get_running_loop()
+        first = True
+        for sentence in (s for text in texts for s in SENTENCE_END.split(text) if s.strip()):
+            speech, _ = await loop.run_in_executor(None, self.line.prompts.speech, self.synthesizer, sentence, RATE)
+            self.port.play(speech.pcm)
+            if first:
+                self.record.add("playing", purpose=purpose, text=" ".join(texts),
+                                **({"turn_ms": ms(time.monotonic() - heard_at)} if heard_at else {}))
+                first = False
+
+    async def _finish_speaking(self) -> None:
+        if self.speaking:
+            try:
+                await self.speaking
+            except asyncio.CancelledError:
+                pass
+        while self.port.playing and not self.ended:
+            await asyncio.sleep(0.05)
+
+    # -- transfer and hang-up
+    async def _transfer(self, handoff: dict) -> None:
+        uri = self.tenant.handoff.transfer_uri
+        if not uri:
+            self.record.add("transfer", ok=False, reason="no transfer_uri configured")
+            self._speak([self.phrases.say("transfer_failed")], "transfer_failed")
+            return
+        headers = context_headers(self.tenant, handoff, self.call_id, self.last_intent)
+        self.transferring = True
+        self.record.add("transfer", uri=uri, headers=headers)
+
+        def refer():
+            op = pj.CallOpParam(True)
+            for name, value in headers.items():
+                header = pj.SipHeader()
+                header.hName, header.hValue = name, value
+                op.txOption.headers.append(header)
+            self.call.xfer(refer_target(uri, headers), op)
+        try:
+            await self.line.sip(refer)
+        except pj.Error as error:
+            await self._on_transfer_status(500, True, error.info())
+            return
+        self.transfer_deadline = self.line.loop.call_later(
+            TRANSFER_TIMEOUT_S, self.event, "transfer_status", (408, True))
+
+    async def _on_transfer_status(self, code: int, final: bool, detail: str = "") -> None:
+        if not self.transferring or not final:
+            return
+        self.transferring = False
+        if getattr(self, "transfer_deadline", None):
+            self.transfer_deadline.cancel()
+        self.record.add("transfer_result", code=code, **({"detail": detail} if detail else {}))
+        if 200 <= code < 300:
+            self.record.state = "transferred"
+            self._hang_up()
+        else:
+            self._speak([self.phrases.say("transfer_failed")], "transfer_failed")
+
+    def _hang_up(self) -> None:
+        if self.record.state != "transferred":
+            self.record.state = "ending"
+        self.line.hang_up(self.call)
+
+    async def _close(self) -> None:
+        if self.listener:
+            self.listener.stop()
+        if self.speaking:
+            self.speaking.cancel()
+        if getattr(self, "transfer_deadline", None):
+            self.transfer_deadline.cancel()
+        if self.record.state not in ("transferred",):
+            self.record.state = "ended"
+        self.port = None
+        self.line.dialogue.forget(self.tenant, self.call_id)
+        await self.line.sip(self.line.release, self.call)

@@ -1,0 +1,216 @@
+"""The pjsua2 endpoint, owned by one thread.
+
+pjsua2 rules (../shared/DESIGN.md): threadCnt=0 and libHandleEvents() polled on one thread;
+every other call into pjsua2 is handed to that thread with `run`; media callbacks run on the
+conference bridge clock and only copy bytes; shutdown in order, else pjsua asserts.
+"""
+
+import concurrent.futures
+import gc
+import logging
+import os
+import queue
+import threading
+from typing import Callable, Iterable, Optional
+
+import pjsua2 as pj
+
+from voicebot.telephony.media import RATE
+
+logger = logging.getLogger(__name__)
+
+TRANSPORTS = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP}
+
+
+class SipError(RuntimeError):
+    pass
+
+
+def pj_error_text(error: Exception) -> str:
+    return getattr(error, "info", lambda: str(error))() if isinstance(error, pj.Error) else str(error)
+
+
+class SipStack:
+    """Creates the endpoint on its own thread, runs events there, and runs `run(fn)` there.
+
+    `make_account(endpoint)` is called on that thread once the transports are up and returns
+    the pjsua2 Account that receives or places calls. `on_stop()` runs there before shutdown
+    (hang up calls, stop media); afterwards the account is deleted and the library destroyed.
+    """
+
+    def __init__(self, host: str, port: int, transports: Iterable[str], codecs: Iterable[str],
+                 make_account: Callable[[pj.Endpoint], pj.Account],
+                 on_stop: Callable[[], None] = lambda: None, user_agent: str = "voicebot"):
+        self.host, self.requested_port = host, port
+        self.transports, self.codecs = list(transports), list(codecs)
+        self.make_account, self.on_stop, self.user_agent = make_account, on_stop, user_agent
+        self.port: Optional[int] = None
+        self.endpoint: Optional[pj.Endpoint] = None
+        self.account: Optional[pj.Account] = None
+        self._jobs: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._startup_error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._main, name="sip", daemon=True)
+
+    # -- from any thread
+    def start(self, timeout: float = 20) -> "SipStack":
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise SipError("the SIP endpoint did not start")
+        if self._startup_error:
+            raise SipError(f"could not start SIP on {self.host}:{self.requested_port}: "
+                           f"{pj_error_text(self._startup_error)}")
+        return self
+
+    def run(self, fn: Callable, *args) -> concurrent.futures.Future:
+        """Run fn(*args) on the SIP thread; the future holds its result or exception."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        if threading.current_thread() is self._thread:
+            self._run_job(fn, args, future)
+        else:
+            self._jobs.put((fn, args, future))
+        return future
+
+    def register_this_thread(self, name: str) -> None:
+        """Let this thread drop pjsua2 objects (a call's last reference may end here)."""
+        if not self.endpoint.libIsThreadRegistered():
+            self.endpoint.libRegisterThread(name)
+
+    def stop(self, timeout: float = 20) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # -- on the SIP thread
+    def _main(self) -> None:
+        try:
+            self._create()
+        except BaseException as error:  # reported by start()
+            self._startup_error = error
+            self._destroy()
+            self._ready.set()
+            return
+        self._ready.set()
+        while not self._stopping.is_set():
+            self.endpoint.libHandleEvents(10)
+            self._run_jobs()
+        self._shutdown()
+
+    def _run_jobs(self) -> None:
+        while True:
+            try:
+                fn, args, future = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            self._run_job(fn, args, future)
+
+    @staticmethod
+    def _run_job(fn, args, future) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as error:
+            future.set_exception(error)
+
+    def _create(self) -> None:
+        ep = self.endpoint = pj.Endpoint()
+        ep.libCreate()
+        config = pj.EpConfig()
+        config.uaConfig.threadCnt = 0
+        config.uaConfig.mainThreadOnly = False
+        config.uaConfig.userAgent = self.user_agent
+        config.uaConfig.maxCalls = 64
+        # SIP message logs hold caller numbers: off unless asked for (VOICEBOT_SIP_LOG=1..6).
+        config.logConfig.level = config.logConfig.consoleLevel = int(os.environ.get("VOICEBOT_SIP_LOG", "1"))
+        config.medConfig.clockRate = RATE
+        config.medConfig.sndClockRate = RATE
+        config.medConfig.ecTailLen = 0  # no loudspeaker, no echo to cancel
+        config.medConfig.noVad = True
+        ep.libInit(config)
+        ep.audDevManager().setNullDev()
+        port = self.requested_port
+        for name in self.transports:
+            transport = pj.TransportConfig()
+            transport.boundAddress = self.host
+            transport.port = port
+            transport_id = ep.transportCreate(TRANSPORTS[name], transport)
+            # Port 0 means any: the first transport picks one, the others share it.
+            port = int(ep.transportGetInfo(transport_id).localName.rsplit(":", 1)[1])
+        self.port = port
+        self._set_codecs(ep)
+        ep.libStart()
+        self.account = self.make_account(ep)
+
+    def _set_codecs(self, ep: pj.Endpoint) -> None:
+        available = [c.codecId for c in ep.codecEnum2()]
+        for codec in available:
+            ep.codecSetPriority(codec, 0)
+        chosen = [c for wanted in self.codecs for c in available if c.lower().startswith(wanted.lower())]
+        if not chosen:
+            raise SipError(f"none of the codecs {self.codecs} exists; pjsua has {available}")
+        for rank, codec in enumerate(chosen):
+            ep.codecSetPriority(codec, 255 - rank)
+
+    def _shutdown(self) -> None:
+        try:
+            self.on_stop()
+            # Let BYEs and their answers go out before the library goes away.
+            for _ in range(30):
+                self.endpoint.libHandleEvents(10)
+            self._run_jobs()
+        except Exception:
+            logger.exception("error while hanging up calls at shutdown")
+        self._destroy()
+
+    def _destroy(self) -> None:
+        if self.account is not None:
+            self.account.shutdown()
+            self.account = None
+        gc.collect()
+        if self.endpoint is not None:
+            try:
+                self.endpoint.libDestroy()
+            except pj.Error:
+                pass
+            self.endpoint = None
+
+
+def local_account(ep: pj.Endpoint, account_class, host: str, port: int, user: str, *args) -> pj.Account:
+    """An account that registers nowhere: it answers and places calls directly."""
+    config = pj.AccountConfig()
+    config.idUri = f"sip:{user}@{host}:{port}"
+    config.sipConfig.authCreds.clear()
+    # RTP on the same address, on any free port: several endpoints may share one machine.
+    config.mediaConfig.transportConfig.boundAddress = host
+    config.mediaConfig.transportConfig.port = 0
+    account = account_class(*args)
+    account.create(config, True)
+    return account
+
+
+def header_value(message: str, name: str) -> Optional[str]:
+    """A header's value from a whole SIP message, matching its compact form too."""
+    compact = {"to": "t", "from": "f", "call-id": "i", "contact": "m"}.get(name.lower())
+    for line in message.split("\r\n")[1:]:
+        if not line:
+            break
+        key, _, value = line.partition(":")
+        if key.strip().lower() in (name.lower(), compact):
+            return value.strip()
+    return None
+
+
+def dialled_user(message: str) -> str:
+    """The user part of the request URI: the number the caller dialled."""
+    request_line = message.split("\r\n", 1)[0]
+    parts = request_line.split()
+    uri = parts[1] if len(parts) > 1 else ""
+    user = uri.split(":", 1)[-1].split("@", 1)[0] if "@" in uri else ""
+    return user.split(";", 1)[0]
+
+
+def audio_active(call: pj.Call) -> bool:
+    info = call.getInfo()  # keep it alive: its media list points into it
+    return any(m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE for m in info.media)
