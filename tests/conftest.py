@@ -52,15 +52,19 @@ def trained(inst):
 
 
 class TextBot:
-    """A `voicebot serve` process and a client for its HTTP text channel."""
+    """A `voicebot serve` process and a client for its HTTP text channel (and its phone line,
+    with `sip=True`)."""
 
-    def __init__(self, clock: str, store_url: str):
+    def __init__(self, clock: str, store_url: str, sip: bool = False, config: Optional[Path] = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "VOICEBOT_CLOCK": clock, "VOICEBOT_STORE_URL": store_url}
+        self.sip_port = free_port() if sip else None
+        env = {**os.environ, "VOICEBOT_CLOCK": clock, "VOICEBOT_STORE_URL": store_url,
+               "VOICEBOT_CONFIG": str(config or REPO / "voicebot.yml")}
+        sip_args = ["--sip-port", str(self.sip_port)] if sip else ["--no-sip"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "voicebot.cli", "serve", "--port", str(self.port), "--actions-port", "0"],
-            cwd=REPO, env=env, preexec_fn=die_with_parent)
+            [sys.executable, "-m", "voicebot.cli", "serve", "--port", str(self.port), "--actions-port", "0",
+             *sip_args], cwd=REPO, env=env, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "voicebot serve exited at start-up"
@@ -98,6 +102,19 @@ class TextBot:
         conversation_id, _ = self.start(line)
         return [self.say(line, conversation_id, text, caller) for text in texts]
 
+    def sip_uri(self, number: str) -> str:
+        return f"sip:{number}@127.0.0.1:{self.sip_port}"
+
+    def call_record(self, call_id: str) -> dict:
+        """The bot's timeline of a call, once the call is over on the bot's side too."""
+        deadline = time.monotonic() + 15
+        while True:
+            status, record = self.request("GET", f"/calls/{call_id}")
+            if status == 200 and record["state"] in ("ended", "transferred") or time.monotonic() > deadline:
+                assert status == 200, record
+                return record
+            time.sleep(0.2)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -113,9 +130,20 @@ def store_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def bot(trained, store_url):
-    server = TextBot(AGENT_HOURS, store_url)
+    server = TextBot(AGENT_HOURS, store_url, sip=True)
     yield server
     server.stop()
+
+
+def place_call(uri: str, *turns: str, timeout: float = 60, record: Optional[Path] = None) -> dict:
+    """`voicebot call URI TURNS... --json`: the caller's timeline."""
+    args = [sys.executable, "-m", "voicebot.cli", "call", uri, "--json", "--timeout", str(timeout), *turns]
+    if record:
+        args += ["--record", str(record)]
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout + 30)
+    start = done.stdout.find("{")
+    assert start >= 0, done.stderr[-2000:]
+    return json.loads(done.stdout[start:done.stdout.rindex("}") + 1])
 
 
 @pytest.fixture(scope="session")

@@ -183,6 +183,40 @@ def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_jso
         raise click.ClickException(f"the call was not answered: {timeline.get('status')} {timeline.get('reason')}")
 
 
+@main.command()
+@click.option("--line", "line_id", default="demo-kommune", show_default=True, help="Line to call.")
+@click.pass_obj
+def demo(obj: Context, line_id: str) -> None:
+    """Start the bot (phone line and text channel), place one demo call, keep the bot running."""
+    import subprocess
+    import time
+    import urllib.request
+
+    from voicebot.procs import die_with_parent
+    from voicebot.telephony.caller import TestCaller, parse_turns
+
+    inst, tenant = obj.inst, obj.inst.tenant(line_id)
+    bot = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "serve"], preexec_fn=die_with_parent)
+    try:
+        click.echo("starting the bot (loading the language models takes a minute or two) ...")
+        while bot.poll() is None:
+            try:
+                urllib.request.urlopen(f"{inst.settings.http.url}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(1)
+        if bot.poll() is not None:
+            raise click.ClickException("the bot did not start; see the messages above")
+        uri = f"sip:{tenant.numbers[0]}@{inst.settings.sip.host}:{inst.settings.sip.port}"
+        click.echo(f"demo call to {tenant.name}: {uri}, pressing 1 (the first menu topic)")
+        _print_timeline(TestCaller().run(uri, parse_turns(["--dtmf", "1"], tenant.language)))
+        click.echo(f"the bot keeps running: ring {uri} from a softphone, or press Ctrl-C to stop")
+        bot.wait()
+    finally:
+        bot.terminate()
+        bot.wait(20)
+
+
 def _print_timeline(timeline: dict) -> None:
     click.echo(f"connected in {timeline['connect_ms']} ms, call id {timeline['call_id']}")
     for turn in timeline["turns"]:

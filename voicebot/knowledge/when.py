@@ -15,16 +15,19 @@ _TIME_CUES = {
     "en": {"at", "o'clock", "oclock", "pm", "am", "p.m.", "a.m."},
     "da": {"klokken", "kl", "klokka"},
     "de": {"um", "uhr"},
+    "ko": {"시"},
 }
 _AFTERNOON = {
     "en": ("pm", "p m", "in the afternoon", "in the evening", "tonight"),
     "da": ("om eftermiddagen", "om aftenen", "i aften", "eftermiddag"),
     "de": ("nachmittags", "abends", "am nachmittag", "am abend", "heute abend"),
+    "ko": ("오후", "저녁"),
 }
 _MORNING = {
     "en": ("am", "a m", "in the morning"),
     "da": ("om morgenen", "om formiddagen", "formiddag", "tidlig"),
     "de": ("morgens", "vormittags", "am morgen", "am vormittag", "früh"),
+    "ko": ("오전", "아침"),
 }
 # (phrase before the hour, minutes, hour offset). "half five" is 4:30 in Danish and German
 # ("halv fem", "halb fünf") but 5:30 in British English.
@@ -32,12 +35,14 @@ _RELATIVE_CLOCK = {
     "en": [("half past", 30, 0), ("quarter past", 15, 0), ("quarter to", 45, -1), ("half", 30, 0)],
     "da": [("halv", 30, -1), ("kvart over", 15, 0), ("kvart i", 45, -1)],
     "de": [("halb", 30, -1), ("viertel nach", 15, 0), ("viertel vor", 45, -1)],
+    "ko": [],
 }
 
 WEEKDAY_WORDS = {
     "en": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
     "da": ["mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"],
     "de": ["montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag"],
+    "ko": ["월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일"],
 }
 # Relative days, longest phrases first so "day after tomorrow" wins over "tomorrow".
 _RELATIVE_DAYS = {
@@ -46,8 +51,9 @@ _RELATIVE_DAYS = {
            ("idag", 0), ("i aften", 0)],
     # "heute" before "morgen": "heute morgen" is this morning, not tomorrow.
     "de": [("übermorgen", 2), ("heute", 0), ("morgen", 1)],
+    "ko": [("모레", 2), ("내일", 1), ("오늘", 0)],
 }
-_WEEKEND = {"en": "weekend", "da": "weekend", "de": "wochenende"}
+_WEEKEND = {"en": "weekend", "da": "weekend", "de": "wochenende", "ko": "주말"}
 _NAMED_DAYS = {
     "en": {"christmas eve": (12, 24), "christmas day": (12, 25), "boxing day": (12, 26),
            "new year's eve": (12, 31), "new years eve": (12, 31), "new year's day": (1, 1),
@@ -56,6 +62,7 @@ _NAMED_DAYS = {
            "nytårsaften": (12, 31), "nytårsdag": (1, 1), "grundlovsdag": (6, 5)},
     "de": {"heiligabend": (12, 24), "heilig abend": (12, 24), "silvester": (12, 31),
            "neujahr": (1, 1), "erster weihnachtstag": (12, 25), "zweiter weihnachtstag": (12, 26)},
+    "ko": {"크리스마스": (12, 25), "설날": (1, 1)},
 }
 
 
