@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import place_call
-from voicebot.audio.tts import PromptCache, Synthesizer, voice_for
+from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.telephony.media import RATE
 
 DEMO_CITY = "+441632960100"
