@@ -145,8 +145,7 @@ class PhoneLine:
 
     def release(self, call: BotCall) -> None:
         """The session is over: drop the call and its media port here, on the SIP thread."""
-        if call.port is not None:
-            call.port = None
+        call.port = None
         self.calls.pop(call.getId(), None)
         if call.session is not None:
             self.finished.append(call.session.record)

@@ -90,6 +90,7 @@ class CallSession:
         self.silences = 0
         self.last_intent: Optional[str] = None
         self.transferring = False
+        self.transfer_deadline: Optional[asyncio.TimerHandle] = None
         self.ended = False
 
     # -- from the line (loop thread)
@@ -293,7 +294,7 @@ class CallSession:
         if not self.transferring or not final:
             return
         self.transferring = False
-        if getattr(self, "transfer_deadline", None):
+        if self.transfer_deadline:
             self.transfer_deadline.cancel()
         self.record.add("transfer_result", code=code, **({"detail": detail} if detail else {}))
         if 200 <= code < 300:
@@ -312,7 +313,7 @@ class CallSession:
             self.listener.stop()
         if self.speaking:
             self.speaking.cancel()
-        if getattr(self, "transfer_deadline", None):
+        if self.transfer_deadline:
             self.transfer_deadline.cancel()
         if self.record.state not in ("transferred",):
             self.record.state = "ended"
