@@ -2,6 +2,10 @@
 a CallSession per call on the asyncio loop that drives the dialogue.
 
 Everything here marked "SIP thread" runs on the pjsua2 thread (callbacks and `stack.run`).
+A call's pjsua2 object is dropped in its DISCONNECTED callback, on the SIP thread: pjsua reuses
+call slots, and a Call object destroyed after its slot went to a new call hangs up that new call
+(pjsua2 2.15 ~Call). So only the line holds BotCalls; a session reaches its call through
+`session.call`, which the line clears at that moment.
 """
 
 import asyncio
@@ -17,12 +21,9 @@ from voicebot.config import Installation
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.telephony.media import FramePort
 from voicebot.telephony.session import CallRecord, CallSession
-from voicebot.telephony.sip import SipStack, audio_active, dialled_user, header_value, local_account
+from voicebot.telephony.sip import SipStack, audio_active, dialled_user, header_value, local_account, uri_user
 
 logger = logging.getLogger(__name__)
-
-MAX_CALLS = 60
-
 
 class BotAccount(pj.Account):
     def __init__(self, line: "PhoneLine"):
@@ -48,7 +49,7 @@ class BotCall(pj.Call):
 
     def onCallMediaState(self, prm) -> None:
         if self.port is None and self.session is not None and audio_active(self):
-            self.port = FramePort(f"call-{self.getId()}")
+            self.port = self.line.lend_port(self.sip_call_id)
             audio = self.getAudioMedia(-1)
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
@@ -70,7 +71,9 @@ class PhoneLine:
         self.stack = SipStack(host or sip.host, sip.port if port is None else port, sip.transports,
                               sip.codecs, self._make_account, self._hang_up_all, user_agent="voicebot")
         self.loop: Optional[asyncio.AbstractEventLoop] = None
-        self.calls: Dict[int, BotCall] = {}
+        self.calls: Dict[str, BotCall] = {}  # by SIP Call-ID, until disconnected; SIP thread only
+        self.sessions: Dict[str, CallSession] = {}  # by SIP Call-ID, until the session is over
+        self.ports: Dict[str, FramePort] = {}  # lent to calls, by SIP Call-ID; SIP thread only
         self.finished: Deque[CallRecord] = collections.deque(maxlen=200)
         self.closing = False
 
@@ -89,8 +92,7 @@ class PhoneLine:
         return f"{self.stack.host}:{self.stack.port}"
 
     def records(self) -> list:
-        live = [c.session.record for c in list(self.calls.values()) if c.session]
-        return live + list(self.finished)
+        return [s.record for s in list(self.sessions.values())] + list(self.finished)
 
     def sip(self, fn, *args) -> "asyncio.Future":
         """Run fn on the SIP thread; await the result from the asyncio loop."""
@@ -108,12 +110,13 @@ class PhoneLine:
         if tenant is None:
             logger.info("rejected a call to %r: no line has that number", number)
             return self._reject(call, 404, "No such line")
-        if self.closing or len(self.calls) >= MAX_CALLS:
-            return self._reject(call, 503, "Busy, please call again")
+        if self.closing:
+            return self._reject(call, 503, "Shutting down, please call again")
         call.sip_call_id = header_value(message, "Call-ID") or str(prm.callId)
-        caller = dialled_user("X " + (header_value(message, "From") or "").strip("<>").split(">")[0])
-        self.calls[call.getId()] = call
-        call.session = CallSession(self, tenant, call, call.sip_call_id, caller or None)
+        caller = uri_user(header_value(message, "From") or "")
+        self.calls[call.sip_call_id] = call
+        call.session = self.sessions[call.sip_call_id] = CallSession(self, tenant, call, call.sip_call_id,
+                                                                     caller or None)
         answer = pj.CallOpParam()
         answer.statusCode = 200
         try:
@@ -138,18 +141,29 @@ class PhoneLine:
         if call.session is not None:
             self.loop.call_soon_threadsafe(call.session.event, kind, value)
 
-    def disconnected(self, call: BotCall) -> None:
-        self.post(call, "hangup", None)
-        if call.session is None:  # rejected before a session began
-            self.calls.pop(call.getId(), None)
+    def lend_port(self, call_id: str) -> FramePort:
+        port = self.ports[call_id] = self.stack.ports.lend()
+        return port
 
-    def release(self, call: BotCall) -> None:
-        """The session is over: drop the call and its media port here, on the SIP thread."""
-        call.port = None
-        self.calls.pop(call.getId(), None)
+    def disconnected(self, call: BotCall) -> None:
+        """Drop every reference to the call now: the object goes when this callback returns."""
+        self.post(call, "hangup", None)
+        self.calls.pop(call.sip_call_id, None)
         if call.session is not None:
-            self.finished.append(call.session.record)
-            call.session = None
+            call.session.call, call.session = None, None
+        self._take_back_port(call.sip_call_id)
+
+    def release(self, session: CallSession) -> None:
+        """The session is over: keep its record."""
+        session.port = None
+        self.sessions.pop(session.call_id, None)
+        self.finished.append(session.record)
+        self._take_back_port(session.call_id)
+
+    def _take_back_port(self, call_id: str) -> None:
+        """Once the call is disconnected and its session over, nothing uses its port."""
+        if call_id not in self.calls and call_id not in self.sessions and call_id in self.ports:
+            self.stack.ports.take_back(self.ports.pop(call_id))
 
     def _hang_up_all(self) -> None:
         for call in list(self.calls.values()):
@@ -157,12 +171,10 @@ class PhoneLine:
                 call.hangup(pj.CallOpParam())
             except pj.Error:
                 pass
-            call.port = None
-        self.calls.clear()
 
     # -- for sessions, any thread
-    def hang_up(self, call: BotCall) -> None:
+    def hang_up(self, session: CallSession) -> None:
         def hang_up():
-            if call.isActive():
-                call.hangup(pj.CallOpParam())
+            if session.call is not None and session.call.isActive():
+                session.call.hangup(pj.CallOpParam())
         self.stack.run(hang_up)

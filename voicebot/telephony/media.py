@@ -7,7 +7,7 @@ bytes into a queue (in) and take prepared frames from a deque (out), never anyth
 import collections
 import queue
 import time
-from typing import Deque, Optional, Tuple
+from typing import Deque, List, Optional, Tuple
 
 import pjsua2 as pj
 
@@ -41,11 +41,15 @@ class FramePort(pj.AudioMediaPort):
 
     def __init__(self, name: str):
         super().__init__()
+        self.reset()
+        self.createPort(name, audio_format())
+
+    def reset(self) -> None:
+        """Fresh queues for the port's next call: whoever held the old ones keeps them."""
         self.heard: "queue.SimpleQueue[Tuple[float, bytes]]" = queue.SimpleQueue()
         self._outgoing: Deque[bytes] = collections.deque()
         self.frames_sent = 0
         self.last_sent_at: Optional[float] = None
-        self.createPort(name, audio_format())
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
@@ -75,3 +79,33 @@ class FramePort(pj.AudioMediaPort):
     @property
     def playing(self) -> bool:
         return bool(self._outgoing)
+
+
+class PortPool:
+    """FramePorts lent to calls and taken back when a call is over, never destroyed.
+
+    The wheel's pjsua2 2.15.1 frees an AudioMediaPort in its destructor while the conference
+    bridge, asynchronous since 2.15.1, removes it only on its next clock tick (fixed upstream
+    after this release, pjproject#4200): destroying a port while the bridge runs can crash the
+    process. So ports are reused, and C++ owns them (__disown__) so that Python never destroys
+    one; the bridge lets go of them at libDestroy. There are never more ports than calls were
+    up at once. SIP thread only.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.idle: List[FramePort] = []
+        self.created = 0
+
+    def lend(self) -> FramePort:
+        if self.idle:
+            return self.idle.pop()
+        self.created += 1
+        port = FramePort(f"{self.name}-{self.created}")
+        port.__disown__()
+        return port
+
+    def take_back(self, port: FramePort) -> None:
+        """The port's call is disconnected (so is its audio) and nothing uses the port."""
+        port.reset()
+        self.idle.append(port)

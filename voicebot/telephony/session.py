@@ -110,7 +110,7 @@ class CallSession:
         except Exception:
             logger.exception("call %s failed", self.call_id)
             self.record.add("error")
-            self.line.hang_up(self.call)
+            self.line.hang_up(self)
         finally:
             await self._close()
 
@@ -275,7 +275,9 @@ class CallSession:
         self.transferring = True
         self.record.add("transfer", uri=uri, headers=headers)
 
-        def refer():
+        def refer():  # on the SIP thread, where the call may have gone meanwhile
+            if self.call is None:
+                return
             op = pj.CallOpParam(True)
             for name, value in headers.items():
                 header = pj.SipHeader()
@@ -306,7 +308,7 @@ class CallSession:
     def _hang_up(self) -> None:
         if self.record.state != "transferred":
             self.record.state = "ending"
-        self.line.hang_up(self.call)
+        self.line.hang_up(self)
 
     async def _close(self) -> None:
         if self.listener:
@@ -317,6 +319,5 @@ class CallSession:
             self.transfer_deadline.cancel()
         if self.record.state not in ("transferred",):
             self.record.state = "ended"
-        self.port = None
         self.line.dialogue.forget(self.tenant, self.call_id)
-        await self.line.sip(self.line.release, self.call)
+        await self.line.sip(self.line.release, self)

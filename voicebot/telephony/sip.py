@@ -10,15 +10,19 @@ import gc
 import logging
 import os
 import queue
+import re
 import threading
 from typing import Callable, Iterable, Optional
 
 import pjsua2 as pj
 
-from voicebot.telephony.media import RATE
+from voicebot.telephony.media import RATE, PortPool
 
 logger = logging.getLogger(__name__)
 
+# PJSUA_MAX_CALLS as compiled into the pjsua2-python wheel: one endpoint holds at most this many
+# calls, whatever uaConfig.maxCalls says; pjsua answers the next INVITE with 486 Busy Here.
+MAX_CALLS = 4
 TRANSPORTS = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP}
 
 
@@ -45,6 +49,7 @@ class SipStack:
         self.transports, self.codecs = list(transports), list(codecs)
         self.make_account, self.on_stop, self.user_agent = make_account, on_stop, user_agent
         self.port: Optional[int] = None
+        self.ports = PortPool(user_agent)  # media ports for calls, SIP thread only
         self.endpoint: Optional[pj.Endpoint] = None
         self.account: Optional[pj.Account] = None
         self._jobs: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
@@ -121,7 +126,7 @@ class SipStack:
         config.uaConfig.threadCnt = 0
         config.uaConfig.mainThreadOnly = False
         config.uaConfig.userAgent = self.user_agent
-        config.uaConfig.maxCalls = 64
+        config.uaConfig.maxCalls = MAX_CALLS
         # SIP message logs hold caller numbers: off unless asked for (VOICEBOT_SIP_LOG=1..6).
         config.logConfig.level = config.logConfig.consoleLevel = int(os.environ.get("VOICEBOT_SIP_LOG", "1"))
         config.medConfig.clockRate = RATE
@@ -204,11 +209,15 @@ def header_value(message: str, name: str) -> Optional[str]:
 
 def dialled_user(message: str) -> str:
     """The user part of the request URI: the number the caller dialled."""
-    request_line = message.split("\r\n", 1)[0]
-    parts = request_line.split()
-    uri = parts[1] if len(parts) > 1 else ""
-    user = uri.split(":", 1)[-1].split("@", 1)[0] if "@" in uri else ""
-    return user.split(";", 1)[0]
+    parts = message.split("\r\n", 1)[0].split()
+    return uri_user(parts[1]) if len(parts) > 1 else ""
+
+
+def uri_user(value: str) -> str:
+    """The user part of the first sip:, sips: or tel: URI in a header value (the caller's
+    number in From: '"Name" <sip:4512345678@host>;tag=x' gives '4512345678')."""
+    match = re.search(r"\bsips?:([^@;>\s]+)@|\btel:([^;>\s]+)", value or "")
+    return next((group for group in match.groups() if group), "") if match else ""
 
 
 def audio_active(call: pj.Call) -> bool:
