@@ -26,6 +26,9 @@ class Endpoint(Strict):
 class ActionServer(Endpoint):
     # Start our own action server process; false means one runs elsewhere at host:port.
     spawn: bool = True
+    # A turn waits this long for the dialogue and its actions; then the caller is told and
+    # handed to a person (Rasa itself would wait five minutes on a hung action server).
+    timeout_s: float = pydantic.Field(5.0, gt=0, le=60)
 
 
 class NluSettings(Strict):

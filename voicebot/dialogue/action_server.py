@@ -1,10 +1,12 @@
 """The Rasa action server for voicebot's custom actions, bound to loopback by default."""
 
 import argparse
+import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import Optional
 
 from voicebot import logs
 from voicebot.procs import die_with_parent
+
+logger = logging.getLogger(__name__)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -42,6 +46,7 @@ class ActionServerProcess:
         self.port = port or free_port(host)
         self.env = env or {}
         self.process: Optional[subprocess.Popen] = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -65,7 +70,22 @@ class ActionServerProcess:
         self.stop()
         raise ActionServerError(f"the action server did not answer on {self.url} within {timeout:.0f} s")
 
+    def supervise(self, every_s: float = 1.0) -> "ActionServerProcess":
+        """Restart the action server whenever it dies. Meanwhile turns that need it end in the
+        technical-fault handoff (voicebot.dialogue.runtime), so no caller waits on it."""
+        def watch() -> None:
+            while not self._stopping.wait(every_s):
+                if self.process.poll() is not None:
+                    logger.error("the action server exited (code %s); restarting it", self.process.returncode)
+                    try:
+                        self.start()
+                    except ActionServerError as error:
+                        logger.error("%s", error)
+        threading.Thread(target=watch, name="action-server-watchdog", daemon=True).start()
+        return self
+
     def stop(self) -> None:
+        self._stopping.set()
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -4,6 +4,7 @@ A turn always ends in something to say. If the NLU or the action server fails, t
 told and handed to a person (reason technical_fault): Rasa itself would just go silent.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
@@ -82,7 +83,12 @@ class Dialogue:
         metadata = {"tenant": tenant.id, "caller": caller}
         message = UserMessage(message_text, CollectingOutputChannel(), conversation_id, metadata=metadata)
         try:
-            messages = await agent.handle_message(message) or []
+            messages = await asyncio.wait_for(agent.handle_message(message),
+                                              self.inst.settings.action_server.timeout_s) or []
+        except asyncio.TimeoutError:
+            logger.error("no reply within %.0f s on conversation %s (action_server.timeout_s)",
+                         self.inst.settings.action_server.timeout_s, conversation_id)
+            messages = []
         except Exception:
             logger.exception("the dialogue failed on conversation %s", conversation_id)
             messages = []
