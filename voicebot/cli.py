@@ -109,10 +109,13 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
     """Run the phone line (SIP), the HTTP text channel and the action server."""
     from voicebot.channels.http import create_app
     from voicebot.dialogue.runtime import Dialogue
+    from voicebot.telephony.sip import MAX_CALLS
 
     inst, http = obj.inst, obj.inst.settings.http
     line = None if no_sip else _phone_line(obj, sip_port)
     server, url = _start_actions(obj, port=actions_port)
+    if server:
+        server.supervise()
     try:
         dialogue = Dialogue(inst, url)
         if line:
@@ -123,7 +126,7 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
             dialogue.load()
             if line:
                 line.start(loop)
-                click.echo(f"phone line on sip:{line.address} (UDP and TCP); "
+                click.echo(f"phone line on sip:{line.address} (UDP and TCP, at most {MAX_CALLS} calls at once); "
                            + ", ".join(f"{t.id}: {', '.join(t.numbers)}" for t in inst.tenants.values()))
 
         app.register_listener(start, "before_server_start")
@@ -163,9 +166,15 @@ def _phone_line(obj: Context, sip_port: Optional[int]):
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
 @click.option("--timeout", default=60.0, show_default=True, help="Give up after this many seconds.")
 @click.option("--accept-transfer", is_flag=True, help="Follow a REFER (default: decline it and stay).")
+@click.option("--calls", default=1, show_default=True, type=click.IntRange(1),
+              help="Place this many calls, each playing the turns; prints a list of timelines.")
+@click.option("--concurrent", default=1, show_default=True, type=click.IntRange(1),
+              help="With --calls: this many calls at a time (one caller holds at most 4).")
+@click.option("--stagger", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="With --calls: seconds between the starts of the first calls.")
 @click.pass_context
 def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_json: bool, timeout: float,
-         accept_transfer: bool) -> None:
+         accept_transfer: bool, calls: int, concurrent: int, stagger: float) -> None:
     """Dial a bot and play caller turns, in order: --say TEXT, --wav FILE, --dtmf DIGITS;
     --barge-in before a turn speaks it over the bot. Prints what was heard and the latencies."""
     from voicebot.telephony.caller import TestCaller, parse_turns, timeline_json
@@ -174,6 +183,11 @@ def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_jso
         turns = parse_turns(ctx.args, lang)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    if calls > 1:
+        if record or accept_transfer:
+            raise click.UsageError("--record and --accept-transfer are for a single call, not with --calls")
+        _call_many(uri, turns, calls, concurrent, stagger, timeout, as_json)
+        return
     timeline = TestCaller().run(uri, turns, record, timeout, accept_transfer=accept_transfer)
     if as_json:
         click.echo(timeline_json(timeline))
@@ -215,6 +229,29 @@ def demo(obj: Context, line_id: str) -> None:
     finally:
         bot.terminate()
         bot.wait(20)
+
+
+def _call_many(uri: str, turns: list, calls: int, concurrent: int, stagger: float, timeout: float,
+               as_json: bool) -> None:
+    from voicebot.telephony.caller import TestCaller, timeline_json
+
+    with TestCaller() as caller:
+        try:
+            timelines = caller.place_many(uri, turns, calls, concurrent, timeout, stagger)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+    if as_json:
+        click.echo(timeline_json(timelines))
+    else:
+        for timeline in timelines:
+            if timeline.get("connected"):
+                _print_timeline(timeline)
+            else:
+                click.echo(f"not answered: {timeline.get('status')} {timeline.get('reason')} "
+                           f"{timeline.get('error', '')}")
+    failed = sum(not t.get("connected") for t in timelines)
+    if failed:
+        raise click.ClickException(f"{failed} of {calls} calls were not answered")
 
 
 def _print_timeline(timeline: dict) -> None:
@@ -362,6 +399,33 @@ def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Pa
         lines += report.lines() + [""]
     command = "voicebot bench nlu" + (f" --lang {lang}" if lang else "") + f" --folds {folds}"
     path = record(output or inst.root / "benchmarks" / "RESULTS.md", "NLU", command, lines)
+    click.echo(f"results written to {path}")
+
+
+@bench.command("call")
+@click.option("--turns", default=50, show_default=True, type=click.IntRange(1),
+              help="Turns in the latency phase (calls of up to 10 turns, one call at a time).")
+@click.option("--max-calls", default=32, show_default=True, type=click.IntRange(2, 60),
+              help="Most calls at once to try (the ramp doubles from 2, then narrows down).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Build the Korean test line here and keep it, with calls.json: both views of every call "
+                   "(default: a temporary folder).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (default benchmarks/RESULTS.md).")
+def bench_call(turns: int, max_calls: int, root: Optional[Path], output: Optional[Path]) -> None:
+    """Phone line over loopback SIP: turn latency and its parts, barge-in, most simultaneous
+    calls, CPU and memory per call (Korean test line: the one language with a Vosk model here)."""
+    import tempfile
+
+    from voicebot.bench_call import run
+    from voicebot.benchmarks import record
+    from voicebot.korean_line import REPO
+
+    with tempfile.TemporaryDirectory(prefix="bench-call-") as scratch:
+        lines = run((root or Path(scratch)).resolve(), turns, max_calls, click.echo)
+    click.echo("\n".join(lines))
+    command = f"voicebot bench call --turns {turns} --max-calls {max_calls}"
+    path = record(output or REPO / "benchmarks" / "RESULTS.md", "Phone line", command, lines)
     click.echo(f"results written to {path}")
 
 

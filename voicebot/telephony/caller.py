@@ -1,27 +1,44 @@
 """A test caller: dials a bot, speaks turns, presses keys, records and times what it hears.
 
-Runs its own pjsua2 endpoint on a free loopback port. The bot counts as speaking while the
-audio it sends has speech energy; it has finished a turn after END_OF_BOT_TURN_S of quiet.
+Runs its own pjsua2 endpoint on a free loopback port (one endpoint per process): `run` places
+one call; a started caller can `place` calls one after another, or `place_many` for load tests
+(up to MAX_CALLS at a time, each played on its own thread).
+
+pjsua2 objects stay on the SIP thread: a calling thread sees a PlacedCall, and the SIP thread
+drops the call's pjsua2 object as soon as it is disconnected. pjsua reuses call slots, and a
+Call object destroyed after its slot went to a new call hangs up that new call and cuts it off
+from its callbacks (pjsua2 2.15 ~Call).
+
+The bot counts as speaking while the audio it sends has speech energy; it has finished a turn
+after END_OF_BOT_TURN_S of quiet. A turn waits until the bot's previous speech has finished; a
+barge-in turn instead starts BARGE_IN_AFTER_S into it.
 """
 
+import functools
 import json
 import threading
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 import pjsua2 as pj
 
 from voicebot.audio.tts import Synthesizer, Speech, resample
 from voicebot.audio.vad import level_dbfs
-from voicebot.telephony.media import FRAME_MS, RATE, FramePort
-from voicebot.telephony.sip import SipStack, audio_active, local_account
+from voicebot.telephony.media import FRAME_BYTES, FRAME_MS, RATE, FramePort, PortPool, frames_of
+from voicebot.telephony.sip import MAX_CALLS, SipStack, audio_active, local_account, pj_error_text
 
+PJ_ETOOMANY = 70010  # pj/errno.h; pjsua frees a call's slot a moment after its DISCONNECTED
 SPEECH_DBFS = -45.0
+# Below any voice activity detector's idea of speech. Trailing frames this quiet are not sent,
+# so that the end of the caller's audio is the end of its speech (espeak-ng adds ~0.3 s).
+SILENCE_DBFS = -60.0
 END_OF_BOT_TURN_S = 1.2
+BARGE_IN_AFTER_S = 0.5
 
 
 @dataclass
@@ -32,43 +49,60 @@ class Turn:
     lang: str = "en"
 
 
+@dataclass
+class Spoken:
+    """A turn the caller played: its timeline entry, when its audio began and ended."""
+
+    entry: dict
+    began: float
+    ended: float
+
+
 class CallerAccount(pj.Account):
     pass
 
 
-class CallerCall(pj.Call):
-    def __init__(self, account):
-        super().__init__(account)
+class PlacedCall:
+    """A call as its calling thread sees it; set from the SIP thread."""
+
+    def __init__(self, accept_transfer: bool):
+        self.accept_transfer = accept_transfer
         self.port: Optional[FramePort] = None
-        self.connected = threading.Event()
+        self.media_at: Optional[float] = None
         self.media = threading.Event()
         self.disconnected = threading.Event()
         self.status: Optional[int] = None
         self.reason = ""
         self.sip_call_id = ""
         self.transfers: List[str] = []
-        self.accept_transfer = False
+
+
+class CallerCall(pj.Call):
+    def __init__(self, account: pj.Account, placed: PlacedCall, forget: Callable[[PlacedCall], None],
+                 ports: PortPool):
+        super().__init__(account)
+        self.placed, self.forget, self.ports = placed, forget, ports
 
     def onCallState(self, prm) -> None:
         info = self.getInfo()
-        self.sip_call_id = info.callIdString
-        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
-            self.connected.set()
+        self.placed.sip_call_id = info.callIdString
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.status, self.reason = info.lastStatusCode, info.lastReason
-            self.disconnected.set()
+            self.placed.status, self.placed.reason = info.lastStatusCode, info.lastReason
+            self.forget(self.placed)  # the last reference: this object goes once the callback returns
+            self.placed.disconnected.set()
 
     def onCallMediaState(self, prm) -> None:
-        if self.port is None and audio_active(self):
-            self.port = FramePort("caller")
+        if self.placed.port is None and audio_active(self):
+            port = self.ports.lend()
             audio = self.getAudioMedia(-1)
-            audio.startTransmit(self.port)
-            self.port.startTransmit(audio)
-            self.media.set()
+            audio.startTransmit(port)
+            port.startTransmit(audio)
+            self.placed.port, self.placed.media_at = port, time.monotonic()
+            self.placed.media.set()
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
-        self.transfers.append(prm.dstUri)
-        if not self.accept_transfer:
+        self.placed.transfers.append(prm.dstUri)
+        if not self.placed.accept_transfer:
             prm.statusCode = 603
 
 
@@ -102,116 +136,232 @@ class Ear:
 class TestCaller:
     def __init__(self, host: str = "127.0.0.1"):
         self.host = host
-        self.call: Optional[CallerCall] = None
+        self.calls: Dict[PlacedCall, CallerCall] = {}  # until disconnected; SIP thread only
         self.stack = SipStack(host, 0, ["udp"], ["G722/16000", "PCMA/8000", "PCMU/8000"],
-                              self._make_account, self._hang_up, user_agent="voicebot-test-caller")
+                              self._make_account, self._hang_up_all, user_agent="voicebot-test-caller")
 
-    def _make_account(self, ep):
-        return local_account(ep, CallerAccount, self.host, self.stack.port, "caller")
+    def start(self) -> "TestCaller":
+        self.stack.start()
+        self.stack.register_this_thread("caller")
+        return self
 
-    def _hang_up(self) -> None:
-        if self.call is not None and self.call.isActive():
-            self.call.hangup(pj.CallOpParam())
-        if self.call is not None:
-            self.call.port = None
-        self.call = None
+    def stop(self) -> None:
+        self.stack.stop()
+
+    def __enter__(self) -> "TestCaller":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def run(self, uri: str, turns: List[Turn], record: Optional[Path] = None, timeout: float = 60,
             accept_transfer: bool = False) -> dict:
-        self.stack.start()
-        self.stack.register_this_thread("caller")
-        try:
-            return self._run(uri, turns, record, timeout, accept_transfer)
-        finally:
-            self.stack.stop()
+        """One call, on an endpoint started for it."""
+        with self:
+            return self.place(uri, turns, record, timeout, accept_transfer)
 
-    def _dial(self, uri: str, accept_transfer: bool) -> CallerCall:
-        call = CallerCall(self.stack.account)
-        call.accept_transfer = accept_transfer
-        call.makeCall(uri, pj.CallOpParam(True))
-        self.call = call
-        return call
+    def place_many(self, uri: str, turns: List[Turn], calls: int, concurrent: int, timeout: float = 60,
+                   stagger_s: float = 0.0) -> List[dict]:
+        """`calls` calls playing the same turns, `concurrent` (at most MAX_CALLS) at a time; the
+        first ones start `stagger_s` apart so that their turns do not all fall together.
+        Timelines in call order; a call that could not be placed has `connected` false and an
+        `error`."""
+        if not 1 <= concurrent <= MAX_CALLS:
+            raise ValueError(f"one caller holds 1 to {MAX_CALLS} calls at a time (pjsua2's PJSUA_MAX_CALLS), "
+                             f"not {concurrent}")
+        for turn in turns:  # render the caller's speech now, not while calls are running
+            if turn.kind != "dtmf":
+                caller_speech(turn)
 
-    def _run(self, uri, turns, record, timeout, accept_transfer) -> dict:
+        def register() -> None:  # a call's media port is dropped on its worker thread
+            self.stack.register_this_thread(threading.current_thread().name)
+
+        def one(index: int) -> dict:
+            time.sleep(stagger_s * index if index < concurrent else 0)
+            try:
+                return self.place(uri, turns, timeout=timeout)
+            except Exception as error:  # a load test reports a failed call, it does not stop
+                return {"uri": uri, "turns": [], "connected": False, "error": pj_error_text(error)}
+
+        with ThreadPoolExecutor(concurrent, "caller", initializer=register) as pool:
+            return list(pool.map(one, range(calls)))
+
+    def place(self, uri: str, turns: List[Turn], record: Optional[Path] = None, timeout: float = 60,
+              accept_transfer: bool = False) -> dict:
+        """One call on the started endpoint: its timeline."""
         started = time.monotonic()
         deadline = started + timeout
-        call = self.stack.run(self._dial, uri, accept_transfer).result(10)
+        call = self._dial_when_free(uri, accept_transfer, deadline)
         timeline = {"uri": uri, "turns": []}
         while not (call.media.is_set() or call.disconnected.is_set()) and time.monotonic() < deadline:
             time.sleep(0.02)
         if not call.media.is_set():
-            call.disconnected.wait(max(0.0, deadline - time.monotonic()))
+            self.stack.run(self._finish, call).result(10)
+            call.disconnected.wait(5)
             timeline.update(connected=False, status=call.status, reason=call.reason)
             return timeline
         timeline.update(connected=True, call_id=call.sip_call_id, connect_ms=round((time.monotonic() - started) * 1000))
         ear = Ear(call.port)
-        self._wait_for_bot(ear, call, deadline, after=started)
-        for turn in turns:
-            if call.disconnected.is_set():
-                break
-            timeline["turns"].append(self._turn(turn, ear, call, deadline))
+        spoken = self._converse(turns, ear, call, deadline, started)
         hung_up_by_bot = call.disconnected.is_set()
-        if not hung_up_by_bot:
-            self.stack.run(self._hang_up).result(10)
-            call.disconnected.wait(5)
+        received = self.stack.run(self._finish, call).result(10)
+        call.disconnected.wait(5)
         ear.drain()
+        timeline["turns"] = [answer_timing(turn, spoken[i + 1].began if i + 1 < len(spoken) else None, ear.segments)
+                             for i, turn in enumerate(spoken)]
         timeline.update(
             heard=[{"start_ms": round((s - started) * 1000), "ms": round((e - s) * 1000) + FRAME_MS}
                    for s, e in ear.segments],
             heard_ms=len(ear.audio) // 2 * 1000 // RATE, transfers=call.transfers,
             hung_up_by="bot" if hung_up_by_bot else "caller", status=call.status)
+        if received:
+            timeline["received"] = {**received, "frames_heard": len(ear.audio) // FRAME_BYTES}
         if record:
             record.write_bytes(Speech(bytes(ear.audio), RATE).wav_bytes())
+        if call.disconnected.is_set():  # else the port may still carry the call's audio
+            self.stack.run(self.stack.ports.take_back, call.port)
         return timeline
 
-    def _wait_for_bot(self, ear: Ear, call: CallerCall, deadline: float, after: float) -> None:
-        """Until the bot has spoken (after `after`) and gone quiet, or hung up."""
+    def _dial_when_free(self, uri: str, accept_transfer: bool, deadline: float) -> PlacedCall:
+        while True:
+            try:
+                return self.stack.run(self._dial, uri, accept_transfer).result(10)
+            except pj.Error as error:
+                if error.status != PJ_ETOOMANY or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
+
+    # -- SIP thread
+    def _make_account(self, ep):
+        return local_account(ep, CallerAccount, self.host, self.stack.port, "caller")
+
+    def _dial(self, uri: str, accept_transfer: bool) -> PlacedCall:
+        placed = PlacedCall(accept_transfer)
+        call = self.calls[placed] = CallerCall(self.stack.account, placed, self._forget, self.stack.ports)
+        try:
+            call.makeCall(uri, pj.CallOpParam(True))
+        except pj.Error:
+            del self.calls[placed]  # never got a slot: safe to drop
+            raise
+        return placed
+
+    def _forget(self, placed: PlacedCall) -> None:
+        self.calls.pop(placed, None)
+
+    def _finish(self, placed: PlacedCall) -> Optional[dict]:
+        """Hang up if the call is still up, after reading what its audio stream received."""
+        call = self.calls.get(placed)
+        if call is None or not call.isActive():
+            return None
+        received = receive_stats(call, placed.media_at)
+        call.hangup(pj.CallOpParam())
+        return received
+
+    def _hang_up_all(self) -> None:
+        for call in list(self.calls.values()):
+            if call.isActive():
+                call.hangup(pj.CallOpParam())
+        self.calls.clear()
+
+    # -- the call's own thread
+    def _converse(self, turns: List[Turn], ear: Ear, call: PlacedCall, deadline: float,
+                  started: float) -> List[Spoken]:
+        """Play the turns, each when the bot's speech (greeting, previous answer) allows."""
+        spoken: List[Spoken] = []
+        bot_after = started
+        for turn in turns:
+            self._listen(ear, call, deadline, bot_after, whole=not turn.barge_in)
+            if call.disconnected.is_set() or time.monotonic() >= deadline:
+                break
+            spoken.append(self._play(turn, ear, call))
+            bot_after = spoken[-1].ended
+        self._listen(ear, call, deadline, bot_after, whole=True)
+        return spoken
+
+    @staticmethod
+    def _listen(ear: Ear, call: PlacedCall, deadline: float, after: float, whole: bool) -> None:
+        """Until the bot, having spoken after `after`, has gone quiet (whole) or has been
+        speaking for BARGE_IN_AFTER_S; or hangs up, or time is up."""
         while time.monotonic() < deadline and not call.disconnected.is_set():
             ear.drain()
             now = time.monotonic()
-            if ear.last_loud and ear.last_loud >= after and not ear.bot_speaking(now):
+            if whole and ear.last_loud and ear.last_loud >= after and not ear.bot_speaking(now):
+                return
+            first = ear.first_speech_after(after)
+            if not whole and first is not None and now - first >= BARGE_IN_AFTER_S:
                 return
             time.sleep(0.02)
 
-    def _turn(self, turn: Turn, ear: Ear, call: CallerCall, deadline: float) -> dict:
+    def _play(self, turn: Turn, ear: Ear, call: PlacedCall) -> Spoken:
         entry = {"kind": turn.kind, "value": turn.value, "barge_in": turn.barge_in}
-        if turn.barge_in:  # wait until the bot is talking, then talk over it
-            while time.monotonic() < deadline and not (ear.drain() or ear.bot_speaking(time.monotonic())):
-                time.sleep(0.02)
-            time.sleep(0.5)
         if turn.kind == "dtmf":
             sent_at = time.monotonic()
-            self.stack.run(lambda: call.dialDtmf(turn.value)).result(5)
-            ended = sent_at + 0.1 * len(turn.value)
-        else:
-            pcm = caller_speech(turn)
-            call.port.play(pcm)
-            while call.port.playing and not call.disconnected.is_set():
-                ear.drain()
-                time.sleep(0.01)
-            ended = call.port.last_sent_at or time.monotonic()
-            entry["speech_ms"] = len(pcm) // 2 * 1000 // RATE
-        self._wait_for_bot(ear, call, deadline, after=ended)
-        first = ear.first_speech_after(ended)
-        entry["latency_ms"] = round((first - ended) * 1000) if first else None
-        entry["bot_ms"] = round(sum(e - s for s, e in ear.segments if s >= ended) * 1000) + FRAME_MS if first else 0
-        if turn.barge_in:
-            spoken_over = [s for s in ear.segments if s[0] < ended <= s[1] + 0.3]
-            entry["bot_stopped_after_ms"] = (round((spoken_over[-1][1] - (ended - entry["speech_ms"] / 1000)) * 1000)
-                                             if spoken_over else None)
-        return entry
+            self.stack.run(lambda: self.calls[call].dialDtmf(turn.value)).result(5)
+            return Spoken(entry, sent_at, sent_at + 0.1 * len(turn.value))
+        pcm = caller_speech(turn)
+        call.port.play(pcm)
+        while call.port.playing and not call.disconnected.is_set():
+            ear.drain()
+            time.sleep(0.01)
+        ended = call.port.last_sent_at or time.monotonic()
+        entry["speech_ms"] = len(pcm) // 2 * 1000 // RATE
+        return Spoken(entry, ended - entry["speech_ms"] / 1000, ended)
+
+
+def answer_timing(turn: Spoken, next_began: Optional[float], segments: List[List[float]]) -> dict:
+    """The turn's entry with the bot's answer: latency from the end of the caller's audio to the
+    first bot speech, how long the bot spoke until the next turn, and for a barge-in how long the
+    bot went on talking after the caller began."""
+    entry = dict(turn.entry)
+    answer = [(s, e) for s, e in segments if turn.ended <= s and (next_began is None or s < next_began)]
+    entry["latency_ms"] = round((answer[0][0] - turn.ended) * 1000) if answer else None
+    entry["bot_ms"] = round(sum(e - s for s, e in answer) * 1000) + FRAME_MS if answer else 0
+    if turn.entry["barge_in"]:
+        talked_over = [e for s, e in segments if s < turn.ended and e >= turn.began]
+        entry["bot_stopped_after_ms"] = round((talked_over[-1] - turn.began) * 1000) if talked_over else None
+    return entry
+
+
+def receive_stats(call: pj.Call, media_at: Optional[float]) -> Optional[dict]:
+    """What the call's audio stream has received (SIP thread): RTP packets lost or discarded, and
+    jitter buffer frames lost, discarded (late or overflowing) or missing when due (empty)."""
+    info = call.getInfo()
+    index = next((m.index for m in info.media
+                  if m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE), None)
+    if index is None:
+        return None
+    stat = call.getStreamStat(index)
+    rtp, jbuf = stat.rtcp.rxStat, stat.jbuf
+    return {"codec": call.getStreamInfo(index).codecName,
+            "media_ms": round((time.monotonic() - media_at) * 1000) if media_at else None,
+            "rtp_packets": rtp.pkt, "rtp_lost": rtp.loss, "rtp_discarded": rtp.discard,
+            "jitter_ms": round(rtp.jitterUsec.mean / 1000, 1),
+            "jbuf_lost": jbuf.lost, "jbuf_discarded": jbuf.discard, "jbuf_empty": jbuf.empty,
+            "jbuf_delay_ms": jbuf.avgDelayMsec}
 
 
 def caller_speech(turn: Turn) -> bytes:
-    if turn.kind == "say":
-        return Synthesizer(turn.lang).render(turn.value, RATE).pcm
-    with wave.open(turn.value) as wav:
+    return _speech(turn.kind, turn.value, turn.lang)
+
+
+@functools.lru_cache(maxsize=32)
+def _speech(kind: str, value: str, lang: str) -> bytes:
+    if kind == "say":
+        return trim_trailing_silence(Synthesizer(lang).render(value, RATE).pcm)
+    with wave.open(value) as wav:
         if wav.getsampwidth() != 2:
-            raise ValueError(f"{turn.value}: expected 16-bit PCM WAV")
+            raise ValueError(f"{value}: expected 16-bit PCM WAV")
         pcm = wav.readframes(wav.getnframes())
         if wav.getnchannels() == 2:
             pcm = np.frombuffer(pcm, "<i2")[::2].tobytes()
-        return resample(pcm, wav.getframerate(), RATE)
+        return resample(pcm, wav.getframerate(), RATE)  # as given: a WAV may be silent on purpose
+
+
+def trim_trailing_silence(pcm: bytes) -> bytes:
+    frames = frames_of(pcm)
+    while frames and level_dbfs(frames[-1]) < SILENCE_DBFS:
+        frames.pop()
+    return b"".join(frames)
 
 
 def parse_turns(args: List[str], lang: str) -> List[Turn]:
@@ -229,5 +379,5 @@ def parse_turns(args: List[str], lang: str) -> List[Turn]:
     return turns
 
 
-def timeline_json(timeline: dict) -> str:
+def timeline_json(timeline: Union[dict, List[dict]]) -> str:
     return json.dumps(timeline, ensure_ascii=False, indent=2)

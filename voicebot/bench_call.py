@@ -1,0 +1,438 @@
+"""`voicebot bench call`: turn latency, barge-in, capacity and cost per call of the phone line.
+
+Everything is real and on loopback: a `voicebot serve` subprocess answers on the Korean test
+line (voicebot/korean_line.py; Korean is the one language with a Vosk model here), and
+`voicebot call` processes dial it over SIP and RTP (one pjsua2 endpoint per process, which
+holds at most caller.MAX_CALLS calls). The caller measures from the end of its speech to the
+bot's first audio it hears; the bot's call records (GET /calls/<id>) split that time up.
+
+- Latency: calls one at a time. The answer to "opening hours" lasts about 13 s, so waiting for
+  each answer would make 50 turns take a quarter of an hour: the caller instead speaks each turn
+  BARGE_IN_AFTER_S into the bot's speech, so every turn also measures barge-in.
+- Capacity: levels of 2, 4, 8 ... calls at once, each call hearing its answers to the end; once
+  a level fails, the gap to the last pass is halved down to 2 calls. A level fails on p95 turn
+  latency above 1 s, on 1% or more of the bot's frames late or missing at the caller (its
+  jitter buffer had none to play, lost one or dropped one), or on a call refused or cut short.
+  The callers share the cores with the bot, so the figures are on the safe side.
+- Cost: the bot's CPU time (with its action server and espeak-ng runs) per second of call, and
+  its resident memory at the level's peak over idle, per call.
+"""
+
+import contextlib
+import json
+import math
+import os
+import re
+import resource
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+from voicebot import korean_line
+from voicebot.telephony.caller import BARGE_IN_AFTER_S, MAX_CALLS
+from voicebot.telephony.media import FRAME_MS
+
+CLOCK = "2026-11-24T10:00:00+09:00"  # a Tuesday morning in Seoul: the office is open
+PHRASE = "영업 시간 알려 주세요"  # "tell me the opening hours": a routine answer, no handoff
+INTENT = "opening_hours"
+TURNS_PER_CALL = 10  # in the latency phase
+CAPACITY_TURNS = 2  # per call in the capacity phase
+CAPACITY_STEP = 2
+STAGGER_WINDOW_S = 5.0  # a level's calls start spread over this, so that turns do not all coincide
+MAX_P95_MS = 1000
+MAX_BAD_FRAMES = 0.01
+TARGET_P50_MS, TARGET_HANGOVER_MS, TARGET_CALLS = 500, 300, 10
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BotProcess:
+    """`voicebot serve` for the Korean line on free loopback ports; its output goes to a log."""
+
+    def __init__(self, config: Path, store: Path, log: Path):
+        from voicebot.dialogue.action_server import free_port
+        from voicebot.procs import die_with_parent
+
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.sip_port = free_port()
+        self.log = log
+        env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": CLOCK,
+               "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "voicebot.cli", "serve", "--port", self.url.rsplit(":", 1)[1],
+                 "--actions-port", "0", "--sip-port", str(self.sip_port)],
+                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                if self.get("/health")[0] == 200:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"voicebot serve did not come up; see {self.log}")
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{korean_line.NUMBER}@127.0.0.1:{self.sip_port}"
+
+    def get(self, path: str) -> Tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, {}
+
+    def call_record(self, call_id: str) -> Optional[dict]:
+        """The bot's record of a call once the bot has closed it too (None if it does not)."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status, record = self.get(f"/calls/{urllib.parse.quote(call_id, safe='')}")
+            if status == 200 and record["state"] in ("ended", "transferred"):
+                return record
+            time.sleep(0.2)
+        return None
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the bot, its action server and the espeak-ng runs it waited for."""
+        total = 0
+        for pid in process_tree(self.process.pid):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        return total / CLOCK_TICKS
+
+    def rss_mb(self) -> float:
+        """Resident memory of the bot and its action server."""
+        total_kb = 0
+        for pid in process_tree(self.process.pid):
+            with contextlib.suppress(OSError):
+                status = Path(f"/proc/{pid}/status").read_text()
+                total_kb += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        return total_kb / 1024
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def process_tree(pid: int) -> List[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    tree = [pid]
+    for parent in tree:  # grows while it is walked: children, then theirs
+        tree += [child for child, of in parents.items() if of == parent]
+    return tree
+
+
+@contextlib.contextmanager
+def peak_rss(bot: BotProcess) -> Iterator[List[float]]:
+    """Samples the bot's resident memory twice a second; the list holds the peak so far."""
+    peak, stop = [bot.rss_mb()], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            peak[0] = max(peak[0], bot.rss_mb())
+    sampler = threading.Thread(target=sample, name="rss", daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
+
+
+def place_calls(uri: str, turns: List[str], calls: int, timeout: float) -> List[dict]:
+    """`calls` calls at once playing `turns` (voicebot call arguments), from as few `voicebot
+    call` processes as hold them; their starts spread evenly over STAGGER_WINDOW_S."""
+    processes = math.ceil(calls / MAX_CALLS)
+    gap = STAGGER_WINDOW_S / calls
+    callers = []
+    for index in range(processes):
+        time.sleep(gap if index else 0)
+        share = len(range(index, calls, processes))  # calls index, index + processes, ...
+        callers.append(subprocess.Popen(
+            [sys.executable, "-m", "voicebot.cli", "call", uri, "--lang", "ko", "--json", "--timeout", str(timeout),
+             "--calls", str(share), "--concurrent", str(share), "--stagger", str(gap * processes), *turns],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+    return [timeline for caller in callers for timeline in timelines_of(caller)]
+
+
+def timelines_of(caller: subprocess.Popen) -> List[dict]:
+    """The JSON a `voicebot call` printed: it starts on a line of its own, after pjsua's log."""
+    out, _ = caller.communicate()
+    start = re.search(r"^[\[{]$", out, re.M)
+    if start is None:
+        raise RuntimeError(f"voicebot call printed no timeline: {out[-2000:]}")
+    data = json.JSONDecoder().raw_decode(out, start.start())[0]
+    return data if isinstance(data, list) else [data]
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # callers that have exited
+    return usage.ru_utime + usage.ru_stime
+
+
+def keep(raw: List[dict], phase: str, timelines: List[dict], bot: BotProcess) -> List[Optional[dict]]:
+    """The bot's records of these calls; both views go to `raw` too."""
+    records = [bot.call_record(t["call_id"]) if t.get("call_id") else None for t in timelines]
+    raw += [{"phase": phase, "caller": t, "bot": r} for t, r in zip(timelines, records)]
+    return records
+
+
+# -- joining the caller's and the bot's views
+
+@dataclass
+class TurnTimes:
+    latency_ms: Optional[float]  # caller: end of its speech to the bot's first audio heard
+    bot: Optional[dict] = None  # bot: end_of_speech_ms, asr_ms, dialogue_ms, turn_ms
+
+
+def bot_turns(record: dict) -> List[dict]:
+    """The bot's side of each caller utterance it found words in: heard, answered, playing."""
+    turns: List[dict] = []
+    for event in record["events"]:
+        if event["event"] == "heard" and event.get("text"):
+            turns.append({"end_of_speech_ms": event["end_of_speech_ms"], "asr_ms": event["asr_ms"]})
+        elif event["event"] == "bot" and turns:
+            turns[-1]["dialogue_ms"] = event["dialogue_ms"]
+        elif event["event"] == "playing" and "turn_ms" in event and turns:
+            turns[-1]["turn_ms"] = event["turn_ms"]
+    return turns
+
+
+def join_call(timeline: dict, record: Optional[dict]) -> Tuple[List[TurnTimes], List[int]]:
+    """Per caller turn, both views (the bot's only when its turns match the caller's one to
+    one); and the bot's barge-in stop times."""
+    caller = [TurnTimes(t["latency_ms"]) for t in timeline["turns"]]
+    if record is None:
+        return caller, []
+    bot = bot_turns(record)
+    if len(bot) == len(caller) and all("turn_ms" in b for b in bot):
+        for turn, side in zip(caller, bot):
+            turn.bot = side
+    return caller, [e["stop_ms"] for e in record["events"] if e["event"] == "barge_in"]
+
+
+# -- figures
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] if ordered else math.nan
+
+
+def row(label: str, values: Sequence[float], note: str = "") -> str:
+    figures = "".join(f"{pct(values, q):>7.0f}" for q in (50, 95, 100)) if values else "      -" * 3
+    return f"  {label:<34}{figures}   n={len(values)}{'  ' + note if note else ''}"
+
+
+def latency_lines(turns: List[TurnTimes], stops: List[int], stopped_after: List[int], hangover_ms: int) -> List[str]:
+    heard = [t.latency_ms for t in turns if t.latency_ms is not None]
+    joined = [t for t in turns if t.bot and t.latency_ms is not None]
+
+    def part(key: str) -> List[float]:
+        return [t.bot[key] for t in joined]
+    tts = [t.bot["turn_ms"] - t.bot["end_of_speech_ms"] - t.bot["asr_ms"] - t.bot["dialogue_ms"] for t in joined]
+    return [
+        f"  {'(ms)':<34}{'p50':>7}{'p95':>7}{'max':>7}",
+        row("turn latency at the caller", heard, f"unanswered {len(turns) - len(heard)}"),
+        row("  end-of-speech detection", part("end_of_speech_ms"), f"hangover {hangover_ms} ms"),
+        row("  ASR final", part("asr_ms")),
+        row("  NLU and dialogue", part("dialogue_ms")),
+        row("  TTS to first audio queued", tts, "the answer is in the prompt cache after the first"),
+        row("  RTP, jitter buffers, playout", [t.latency_ms - t.bot["turn_ms"] for t in joined]),
+        row("  bot turn (the four above)", part("turn_ms")),
+        row("barge-in: bot stopped playback", stops, "from speech start detected"),
+        row("barge-in: caller heard the bot", stopped_after, "from the caller's first word"),
+    ]
+
+
+@dataclass
+class Level:
+    calls: int
+    latencies: List[float]  # unanswered turns count as infinitely late
+    bad_frames: int
+    expected_frames: int
+    caller_short_frames: int  # frames the caller's own audio clock missed
+    refused: List[str]  # why calls were not answered
+    cut_short: int  # calls answered that ended before their last turn
+    wrong_answers: int  # turns the bot took for something other than the opening hours
+    bot_cpu_s: float
+    call_s: float
+    wall_s: float
+    caller_cpu_s: float
+    peak_rss_mb: float
+
+    @property
+    def bad_share(self) -> float:
+        return self.bad_frames / max(1, self.expected_frames)
+
+    @property
+    def passed(self) -> bool:
+        return (not self.refused and not self.cut_short and pct(self.latencies, 95) <= MAX_P95_MS
+                and self.bad_share < MAX_BAD_FRAMES)
+
+    @property
+    def cpu_per_call(self) -> float:
+        """Share of one core per call: bot CPU seconds per second of call."""
+        return self.bot_cpu_s / max(self.call_s, 1e-9)
+
+
+def frame_counts(timeline: dict) -> Tuple[int, int, int]:
+    """(late or missing, expected, short at the caller) frames of the bot's audio on one call."""
+    received = timeline.get("received")
+    if not received or not received["media_ms"]:
+        return 0, 0, 0
+    expected = received["media_ms"] // FRAME_MS
+    bad = received["jbuf_empty"] + received["jbuf_lost"] + received["jbuf_discarded"]
+    return bad, expected, max(0, expected - received["frames_heard"])
+
+
+def run_level(bot: BotProcess, calls: int, raw: List[dict]) -> Level:
+    cpu, caller_cpu, wall = bot.cpu_seconds(), children_cpu_seconds(), time.monotonic()
+    with peak_rss(bot) as peak:
+        timelines = place_calls(bot.uri, ["--say", PHRASE] * CAPACITY_TURNS, calls, timeout=150)
+    cpu, caller_cpu, wall = bot.cpu_seconds() - cpu, children_cpu_seconds() - caller_cpu, time.monotonic() - wall
+    records = keep(raw, f"{calls} calls", timelines, bot)
+    bad, expected, short = (sum(counts) for counts in zip(*(frame_counts(t) for t in timelines)))
+    answered = [t for t in timelines if t.get("connected")]
+    return Level(
+        calls, latencies=[math.inf if turn["latency_ms"] is None else turn["latency_ms"]
+                          for t in answered for turn in t["turns"]],
+        bad_frames=bad, expected_frames=expected, caller_short_frames=short,
+        refused=[t.get("error") or f"{t.get('status')} {t.get('reason')}" for t in timelines if not t.get("connected")],
+        cut_short=sum(len(t["turns"]) < CAPACITY_TURNS for t in answered),
+        wrong_answers=sum(e["event"] == "bot" and e["intent"] != INTENT
+                          for r in records for e in (r or {}).get("events", [])),
+        bot_cpu_s=cpu, call_s=sum(t["received"]["media_ms"] for t in answered if t.get("received")) / 1000,
+        wall_s=wall, caller_cpu_s=caller_cpu, peak_rss_mb=peak[0])
+
+
+def level_line(level: Level) -> str:
+    latency = f"{len(level.latencies):>6}{pct(level.latencies, 50):>7.0f}{pct(level.latencies, 95):>7.0f}"
+    frames = f"{level.bad_share:>9.2%}{level.caller_short_frames / max(1, level.expected_frames):>9.2%}"
+    cpu = f"{level.cpu_per_call:>10.1%}{level.bot_cpu_s / level.wall_s:>9.2f}{level.caller_cpu_s / level.wall_s:>9.2f}"
+    failures = f"{len(level.refused):>7}{level.cut_short:>6}{level.wrong_answers:>6}"
+    return (f"  {level.calls:>5}{latency}{frames}{cpu}{level.peak_rss_mb:>8.0f}{failures}"
+            f"   {'pass' if level.passed else 'FAIL'}")
+
+
+# -- the run
+
+def run(root: Path, turns: int, max_calls: int, say: Callable[[str], None]) -> List[str]:
+    """Builds the line under root, runs the phases, returns the result lines; both views of
+    every call go to root/calls.json."""
+    from voicebot.config import load_installation
+
+    config = korean_line.build(root)
+    hangover_ms = load_installation(config).settings.audio.hangover_ms
+    bot = BotProcess(config, root / "bench.sqlite3", root / "bot.log")
+    raw: List[dict] = []
+    try:
+        bot.wait_ready()
+        say(f"latency: {turns} turns, one call at a time")
+        lines, p50 = latency_phase(bot, turns, hangover_ms, raw)
+        idle_rss = bot.rss_mb()
+        levels = capacity_phase(bot, max_calls, raw, say)
+    finally:
+        bot.stop()
+        (root / "calls.json").write_text(json.dumps(raw, ensure_ascii=False, indent=1), encoding="utf-8")
+    best = most_calls(levels)
+    return lines + capacity_lines(levels, best, idle_rss, max_calls) + target_lines(p50, hangover_ms, best, max_calls)
+
+
+def latency_phase(bot: BotProcess, turns: int, hangover_ms: int, raw: List[dict]) -> Tuple[List[str], float]:
+    calls = math.ceil(turns / TURNS_PER_CALL)
+    script = ["--barge-in", "--say", PHRASE] * math.ceil(turns / calls)
+    joined: List[TurnTimes] = []
+    stops: List[int] = []
+    stopped_after: List[int] = []
+    for _ in range(calls):
+        [timeline] = place_calls(bot.uri, script, 1, timeout=60 + 5 * len(script))
+        if not timeline.get("connected"):
+            raise RuntimeError(f"the bot did not answer: {timeline}; see {bot.log}")
+        times, stop_ms = join_call(timeline, keep(raw, "latency", [timeline], bot)[0])
+        joined += times
+        stops += stop_ms
+        stopped_after += [t["bot_stopped_after_ms"] for t in timeline["turns"]
+                          if t.get("bot_stopped_after_ms") is not None]
+    codec = timeline.get("received", {}).get("codec", "?")
+    heard = [t.latency_ms for t in joined if t.latency_ms is not None]
+    head = [f"Korean test line over loopback SIP/RTP ({codec}); bot and test callers share the machine",
+            f"latency: {len(joined)} turns in {calls} call{'s' if calls > 1 else ''}, one at a time; each turn "
+            f"is spoken {BARGE_IN_AFTER_S} s into the bot's speech (barge-in), as the answer lasts ~13 s"]
+    return head + latency_lines(joined, stops, stopped_after, hangover_ms), pct(heard, 50)
+
+
+def capacity_phase(bot: BotProcess, max_calls: int, raw: List[dict], say: Callable[[str], None]) -> List[Level]:
+    """Doubles the calls while a level passes (up to max_calls), then halves the gap between
+    the highest pass and the lowest failure down to CAPACITY_STEP calls."""
+    levels: List[Level] = []
+    calls: Optional[int] = CAPACITY_STEP
+    while calls:
+        say(f"capacity: {calls} calls at once")
+        levels.append(run_level(bot, calls, raw))
+        say(level_line(levels[-1]))
+        low = max((level.calls for level in levels if level.passed), default=0)
+        high = min((level.calls for level in levels if not level.passed), default=None)
+        if high is None:
+            calls = min(2 * low, max_calls) if low < max_calls else None
+        else:
+            middle = (low + high) // 2 // CAPACITY_STEP * CAPACITY_STEP
+            calls = middle if middle > low else None
+    return sorted(levels, key=lambda level: level.calls)
+
+
+def most_calls(levels: List[Level]) -> Optional[Level]:
+    """The largest level that passed below the smallest that failed."""
+    failed = min((level.calls for level in levels if not level.passed), default=math.inf)
+    return max((level for level in levels if level.passed and level.calls < failed),
+               key=lambda level: level.calls, default=None)
+
+
+def capacity_lines(levels: List[Level], best: Optional[Level], idle_rss: float, max_calls: int) -> List[str]:
+    refusals = sorted({reason for level in levels for reason in level.refused})
+    lines = ["",
+             f"capacity: calls of {CAPACITY_TURNS} turns, each answer heard to the end, started within "
+             f"{STAGGER_WINDOW_S:.0f} s; a level passes",
+             f"with p95 turn latency <= {MAX_P95_MS} ms, < {MAX_BAD_FRAMES:.0%} of the bot's frames late or "
+             "missing at the caller, no call refused or cut short",
+             "  calls turns    p50    p95  bad fr. caller fr. CPU/call bot cores caller c.  RSS MB refus.  cut wrong",
+             *[level_line(level) for level in levels],
+             "  (bad fr.: jitter buffer empty, lost or discarded; caller fr.: frames the caller's own clock missed;",
+             "   cores: CPU seconds per second; cut: calls that ended early; wrong: turns taken for another intent)",
+             *([f"  refused: {', '.join(refusals)}"] if refusals else [])]
+    if best is None:
+        return lines + ["  no level passed"]
+    more = " (the highest tried: raise --max-calls)" if best.calls >= max_calls else ""
+    return lines + [
+        f"  most simultaneous calls: {best.calls}{more}",
+        f"  per call at {best.calls} calls: {best.cpu_per_call:.1%} of one core (bot CPU per second of call), "
+        f"{(best.peak_rss_mb - idle_rss) / best.calls:.1f} MB resident (peak {best.peak_rss_mb:.0f} MB "
+        f"over {idle_rss:.0f} MB idle, bot and action server)"]
+
+
+def target_lines(p50: float, hangover_ms: int, best: Optional[Level], max_calls: int) -> List[str]:
+    calls = best.calls if best else 0
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+    return ["", "targets:",
+            f"  p50 turn latency <= {TARGET_P50_MS} ms: {verdict(p50 <= TARGET_P50_MS)} ({p50:.0f} ms)",
+            f"  end-of-speech hangover <= {TARGET_HANGOVER_MS} ms: {verdict(hangover_ms <= TARGET_HANGOVER_MS)} "
+            f"({hangover_ms} ms)",
+            f"  >= {TARGET_CALLS} simultaneous calls on {os.cpu_count()} cores: "
+            + (verdict(calls >= TARGET_CALLS) if calls >= TARGET_CALLS or max_calls >= TARGET_CALLS else "not tried")
+            + f" ({calls})"]

