@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(espeak-ng)
+# sip-tester (SIPp) and baresip-core are the SIP peers the tests call the bot with.
+DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

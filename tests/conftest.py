@@ -135,15 +135,42 @@ def bot(trained, store_url):
     server.stop()
 
 
-def place_call(uri: str, *turns: str, timeout: float = 60, record: Optional[Path] = None) -> dict:
-    """`voicebot call URI TURNS... --json`: the caller's timeline."""
-    args = [sys.executable, "-m", "voicebot.cli", "call", uri, "--json", "--timeout", str(timeout), *turns]
+def place_call(uri: str, *args: str, timeout: float = 60, record: Optional[Path] = None,
+               total_timeout: Optional[float] = None):
+    """`voicebot call URI ARGS... --json`: the caller's timeline (a list of them with --calls)."""
+    # -X faulthandler: should pjsua crash the caller, its threads' stacks go to stderr.
+    command = [sys.executable, "-X", "faulthandler", "-m", "voicebot.cli", "call", uri, "--json",
+               "--timeout", str(timeout), *args]
     if record:
-        args += ["--record", str(record)]
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout + 30)
-    start = done.stdout.find("{")
-    assert start >= 0, done.stderr[-2000:]
-    return json.loads(done.stdout[start:done.stdout.rindex("}") + 1])
+        command += ["--record", str(record)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                          timeout=total_timeout or timeout + 30)
+    # pjsua may print log lines before the JSON: it starts at the first line that opens it.
+    lines = done.stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line in ("{", "[")), None)
+    assert start is not None, f"exit {done.returncode}\n{done.stdout[-2000:]}{done.stderr[-4000:]}"
+    return json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
+
+
+# A Tuesday morning in Seoul, for the Korean test line.
+SEOUL_OFFICE_HOURS = "2026-11-24T10:00:00+09:00"
+
+
+@pytest.fixture(scope="session")
+def korean_config(tmp_path_factory) -> Path:
+    """The Korean test line's installation, trained. Silence is noticed after 4 s (not the
+    default 8) to keep the silence tests short."""
+    from voicebot import korean_line
+
+    return korean_line.build(tmp_path_factory.mktemp("korean"), silence_timeout_s=4)
+
+
+@pytest.fixture(scope="session")
+def korean_bot(korean_config, store_url):
+    """The Korean test line on a phone line: real Vosk hears the caller."""
+    server = TextBot(SEOUL_OFFICE_HOURS, store_url, sip=True, config=korean_config)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

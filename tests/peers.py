@@ -1,0 +1,89 @@
+"""Callers no one here wrote: SIPp (Debian's sip-tester) running a scenario from tests/sipp, and
+the baresip softphone."""
+
+import audioop
+import subprocess
+import uuid
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicebot.audio.tts import Speech, Synthesizer
+from voicebot.dialogue.action_server import free_port
+
+SCENARIOS = Path(__file__).resolve().parent / "sipp"
+DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{digit}.pcap"
+
+
+@dataclass
+class SippRun:
+    call_id: str
+    returncode: int
+    output: str
+
+
+def run_sipp(sip_port: int, number: str, scenario: str, workdir: Path, timeout: int = 60, **fill) -> SippRun:
+    """One call from SIPp to the bot on 127.0.0.1:sip_port. `fill` replaces @KEY@ placeholders
+    in the scenario (pause lengths and media actions cannot be SIPp keywords)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    text = (SCENARIOS / scenario).read_text()
+    for key, value in fill.items():
+        text = text.replace(f"@{key.upper()}@", str(value))
+    path = workdir / scenario.replace(".in", "")
+    path.write_text(text)
+    tag = f"sipp-{uuid.uuid4()}"
+    done = subprocess.run(
+        ["sipp", f"127.0.0.1:{sip_port}", "-sf", str(path), "-s", number, "-cid_str", f"{tag}-%u@%s",
+         "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1", "-mp", str(free_port()),
+         "-m", "1", "-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err",
+         "-error_file", str(workdir / "sipp_errors.log")],
+        cwd=workdir, capture_output=True, text=True, timeout=timeout + 30)
+    errors = workdir / "sipp_errors.log"
+    output = done.stdout[-3000:] + done.stderr[-3000:] + (errors.read_text()[-3000:] if errors.exists() else "")
+    return SippRun(f"{tag}-1@127.0.0.1", done.returncode, output)
+
+
+def ulaw_speech(text: str, lang: str, path: Path) -> str:
+    """Text spoken by espeak-ng as raw G.711 mu-law at 8 kHz, what SIPp's rtp_stream plays."""
+    pcm = Synthesizer(lang).render(text, 8000).pcm
+    path.write_bytes(audioop.lin2ulaw(pcm, 2))
+    return str(path)
+
+
+BARESIP_CONFIG = """\
+poll_method epoll
+sip_listen 127.0.0.1:{port}
+audio_source aufile,{source}
+audio_player aubridge,ear
+audio_alert aubridge,ear
+module_path /usr/lib/baresip/modules
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+snd_path {workdir}
+"""
+
+
+def baresip_call(uri: str, speech: bytes, rate: int, seconds: int, workdir: Path) -> Path:
+    """baresip dials uri, speaks `speech` (16-bit PCM at `rate`) as its microphone, hangs up
+    after `seconds`; returns the WAV of what it heard (its sndfile module's decoder dump)."""
+    source = workdir / "microphone.wav"
+    # Silence after the speech: baresip 1.0 ends the call when its audio file ends.
+    source.write_bytes(Speech(speech.ljust(rate * 2 * seconds, b"\0"), rate).wav_bytes())
+    (workdir / "config").write_text(BARESIP_CONFIG.format(port=free_port(), source=source, workdir=workdir))
+    (workdir / "accounts").write_text("<sip:baresip@127.0.0.1>;regint=0\n")
+    done = subprocess.run(["baresip", "-f", str(workdir), "-e", f"/dial {uri}", "-t", str(seconds)],
+                          capture_output=True, text=True, timeout=seconds + 30)
+    heard = sorted(workdir.glob("dump-*-dec.wav"))
+    assert done.returncode == 0 and heard, done.stdout[-3000:] + done.stderr[-3000:]
+    return heard[-1]
+
+
+def wav_samples(path: Path):
+    import numpy as np
+
+    with wave.open(str(path)) as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32), wav.getframerate()

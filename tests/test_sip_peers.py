@@ -1,0 +1,105 @@
+"""Peers no one here wrote call the bot over 127.0.0.1: SIPp (Debian's sip-tester) with RTP
+and RFC 4733 DTMF, and the baresip softphone; and they send it what it must refuse."""
+
+import socket
+
+import numpy as np
+
+from peers import DTMF_PCAP, baresip_call, run_sipp, ulaw_speech, wav_samples
+from voicebot import korean_line
+from voicebot.audio.tts import Synthesizer
+
+DEMO_CITY = "+441632960100"
+ASK_OPENING_HOURS = "영업 시간 알려 주세요"
+
+
+def events(record: dict, kind: str) -> list:
+    return [e for e in record["events"] if e["event"] == kind]
+
+
+def sipp_presses(bot, digit: str, workdir) -> dict:
+    """SIPp calls the demo city line, presses `digit` (RFC 4733 from Debian's pcap), listens
+    and hangs up; returns the bot's record of the call."""
+    run = run_sipp(bot.sip_port, DEMO_CITY, "call.xml.in", workdir,
+                   media=f'<exec play_pcap_audio="{DTMF_PCAP.format(digit=digit)}"/>', listen_ms=5000)
+    assert run.returncode == 0, run.output
+    return bot.call_record(run.call_id)
+
+
+def test_sipp_presses_1_and_hears_the_answer_then_hangs_up(bot, tmp_path):
+    record = sipp_presses(bot, "1", tmp_path)
+    assert record["caller"] == "4512345678"
+    assert events(record, "dtmf")[0]["digit"] == "1"
+    assert events(record, "bot")[0]["intent"] == "opening_hours"
+    assert [e["purpose"] for e in events(record, "playing")] == ["greeting", "answer"]
+    assert events(record, "hangup")[0]["by"] == "caller" and record["state"] == "ended"
+
+
+def test_sipp_speech_over_rtp_is_recognised_and_answered(korean_bot, tmp_path):
+    speech = ulaw_speech(ASK_OPENING_HOURS, "ko", tmp_path / "speech.ulaw")
+    run = run_sipp(korean_bot.sip_port, korean_line.NUMBER, "call.xml.in", tmp_path,
+                   media=f'<exec rtp_stream="{speech},1,0"/>', listen_ms=8000)
+    assert run.returncode == 0, run.output
+    record = korean_bot.call_record(run.call_id)
+    assert events(record, "heard")[0]["text"].startswith("영업 시간")
+    assert events(record, "bot")[0]["intent"] == "opening_hours"
+    assert events(record, "playing")[-1]["purpose"] == "answer"
+
+
+def test_baresip_calls_speaks_and_hears_the_bot(korean_bot, tmp_path):
+    silence = b"\0\0" * 8000 * 6  # the caller lets the greeting finish
+    speech = Synthesizer("ko").render(ASK_OPENING_HOURS, 8000).pcm
+    heard_path = baresip_call(f"sip:{korean_line.NUMBER}@127.0.0.1:{korean_bot.sip_port}",
+                              silence + speech, 8000, 20, tmp_path)
+    calls = [c for c in korean_bot.request("GET", "/calls")[1] if c["caller"] == "baresip"]
+    assert len(calls) == 1
+    record = korean_bot.call_record(calls[0]["call_id"])
+    assert events(record, "heard")[0]["text"].startswith("영업 시간")
+    assert events(record, "bot")[0]["intent"] == "opening_hours"
+    assert events(record, "hangup")[0]["by"] == "caller"
+    # What baresip heard: the greeting before it spoke, the answer after.
+    samples, rate = wav_samples(heard_path)
+    frames = samples[: samples.size // 160 * 160].reshape(-1, 160)
+    loud = np.sqrt((frames ** 2).mean(axis=1)) > 300
+    spoke_until = (len(silence) + len(speech)) // 2 // 160
+    assert loud[: len(silence) // 2 // 160].sum() * 20 > 1500, "greeting not heard"
+    assert loud[spoke_until:].sum() * 20 > 1500, "answer not heard"
+
+
+SDP_GSM_ONLY = """v=0
+o=sipp 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 40000 RTP/AVP 3
+a=rtpmap:3 GSM/8000"""
+
+SDP_MALFORMED = """v=0
+o=broken
+m=audio seven RTP/AVP zero
+c=IN IP9
+this is not sdp"""
+
+
+def test_an_offer_with_only_unsupported_codecs_gets_488(bot, tmp_path):
+    run = run_sipp(bot.sip_port, DEMO_CITY, "rejected.xml.in", tmp_path, timeout=20,
+                   sdp=SDP_GSM_ONLY, content_type="application/sdp", code=488)
+    assert run.returncode == 0, run.output
+
+
+def test_malformed_sdp_gets_400_and_the_line_keeps_answering(bot, tmp_path):
+    run = run_sipp(bot.sip_port, DEMO_CITY, "rejected.xml.in", tmp_path, timeout=20,
+                   sdp=SDP_MALFORMED, content_type="application/sdp", code=400)
+    assert run.returncode == 0, run.output
+    assert events(sipp_presses(bot, "1", tmp_path / "after"), "bot")[0]["intent"] == "opening_hours"
+
+
+def test_malformed_sip_is_dropped_and_the_line_keeps_answering(bot, tmp_path):
+    garbage = [b"\x00\xff" * 300, b"INVITE sip:+441632960100@127.0.0.1 SIP/2.0\r\nVia: nonsense\r\n\r\n",
+               b"SIP/2.0 200 OK\r\nCSeq: banana\r\n\r\n", "INVITE \u2603 SIP/9.9\r\n\r\n".encode()]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        for datagram in garbage:
+            udp.sendto(datagram, ("127.0.0.1", bot.sip_port))
+    with socket.create_connection(("127.0.0.1", bot.sip_port), timeout=5) as tcp:
+        tcp.sendall(b"".join(garbage) + b"Content-Length: 999999\r\n\r\n" + b"x" * 5000)
+    assert events(sipp_presses(bot, "1", tmp_path / "after"), "bot")[0]["intent"] == "opening_hours"
