@@ -1,8 +1,11 @@
 """The phone line over real SIP calls on 127.0.0.1: `voicebot call` dials `voicebot serve`."""
 
+import os
+import re
+import time
 import urllib.parse
-from pathlib import Path
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,6 +89,37 @@ def test_hanging_up_during_the_greeting_ends_the_call_on_the_bot(bot):
     assert events(record, "hangup") == [{"t": events(record, "hangup")[0]["t"], "event": "hangup", "by": "caller"}]
     live = [c for c in bot.request("GET", "/calls")[1] if c["call_id"] == timeline["call_id"]]
     assert live[0]["state"] == "ended"
+
+
+def usage(pid: int) -> dict:
+    """A process's resident memory, threads and open file descriptors, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    field = lambda name: int(re.search(rf"{name}:\s+(\d+)", status).group(1))  # noqa: E731
+    return {"rss_kb": field("VmRSS"), "threads": field("Threads"), "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+
+
+def calls_settled(bot) -> dict:
+    """The bot's usage once every call it knows of is over on its side too."""
+    deadline = time.monotonic() + 20
+    while any(c["state"] not in ("ended", "transferred") for c in bot.request("GET", "/calls")[1]):
+        assert time.monotonic() < deadline, "calls still open on the bot"
+        time.sleep(0.2)
+    return usage(bot.process.pid)
+
+
+def test_a_hundred_calls_in_a_row_leave_no_growing_memory_or_open_handles(bot):
+    # Each call hears two seconds of greeting and hangs up; three at a time (the bot holds four).
+    many = ("--calls", "20", "--concurrent", "3")
+    warm_up = place_call(bot.sip_uri(DEMO_CITY), *many, timeout=2, total_timeout=300)
+    before = calls_settled(bot)
+    timelines = warm_up + [timeline for _ in range(4)
+                           for timeline in place_call(bot.sip_uri(DEMO_CITY), *many, timeout=2, total_timeout=300)]
+    after = calls_settled(bot)
+    assert len(timelines) == 100 and all(t["connected"] and t["heard_ms"] > 1000 for t in timelines)
+    assert after["fds"] <= before["fds"] + 2 and after["threads"] <= before["threads"] + 2, (before, after)
+    # A leak of 100 KB a call would show as 8 MB over the last 80 calls; the bot keeps the
+    # records of its last 200 calls, a few kB each.
+    assert after["rss_kb"] - before["rss_kb"] < 8000, (before, after)
 
 
 # -- speech in: real Vosk on the Korean test line (voicebot/korean_line.py)
