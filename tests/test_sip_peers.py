@@ -4,6 +4,7 @@ and RFC 4733 DTMF, and the baresip softphone; and they send it what it must refu
 import socket
 
 import numpy as np
+import pytest
 
 from peers import DTMF_PCAP, baresip_call, run_sipp, ulaw_speech, wav_samples
 from voicebot import korean_line
@@ -17,17 +18,41 @@ def events(record: dict, kind: str) -> list:
     return [e for e in record["events"] if e["event"] == kind]
 
 
-def sipp_presses(bot, digit: str, workdir) -> dict:
-    """SIPp calls the demo city line, presses `digit` (RFC 4733 from Debian's pcap), listens
-    and hangs up; returns the bot's record of the call."""
-    run = run_sipp(bot.sip_port, DEMO_CITY, "call.xml.in", workdir,
-                   media=f'<exec play_pcap_audio="{DTMF_PCAP.format(digit=digit)}"/>', listen_ms=5000)
+# A key press in a SIP INFO (application/dtmf-relay), as some PBXs and trunks send them.
+INFO_KEY = """<send retrans="500"><![CDATA[
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "SIPp" <sip:4512345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 INFO
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=160
+    ]]></send>
+  <recv response="200"/>"""
+
+
+def sipp_presses(bot, media: str, workdir) -> dict:
+    """SIPp calls the demo city line, presses a key (`media`: a SIPp element), listens and
+    hangs up; returns the bot's record of the call."""
+    run = run_sipp(bot.sip_port, DEMO_CITY, "call.xml.in", workdir, media=media, listen_ms=5000)
     assert run.returncode == 0, run.output
     return bot.call_record(run.call_id)
 
 
-def test_sipp_presses_1_and_hears_the_answer_then_hangs_up(bot, tmp_path):
-    record = sipp_presses(bot, "1", tmp_path)
+def rtp_key(digit: str) -> str:
+    """RFC 4733 events for the key, from Debian's sip-tester pcaps."""
+    return f'<nop><action><exec play_pcap_audio="{DTMF_PCAP.format(digit=digit)}"/></action></nop>'
+
+
+@pytest.mark.parametrize("key", [rtp_key("1"), INFO_KEY.format(digit="1")], ids=["rfc4733", "sip-info"])
+def test_sipp_presses_1_and_hears_the_answer_then_hangs_up(bot, tmp_path, key):
+    record = sipp_presses(bot, key, tmp_path)
     assert record["caller"] == "4512345678"
     assert events(record, "dtmf")[0]["digit"] == "1"
     assert events(record, "bot")[0]["intent"] == "opening_hours"
@@ -38,7 +63,7 @@ def test_sipp_presses_1_and_hears_the_answer_then_hangs_up(bot, tmp_path):
 def test_sipp_speech_over_rtp_is_recognised_and_answered(korean_bot, tmp_path):
     speech = ulaw_speech(ASK_OPENING_HOURS, "ko", tmp_path / "speech.ulaw")
     run = run_sipp(korean_bot.sip_port, korean_line.NUMBER, "call.xml.in", tmp_path,
-                   media=f'<exec rtp_stream="{speech},1,0"/>', listen_ms=8000)
+                   media=f'<nop><action><exec rtp_stream="{speech},1,0"/></action></nop>', listen_ms=8000)
     assert run.returncode == 0, run.output
     record = korean_bot.call_record(run.call_id)
     assert events(record, "heard")[0]["text"].startswith("영업 시간")
@@ -91,7 +116,7 @@ def test_malformed_sdp_gets_400_and_the_line_keeps_answering(bot, tmp_path):
     run = run_sipp(bot.sip_port, DEMO_CITY, "rejected.xml.in", tmp_path, timeout=20,
                    sdp=SDP_MALFORMED, content_type="application/sdp", code=400)
     assert run.returncode == 0, run.output
-    assert events(sipp_presses(bot, "1", tmp_path / "after"), "bot")[0]["intent"] == "opening_hours"
+    assert events(sipp_presses(bot, rtp_key("1"), tmp_path / "after"), "bot")[0]["intent"] == "opening_hours"
 
 
 def test_malformed_sip_is_dropped_and_the_line_keeps_answering(bot, tmp_path):
@@ -102,4 +127,4 @@ def test_malformed_sip_is_dropped_and_the_line_keeps_answering(bot, tmp_path):
             udp.sendto(datagram, ("127.0.0.1", bot.sip_port))
     with socket.create_connection(("127.0.0.1", bot.sip_port), timeout=5) as tcp:
         tcp.sendall(b"".join(garbage) + b"Content-Length: 999999\r\n\r\n" + b"x" * 5000)
-    assert events(sipp_presses(bot, "1", tmp_path / "after"), "bot")[0]["intent"] == "opening_hours"
+    assert events(sipp_presses(bot, rtp_key("1"), tmp_path / "after"), "bot")[0]["intent"] == "opening_hours"
