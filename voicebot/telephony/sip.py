@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import re
+import sys
 import threading
 from typing import Callable, Iterable, Optional
 
@@ -60,6 +61,10 @@ class SipStack:
 
     # -- from any thread
     def start(self, timeout: float = 20) -> "SipStack":
+        # Every 20 ms the bridge's clock thread needs the GIL for each call's media port; with
+        # the default 5 ms switch interval, busy Python threads (dialogue, listeners) delay it
+        # enough that the far end's jitter buffer runs dry.
+        sys.setswitchinterval(0.001)
         self._thread.start()
         if not self._ready.wait(timeout):
             raise SipError("the SIP endpoint did not start")
