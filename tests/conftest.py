@@ -16,7 +16,7 @@ import pytest
 from voicebot.config import load_installation
 from voicebot.dialogue.action_server import free_port
 from voicebot.dialogue.training import train_stale
-from voicebot.procs import die_with_parent
+from voicebot import procs
 
 REPO = Path(__file__).resolve().parents[1]
 # A Tuesday morning: every demo line's agents are at work.
@@ -64,7 +64,7 @@ class TextBot:
         sip_args = ["--sip-port", str(self.sip_port)] if sip else ["--no-sip"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voicebot.cli", "serve", "--port", str(self.port), "--actions-port", "0",
-             *sip_args], cwd=REPO, env=env, preexec_fn=die_with_parent)
+             *sip_args], cwd=REPO, env=env, preexec_fn=procs.die_with_parent)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "voicebot serve exited at start-up"
@@ -116,11 +116,7 @@ class TextBot:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        procs.stop(self.process)
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
-from voicebot import korean_line
+from voicebot import korean_line, procs
 from voicebot.telephony.caller import BARGE_IN_AFTER_S, MAX_CALLS
 from voicebot.telephony.media import FRAME_MS
 
@@ -57,7 +57,6 @@ class BotProcess:
 
     def __init__(self, config: Path, store: Path, log: Path):
         from voicebot.dialogue.action_server import free_port
-        from voicebot.procs import die_with_parent
 
         self.url = f"http://127.0.0.1:{free_port()}"
         self.sip_port = free_port()
@@ -68,7 +67,7 @@ class BotProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "voicebot.cli", "serve", "--port", self.url.rsplit(":", 1)[1],
                  "--actions-port", "0", "--sip-port", str(self.sip_port)],
-                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=procs.die_with_parent)
 
     def wait_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
@@ -119,11 +118,7 @@ class BotProcess:
         return total_kb / 1024
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        procs.stop(self.process)
 
 
 def process_tree(pid: int) -> List[int]:
@@ -322,7 +317,7 @@ def run_level(bot: BotProcess, calls: int, raw: List[dict]) -> Level:
 
 def level_line(level: Level) -> str:
     latency = f"{len(level.latencies):>6}{pct(level.latencies, 50):>7.0f}{pct(level.latencies, 95):>7.0f}"
-    frames = f"{level.bad_share:>9.2%}{level.caller_short_frames / max(1, level.expected_frames):>9.2%}"
+    frames = f"{level.bad_share:>9.3%}{level.caller_short_frames / max(1, level.expected_frames):>9.3%}"
     cpu = f"{level.cpu_per_call:>10.1%}{level.bot_cpu_s / level.wall_s:>9.2f}{level.caller_cpu_s / level.wall_s:>9.2f}"
     failures = f"{len(level.refused):>7}{level.cut_short:>6}{level.wrong_answers:>6}"
     return (f"  {level.calls:>5}{latency}{frames}{cpu}{level.peak_rss_mb:>8.0f}{failures}"

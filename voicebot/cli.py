@@ -206,11 +206,11 @@ def demo(obj: Context, line_id: str) -> None:
     import time
     import urllib.request
 
-    from voicebot.procs import die_with_parent
+    from voicebot import procs
     from voicebot.telephony.caller import TestCaller, parse_turns
 
     inst, tenant = obj.inst, obj.inst.tenant(line_id)
-    bot = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "serve"], preexec_fn=die_with_parent)
+    bot = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "serve"], preexec_fn=procs.die_with_parent)
     try:
         click.echo("starting the bot (loading the language models takes a minute or two) ...")
         while bot.poll() is None:
@@ -227,8 +227,7 @@ def demo(obj: Context, line_id: str) -> None:
         click.echo(f"the bot keeps running: ring {uri} from a softphone, or press Ctrl-C to stop")
         bot.wait()
     finally:
-        bot.terminate()
-        bot.wait(20)
+        procs.stop(bot)
 
 
 def _call_many(uri: str, turns: list, calls: int, concurrent: int, stagger: float, timeout: float,

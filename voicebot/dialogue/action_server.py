@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from voicebot import logs
-from voicebot.procs import die_with_parent
+from voicebot import procs
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ActionServerProcess:
         env = {**os.environ, "VOICEBOT_CONFIG": str(self.settings_path), **self.env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voicebot.dialogue.action_server", "--host", self.host, "--port", str(self.port)],
-            env=env, cwd=self.settings_path.parent, preexec_fn=die_with_parent,
+            env=env, cwd=self.settings_path.parent, preexec_fn=procs.die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -86,13 +86,8 @@ class ActionServerProcess:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            procs.stop(self.process, timeout=10)
 
     def __enter__(self) -> "ActionServerProcess":
         return self.start()
