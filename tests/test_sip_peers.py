@@ -110,6 +110,8 @@ def test_an_offer_with_only_unsupported_codecs_gets_488(bot, tmp_path):
     run = run_sipp(bot.sip_port, DEMO_CITY, "rejected.xml.in", tmp_path, timeout=20,
                    sdp=SDP_GSM_ONLY, content_type="application/sdp", code=488)
     assert run.returncode == 0, run.output
+    # Nothing of the refused call is left open on the bot.
+    assert not [c for c in bot.request("GET", "/calls")[1] if c["call_id"] == run.call_id and c["state"] != "ended"]
 
 
 def test_malformed_sdp_gets_400_and_the_line_keeps_answering(bot, tmp_path):

@@ -123,6 +123,8 @@ class PhoneLine:
             call.answer(answer)
         except pj.Error as error:
             logger.warning("could not answer %s: %s", call.sip_call_id, error.info())
+            self.sessions.pop(call.sip_call_id)  # never started: nothing to record
+            call.session = None
             self._reject(call, 488, "Not acceptable here")
             return
         self.loop.call_soon_threadsafe(call.session.start)
