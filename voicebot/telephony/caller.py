@@ -173,7 +173,7 @@ class TestCaller:
             if turn.kind != "dtmf":
                 caller_speech(turn)
 
-        def register() -> None:  # a call's media port is dropped on its worker thread
+        def register() -> None:  # each call's thread uses its media port
             self.stack.register_this_thread(threading.current_thread().name)
 
         def one(index: int) -> dict:

@@ -80,7 +80,7 @@ class PhoneLine:
     def start(self, loop: asyncio.AbstractEventLoop) -> "PhoneLine":
         self.loop = loop
         self.stack.start()
-        self.stack.register_this_thread("asyncio")  # sessions end here, holding their call
+        self.stack.register_this_thread("asyncio")  # sessions use media ports here
         return self
 
     def stop(self) -> None:
@@ -144,8 +144,8 @@ class PhoneLine:
             self.loop.call_soon_threadsafe(call.session.event, kind, value)
 
     def lend_port(self, call_id: str) -> FramePort:
-        port = self.ports[call_id] = self.stack.ports.lend()
-        return port
+        self.ports[call_id] = self.stack.ports.lend()
+        return self.ports[call_id]
 
     def disconnected(self, call: BotCall) -> None:
         """Drop every reference to the call now: the object goes when this callback returns."""
