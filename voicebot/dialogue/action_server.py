@@ -12,8 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from voicebot import logs
-from voicebot import procs
+from voicebot import logs, procs
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class ActionServerProcess:
             if is_healthy(self.url):
                 return self
             time.sleep(0.2)
-        self.stop()
+        procs.stop(self.process)  # not self.stop(): that would also end supervise()
         raise ActionServerError(f"the action server did not answer on {self.url} within {timeout:.0f} s")
 
     def supervise(self, every_s: float = 1.0) -> "ActionServerProcess":
