@@ -16,6 +16,7 @@ import pytest
 from voicebot.config import load_installation
 from voicebot.dialogue.action_server import free_port
 from voicebot.dialogue.training import train_stale
+from voicebot.telephony.caller import timeline_from_output
 from voicebot import procs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,11 +142,9 @@ def place_call(uri: str, *args: str, timeout: float = 60, record: Optional[Path]
         command += ["--record", str(record)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
                           timeout=total_timeout or timeout + 30)
-    # pjsua may print log lines before the JSON: it starts at the first line that opens it.
-    lines = done.stdout.splitlines()
-    start = next((i for i, line in enumerate(lines) if line in ("{", "[")), None)
-    assert start is not None, f"exit {done.returncode}\n{done.stdout[-2000:]}{done.stderr[-4000:]}"
-    return json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
+    timeline = timeline_from_output(done.stdout)
+    assert timeline is not None, f"exit {done.returncode}\n{done.stdout[-2000:]}{done.stderr[-4000:]}"
+    return timeline
 
 
 # A Tuesday morning in Seoul, for the Korean test line.

@@ -22,7 +22,6 @@ import contextlib
 import json
 import math
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from voicebot import korean_line, procs
-from voicebot.telephony.caller import BARGE_IN_AFTER_S, MAX_CALLS
+from voicebot.telephony.caller import BARGE_IN_AFTER_S, MAX_CALLS, timeline_from_output
 from voicebot.telephony.media import FRAME_MS
 
 CLOCK = "2026-11-24T10:00:00+09:00"  # a Tuesday morning in Seoul: the office is open
@@ -166,12 +165,10 @@ def place_calls(uri: str, turns: List[str], calls: int, timeout: float) -> List[
 
 
 def timelines_of(caller: subprocess.Popen) -> List[dict]:
-    """The JSON a `voicebot call` printed: it starts on a line of its own, after pjsua's log."""
     out, _ = caller.communicate()
-    start = re.search(r"^[\[{]$", out, re.M)
-    if start is None:
+    data = timeline_from_output(out)
+    if data is None:
         raise RuntimeError(f"voicebot call printed no timeline: {out[-2000:]}")
-    data = json.JSONDecoder().raw_decode(out, start.start())[0]
     return data if isinstance(data, list) else [data]
 
 

@@ -16,6 +16,7 @@ barge-in turn instead starts BARGE_IN_AFTER_S into it.
 
 import functools
 import json
+import re
 import threading
 import time
 import wave
@@ -381,3 +382,10 @@ def parse_turns(args: List[str], lang: str) -> List[Turn]:
 
 def timeline_json(timeline: Union[dict, List[dict]]) -> str:
     return json.dumps(timeline, ensure_ascii=False, indent=2)
+
+
+def timeline_from_output(stdout: str) -> Union[dict, List[dict], None]:
+    """What `voicebot call --json` printed: the JSON starts on a line of its own, after any
+    log lines pjsua wrote before its log level was set. None if there is none."""
+    start = re.search(r"^[\[{]$", stdout, re.M)
+    return json.JSONDecoder().raw_decode(stdout, start.start())[0] if start else None
