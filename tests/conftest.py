@@ -132,6 +132,11 @@ def bot(trained, store_url):
     server.stop()
 
 
+def events(record: dict, kind: str) -> list:
+    """The events of one kind in the bot's record of a call."""
+    return [e for e in record["events"] if e["event"] == kind]
+
+
 def place_call(uri: str, *args: str, timeout: float = 60, record: Optional[Path] = None,
                total_timeout: Optional[float] = None):
     """`voicebot call URI ARGS... --json`: the caller's timeline (a list of them with --calls)."""

@@ -15,17 +15,12 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, SEOUL_OFFICE_HOURS, TextBot, place_call
+from conftest import REPO, SEOUL_OFFICE_HOURS, TextBot, events, place_call
 from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer
 from voicebot.dialogue.action_server import free_port
+from voicebot.korean_line import ASK_OPENING_HOURS
 from voicebot.telephony.media import RATE
-
-ASK_OPENING_HOURS = "영업 시간 알려 주세요"
-
-
-def events(record: dict, kind: str) -> list:
-    return [e for e in record["events"] if e["event"] == kind]
 
 
 def call_korean_line(bot, *turns: str, **options):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import place_call
+from conftest import events, place_call
 from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.telephony.media import RATE
@@ -21,10 +21,6 @@ DEMO_KOMMUNE = "+4570101010"
 
 def speech_ms(tenant, text: str) -> int:
     return int(Synthesizer(voice_for(tenant)).render(text, RATE).duration * 1000)
-
-
-def events(record: dict, kind: str) -> list:
-    return [e for e in record["events"] if e["event"] == kind]
 
 
 def test_greeting_is_heard_with_speech_energy_and_its_length(bot, inst, tmp_path):
@@ -129,7 +125,7 @@ KOREAN_LINE = korean_line.NUMBER
 
 def test_a_recognised_korean_utterance_drives_the_dialogue(korean_bot):
     timeline = place_call(korean_bot.sip_uri(KOREAN_LINE), "--lang", "ko",
-                          "--say", "영업 시간 알려 주세요", "--say", "사람 바꿔 주세요")
+                          "--say", korean_line.ASK_OPENING_HOURS, "--say", korean_line.ASK_FOR_A_PERSON)
     record = korean_bot.call_record(timeline["call_id"])
     heard = [e["text"] for e in events(record, "heard")]
     # Vosk's words, not the caller's script: the recogniser may swap a word (주세요/계세요).

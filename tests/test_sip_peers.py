@@ -6,18 +6,13 @@ import socket
 import numpy as np
 import pytest
 
+from conftest import events
 from peers import DTMF_PCAP, baresip_call, run_sipp, ulaw_speech, wav_samples
 from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer
+from voicebot.korean_line import ASK_OPENING_HOURS
 
 DEMO_CITY = "+441632960100"
-ASK_OPENING_HOURS = "영업 시간 알려 주세요"
-
-
-def events(record: dict, kind: str) -> list:
-    return [e for e in record["events"] if e["event"] == kind]
-
-
 # A key press in a SIP INFO (application/dtmf-relay), as some PBXs and trunks send them.
 INFO_KEY = """<send retrans="500"><![CDATA[
       INFO [next_url] SIP/2.0

@@ -39,7 +39,6 @@ from voicebot.telephony.caller import BARGE_IN_AFTER_S, MAX_CALLS, timeline_from
 from voicebot.telephony.media import FRAME_MS
 
 CLOCK = "2026-11-24T10:00:00+09:00"  # a Tuesday morning in Seoul: the office is open
-PHRASE = "영업 시간 알려 주세요"  # "tell me the opening hours": a routine answer, no handoff
 INTENT = "opening_hours"
 TURNS_PER_CALL = 10  # in the latency phase
 CAPACITY_TURNS = 2  # per call in the capacity phase
@@ -295,7 +294,7 @@ def frame_counts(timeline: dict) -> Tuple[int, int, int]:
 def run_level(bot: BotProcess, calls: int, raw: List[dict]) -> Level:
     cpu, caller_cpu, wall = bot.cpu_seconds(), children_cpu_seconds(), time.monotonic()
     with peak_rss(bot) as peak:
-        timelines = place_calls(bot.uri, ["--say", PHRASE] * CAPACITY_TURNS, calls, timeout=150)
+        timelines = place_calls(bot.uri, ["--say", korean_line.ASK_OPENING_HOURS] * CAPACITY_TURNS, calls, timeout=150)
     cpu, caller_cpu, wall = bot.cpu_seconds() - cpu, children_cpu_seconds() - caller_cpu, time.monotonic() - wall
     records = keep(raw, f"{calls} calls", timelines, bot)
     bad, expected, short = (sum(counts) for counts in zip(*(frame_counts(t) for t in timelines)))
@@ -347,7 +346,7 @@ def run(root: Path, turns: int, max_calls: int, say: Callable[[str], None]) -> L
 
 def latency_phase(bot: BotProcess, turns: int, hangover_ms: int, raw: List[dict]) -> Tuple[List[str], float]:
     calls = math.ceil(turns / TURNS_PER_CALL)
-    script = ["--barge-in", "--say", PHRASE] * math.ceil(turns / calls)
+    script = ["--barge-in", "--say", korean_line.ASK_OPENING_HOURS] * math.ceil(turns / calls)
     joined: List[TurnTimes] = []
     stops: List[int] = []
     stopped_after: List[int] = []

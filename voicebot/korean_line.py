@@ -15,7 +15,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "korean"
 NUMBER = "+82215550100"
-PHRASES = ["안녕하세요", "영업 시간 알려 주세요", "사람 바꿔 주세요", "네", "아니요", "안녕히 계세요"]
+ASK_OPENING_HOURS = "영업 시간 알려 주세요"  # "tell me the opening hours": a routine answer, no handoff
+ASK_FOR_A_PERSON = "사람 바꿔 주세요"
+PHRASES = ["안녕하세요", ASK_OPENING_HOURS, ASK_FOR_A_PERSON, "네", "아니요", "안녕히 계세요"]
 
 
 def vosk_model_dir() -> Path:
