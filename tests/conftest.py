@@ -56,7 +56,8 @@ class TextBot:
     """A `voicebot serve` process and a client for its HTTP text channel (and its phone line,
     with `sip=True`)."""
 
-    def __init__(self, clock: str, store_url: str, sip: bool = False, config: Optional[Path] = None):
+    def __init__(self, clock: str, store_url: str, sip: bool = False, config: Optional[Path] = None,
+                 extra_args: tuple = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sip_port = free_port() if sip else None
@@ -65,7 +66,7 @@ class TextBot:
         sip_args = ["--sip-port", str(self.sip_port)] if sip else ["--no-sip"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voicebot.cli", "serve", "--port", str(self.port), "--actions-port", "0",
-             *sip_args], cwd=REPO, env=env, preexec_fn=procs.die_with_parent)
+             *sip_args, *extra_args], cwd=REPO, env=env, preexec_fn=procs.die_with_parent)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "voicebot serve exited at start-up"

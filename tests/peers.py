@@ -87,3 +87,51 @@ def wav_samples(path: Path):
 
     with wave.open(str(path)) as wav:
         return np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32), wav.getframerate()
+
+
+BARESIP_AGENT_CONFIG = """\
+poll_method epoll
+sip_listen 127.0.0.1:{port}
+audio_source ausine,440
+ausrc_srate 48000
+ausrc_channels 2
+audio_player aubridge,ear
+audio_alert aubridge,ear
+module_path /usr/lib/baresip/modules
+module g711.so
+module ausine.so
+module aubridge.so
+module_app account.so
+"""
+
+
+class BaresipAgent:
+    """baresip as a live agent's softphone: registers as `user` with the registrar on
+    127.0.0.1:registrar_port and answers any call at once with a 440 Hz tone. Use as a context
+    manager; `port` is its SIP listen port. Stopped with SIGTERM, it unregisters first."""
+
+    def __init__(self, registrar_port: int, user: str, password: str, workdir: Path, regint: int = 60):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port, self.log = free_port(), workdir / "baresip.log"
+        # ausine only makes 48 kHz stereo; baresip resamples it to the call's codec.
+        (workdir / "config").write_text(BARESIP_AGENT_CONFIG.format(port=self.port))
+        (workdir / "accounts").write_text(
+            f"<sip:{user}@127.0.0.1:{registrar_port}>;auth_pass={password};regint={regint};answermode=auto\n")
+        self.workdir = workdir
+
+    def __enter__(self) -> "BaresipAgent":
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(["baresip", "-f", str(self.workdir)], stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -102,10 +102,11 @@ def chat(obj: Context, line_id: str, caller: Optional[str]) -> None:
 @click.option("--port", type=int, help="Port for the HTTP text channel.")
 @click.option("--actions-port", type=int, help="Port for the spawned action server (0: any free port).")
 @click.option("--sip-port", type=int, help="Port for the SIP line, UDP and TCP (default from voicebot.yml).")
+@click.option("--registrar-port", type=int, help="Port where agents' softphones register (UDP).")
 @click.option("--no-sip", is_flag=True, help="Text channel only, no phone line.")
 @click.pass_obj
 def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: Optional[int],
-          sip_port: Optional[int], no_sip: bool) -> None:
+          sip_port: Optional[int], registrar_port: Optional[int], no_sip: bool) -> None:
     """Run the phone line (SIP), the HTTP text channel and the action server."""
     from voicebot.channels.http import create_app
     from voicebot.dialogue.runtime import Dialogue
@@ -122,12 +123,15 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
             line.dialogue = dialogue
         app = create_app(inst, dialogue, phone_line=line)
 
-        def start(app, loop):
+        async def start(app, loop):
             dialogue.load()
             if line:
                 line.start(loop)
                 click.echo(f"phone line on sip:{line.address} (UDP and TCP, at most {MAX_CALLS} calls at once); "
                            + ", ".join(f"{t.id}: {', '.join(t.numbers)}" for t in inst.tenants.values()))
+                registrar = await line.start_registrar(registrar_port)
+                if registrar:
+                    click.echo(f"agents register at sip:{registrar.host}:{registrar.port} (UDP, realm {registrar.realm})")
 
         app.register_listener(start, "before_server_start")
         if line:
@@ -172,10 +176,13 @@ def _phone_line(obj: Context, sip_port: Optional[int]):
               help="With --calls: this many calls at a time (one caller holds at most 4).")
 @click.option("--stagger", default=0.0, show_default=True, type=click.FloatRange(0),
               help="With --calls: seconds between the starts of the first calls.")
+@click.option("--from", "number", default="caller", show_default=True,
+              help="Calling number (the From user part: the bot's caller ID).")
 @click.pass_context
 def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_json: bool, timeout: float,
-         accept_transfer: bool, calls: int, concurrent: int, stagger: float) -> None:
-    """Dial a bot and play caller turns, in order: --say TEXT, --wav FILE, --dtmf DIGITS;
+         accept_transfer: bool, calls: int, concurrent: int, stagger: float, number: str) -> None:
+    """Dial a bot and play caller turns, in order: --say TEXT, --wav FILE, --dtmf DIGITS,
+    --wait SECONDS (then the next turn plays whatever the bot does: hold music never goes quiet);
     --barge-in before a turn speaks it over the bot. Prints what was heard and the latencies."""
     from voicebot.telephony.caller import TestCaller, parse_turns, timeline_json
 
@@ -186,9 +193,9 @@ def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_jso
     if calls > 1:
         if record or accept_transfer:
             raise click.UsageError("--record and --accept-transfer are for a single call, not with --calls")
-        _call_many(uri, turns, calls, concurrent, stagger, timeout, as_json)
+        _call_many(uri, turns, calls, concurrent, stagger, timeout, as_json, number)
         return
-    timeline = TestCaller().run(uri, turns, record, timeout, accept_transfer=accept_transfer)
+    timeline = TestCaller(number=number).run(uri, turns, record, timeout, accept_transfer=accept_transfer)
     if as_json:
         click.echo(timeline_json(timeline))
     else:
@@ -231,10 +238,10 @@ def demo(obj: Context, line_id: str) -> None:
 
 
 def _call_many(uri: str, turns: list, calls: int, concurrent: int, stagger: float, timeout: float,
-               as_json: bool) -> None:
+               as_json: bool, number: str) -> None:
     from voicebot.telephony.caller import TestCaller, timeline_json
 
-    with TestCaller() as caller:
+    with TestCaller(number=number) as caller:
         try:
             timelines = caller.place_many(uri, turns, calls, concurrent, timeout, stagger)
         except ValueError as error:
@@ -261,6 +268,25 @@ def _print_timeline(timeline: dict) -> None:
     for uri in timeline["transfers"]:
         click.echo(f"  bot transferred the call to {uri}")
     click.echo(f"heard {timeline['heard_ms']} ms of audio; hung up by the {timeline['hung_up_by']}")
+
+
+@main.group()
+def agents() -> None:
+    """Live agents who answer queued callers."""
+
+
+@agents.command("hash-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.pass_obj
+def agents_hash_password(obj: Context, username: str, password: str) -> None:
+    """Print the ha1 to put in voicebot.yml for USERNAME (the password itself is never stored)."""
+    from voicebot.queue.registrar import ha1
+
+    if len(password) < 10:
+        raise click.BadParameter("use at least 10 characters", param_hint="--password")
+    realm = obj.inst.settings.agent_registrar.realm
+    click.echo(f"{username}: {{username: {username}, ha1: {ha1(username, realm, password)}, queues: [...], name: ...}}")
 
 
 @main.group()

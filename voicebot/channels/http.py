@@ -3,6 +3,7 @@
 POST /lines/<line>/conversations                      -> {conversation_id, messages: [greeting]}
 POST /lines/<line>/conversations/<id>/messages {text} -> {messages, handoff, hangup, intent, ...}
 GET  /lines, GET /health, GET /calls, GET /calls/<sip call id>
+GET  /queues (agents, callers waiting, per-queue figures); POST /agents/<id>/state {"state": "available"|"paused"}
 """
 
 import uuid
@@ -67,5 +68,23 @@ def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_tex
             if record.call_id == call_id:
                 return response.json(record.as_dict())
         raise SanicException(f"no call {call_id!r}", status_code=404)
+
+    @app.get("/queues")
+    async def queues(request):
+        """Agents and their states, callers waiting, and each queue's figures since start-up."""
+        if phone_line is None:
+            raise SanicException("no phone line in this process", status_code=404)
+        return response.json(phone_line.queues.snapshot())
+
+    @app.post("/agents/<agent_id>/state")
+    async def agent_state(request, agent_id: str):
+        """An agent (or a supervisor) pauses or resumes, e.g. after being paused for not answering."""
+        if phone_line is None or agent_id not in phone_line.queues.agents:
+            raise SanicException(f"no agent {agent_id!r}", status_code=404)
+        body = request.json if request.body else None
+        if not isinstance(body, dict) or body.get("state") not in ("available", "paused"):
+            raise SanicException('send JSON like {"state": "available"} or {"state": "paused"}', status_code=400)
+        agent = phone_line.queues.set_available(agent_id, body["state"] == "available")
+        return response.json(agent.as_dict(phone_line.queues.clock()))
 
     return app

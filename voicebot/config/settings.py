@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Literal, Optional
 
 import pydantic
 import yaml
@@ -38,7 +38,57 @@ class NluSettings(Strict):
 
 
 class Queue(Strict):
+    """A queue of callers waiting for agents; several lines (tenants) may send callers to one."""
+
     name: str
+    # longest_idle rings the agent idle the longest; ring_all rings every available agent.
+    strategy: Literal["longest_idle", "ring_all"] = "longest_idle"
+    # An agent who does not answer within this is paused and the next one is tried.
+    ring_timeout_s: float = pydantic.Field(15, ge=2, le=120)
+    # After a call an agent gets this long before the next one (notes, case system).
+    wrap_up_s: float = pydantic.Field(10, ge=0, le=600)
+    # Callers beyond this are not queued: they are offered a callback.
+    max_waiting: int = pydantic.Field(20, ge=1, le=1000)
+    # After waiting this long a caller is offered a callback (and may keep waiting).
+    max_wait_s: float = pydantic.Field(600, ge=10, le=7200)
+    # Position and expected wait are announced this often while a caller waits.
+    announce_every_s: float = pydantic.Field(30, ge=5, le=600)
+    # Answered within this counts towards the service level (e.g. 80 % within 60 s).
+    service_level_s: float = pydantic.Field(60, ge=1, le=3600)
+    # Hold music: "tone" (generated) or a 16-bit mono WAV file.
+    hold_music: str = "tone"
+    # Tell the agent who is calling before connecting (tenant, topic), in the agent's ear only.
+    whisper: bool = True
+
+
+class Agent(Strict):
+    """A person who answers queued callers: a softphone that registers with the agents'
+    registrar (`username` with `ha1`, the MD5 of "username:realm:password", never the
+    password itself: `voicebot agents hash-password`), or a fixed SIP URI that is always there."""
+
+    name: str
+    queues: List[str]
+    username: Optional[str] = None
+    ha1: Optional[str] = pydantic.Field(None, regex=r"^[0-9a-f]{32}$")
+    uri: Optional[str] = pydantic.Field(None, regex=r"^sips?:\S+$")
+
+    @pydantic.root_validator(skip_on_failure=True)
+    def one_way_to_reach(cls, values):
+        registers = values.get("username") is not None or values.get("ha1") is not None
+        if registers == (values.get("uri") is not None):
+            raise ValueError("give either username and ha1 (a softphone that registers) or uri (a fixed address)")
+        if registers and not (values.get("username") and values.get("ha1")):
+            raise ValueError("a registering agent needs both username and ha1")
+        return values
+
+
+class AgentRegistrar(Endpoint):
+    """Where agents' softphones register (digest authentication in this realm)."""
+
+    port: int = pydantic.Field(5080, ge=0, le=65535)
+    realm: str = "voicebot"
+    # Failed logins from one address within a minute before it is blocked (doubling each time).
+    max_failures: int = pydantic.Field(5, ge=1, le=100)
 
 
 class SipSettings(Strict):
@@ -89,6 +139,20 @@ class Settings(Strict):
     audio: AudioSettings = AudioSettings()
     asr: AsrSettings = AsrSettings()
     queues: Dict[str, Queue]
+    agents: Dict[str, Agent] = {}
+    agent_registrar: AgentRegistrar = AgentRegistrar()
+
+    @pydantic.validator("agents")
+    def agents_serve_known_queues(cls, agents, values):
+        queues = values.get("queues") or {}
+        for agent_id, agent in agents.items():
+            unknown = [q for q in agent.queues if q not in queues]
+            if unknown:
+                raise ValueError(f"{agent_id}: queues {unknown} are not in queues")
+        usernames = [a.username for a in agents.values() if a.username]
+        if len(set(usernames)) != len(usernames):
+            raise ValueError("two agents have the same username")
+        return agents
 
 
 @dataclass(frozen=True)

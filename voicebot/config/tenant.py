@@ -3,7 +3,7 @@
 import datetime as dt
 import re
 from functools import lru_cache
-from typing import Dict, List, Optional
+from typing import Dict, List, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -139,7 +139,16 @@ class HolidayCalendar(Strict):
 class Handoff(Strict):
     queue: str
     agent_hours: WeeklyHours
+    # queue: callers wait in the bot's own queue for its agents; refer: a blind transfer (SIP
+    # REFER) to transfer_uri, an existing PBX's queue.
+    via: Literal["queue", "refer"] = "queue"
     transfer_uri: Optional[str] = None
+
+    @root_validator(skip_on_failure=True)
+    def refer_needs_a_target(cls, values):
+        if values["via"] == "refer" and not values.get("transfer_uri"):
+            raise ValueError("via: refer needs a transfer_uri")
+        return values
 
 
 @lru_cache(maxsize=None)

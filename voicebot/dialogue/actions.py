@@ -91,6 +91,12 @@ def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, 
                 start=phrases.clock(opening.interval.start)))
         dispatcher.utter_message(text=phrases.say("callback_offer"))
         return [SlotSet("awaiting", "callback_offer")]
+    # Within agent hours, the phone line's queue may still have no one logged in, or be full.
+    refusal = (tracker.latest_message.get("metadata") or {}).get("queue_refusal")
+    if reason in CALLBACK_INSTEAD and refusal in ("no_agents", "full"):
+        dispatcher.utter_message(text=phrases.say("agents_busy" if refusal == "no_agents" else "queue_full"))
+        dispatcher.utter_message(text=phrases.say("callback_offer_now"))
+        return [SlotSet("awaiting", "callback_offer")]
     dispatcher.utter_message(text=phrases.say(HANDOFF_PHRASES[reason]))
     last = tracker.latest_message.get("text") or ""
     dispatcher.utter_message(json_message=payloads.handoff(reason, tenant.handoff.queue, _topics(tracker), last))

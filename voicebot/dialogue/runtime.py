@@ -72,15 +72,18 @@ class Dialogue:
         return await self.agents[lang].parse_message(text)
 
     async def handle(self, tenant: Tenant, conversation_id: str, text: str,
-                     caller: Optional[str] = None, intent: Optional[str] = None) -> BotReply:
-        """The bot's reply to what the caller said, or to a chosen intent (a keypad choice)."""
+                     caller: Optional[str] = None, intent: Optional[str] = None,
+                     queue_refusal: Optional[str] = None) -> BotReply:
+        """The bot's reply to what the caller said, or to a chosen intent (a keypad choice).
+        `queue_refusal` says why the line's queue would not take a caller now ('no_agents',
+        'full'): a handoff then becomes a callback offer."""
         from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
         agent = self.agents[tenant.language]
         text = clean_utterance(text)
         # Silence or an empty message counts as not understood, like any other miss.
         message_text = f"/{intent}" if intent else text or "/nlu_fallback"
-        metadata = {"tenant": tenant.id, "caller": caller}
+        metadata = {"tenant": tenant.id, "caller": caller, "queue_refusal": queue_refusal}
         message = UserMessage(message_text, CollectingOutputChannel(), conversation_id, metadata=metadata)
         try:
             messages = await asyncio.wait_for(agent.handle_message(message),

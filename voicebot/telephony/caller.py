@@ -44,7 +44,7 @@ BARGE_IN_AFTER_S = 0.5
 
 @dataclass
 class Turn:
-    kind: str  # say, wav, dtmf
+    kind: str  # say, wav, dtmf, wait (seconds: listen that long, then play the next turn whatever the bot does)
     value: str
     barge_in: bool = False
     lang: str = "en"
@@ -135,8 +135,8 @@ class Ear:
 
 
 class TestCaller:
-    def __init__(self, host: str = "127.0.0.1"):
-        self.host = host
+    def __init__(self, host: str = "127.0.0.1", number: str = "caller"):
+        self.host, self.number = host, number  # number: the user part of From, what caller ID shows
         self.calls: Dict[PlacedCall, CallerCall] = {}  # until disconnected; SIP thread only
         self.stack = SipStack(host, 0, ["udp"], ["G722/16000", "PCMA/8000", "PCMU/8000"],
                               self._make_account, self._hang_up_all, user_agent="voicebot-test-caller")
@@ -234,7 +234,7 @@ class TestCaller:
 
     # -- SIP thread
     def _make_account(self, ep):
-        return local_account(ep, CallerAccount, self.host, self.stack.port, "caller")
+        return local_account(ep, CallerAccount, self.host, self.stack.port, self.number)
 
     def _dial(self, uri: str, accept_transfer: bool) -> PlacedCall:
         placed = PlacedCall(accept_transfer)
@@ -270,14 +270,28 @@ class TestCaller:
         """Play the turns, each when the bot's speech (greeting, previous answer) allows."""
         spoken: List[Spoken] = []
         bot_after = started
+        waited = False
         for turn in turns:
-            self._listen(ear, call, deadline, bot_after, whole=not turn.barge_in)
+            if turn.kind == "wait":
+                self._wait(ear, call, min(deadline, time.monotonic() + float(turn.value)))
+                waited = True
+                continue
+            if not waited:
+                self._listen(ear, call, deadline, bot_after, whole=not turn.barge_in)
+            waited = False
             if call.disconnected.is_set() or time.monotonic() >= deadline:
                 break
             spoken.append(self._play(turn, ear, call))
             bot_after = spoken[-1].ended
-        self._listen(ear, call, deadline, bot_after, whole=True)
+        if not waited:
+            self._listen(ear, call, deadline, bot_after, whole=True)
         return spoken
+
+    @staticmethod
+    def _wait(ear: Ear, call: PlacedCall, until: float) -> None:
+        while time.monotonic() < until and not call.disconnected.is_set():
+            ear.drain()
+            time.sleep(0.02)
 
     @staticmethod
     def _listen(ear: Ear, call: PlacedCall, deadline: float, after: float, whole: bool) -> None:
@@ -366,15 +380,19 @@ def trim_trailing_silence(pcm: bytes) -> bytes:
 
 
 def parse_turns(args: List[str], lang: str) -> List[Turn]:
-    """--say TEXT, --wav FILE, --dtmf DIGITS in order; --barge-in applies to the next turn."""
+    """--say TEXT, --wav FILE, --dtmf DIGITS, --wait SECONDS in order; --barge-in applies to the
+    next turn. After --wait the next turn plays at once, whether the bot speaks or not (hold music)."""
     turns, barge_in, i = [], False, 0
     while i < len(args):
         arg = args[i]
         if arg == "--barge-in":
             barge_in, i = True, i + 1
             continue
-        if arg not in ("--say", "--wav", "--dtmf") or i + 1 >= len(args):
-            raise ValueError(f"unexpected {arg!r}: turns are --say TEXT, --wav FILE, --dtmf DIGITS, --barge-in")
+        if arg not in ("--say", "--wav", "--dtmf", "--wait") or i + 1 >= len(args):
+            raise ValueError(f"unexpected {arg!r}: turns are --say TEXT, --wav FILE, --dtmf DIGITS, "
+                             "--wait SECONDS, --barge-in")
+        if arg == "--wait":
+            float(args[i + 1])  # ValueError names it
         turns.append(Turn(arg[2:], args[i + 1], barge_in, lang))
         barge_in, i = False, i + 2
     return turns

@@ -19,9 +19,12 @@ from voicebot.audio.asr import ModelRegistry
 from voicebot.audio.tts import PromptCache
 from voicebot.config import Installation
 from voicebot.dialogue.runtime import Dialogue
+from voicebot.queue.registrar import Registrar
+from voicebot.queue.service import QueueService
+from voicebot.store import CallbackStore
 from voicebot.telephony.media import FramePort
 from voicebot.telephony.session import CallRecord, CallSession
-from voicebot.telephony.sip import SipStack, audio_active, dialled_user, header_value, local_account, uri_user
+from voicebot.telephony.sip import SipError, SipStack, audio_active, dialled_user, header_value, local_account, uri_user
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,25 @@ class BotCall(pj.Call):
         prm.cont = not prm.finalNotify
 
 
+class AgentLeg(BotCall):
+    """The bot's call to an agent for a queued caller (whose session gets its events as
+    agent_answered, agent_media, agent_hangup with the leg's Call-ID). Its port only speaks to
+    the agent (the whisper): what the agent says reaches the caller through the bridge."""
+
+    def onCallState(self, prm) -> None:
+        info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self.line.post(self, "answered", None)
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.line.disconnected(self, info.lastStatusCode)
+
+    def onCallMediaState(self, prm) -> None:
+        if self.port is None and self.session is not None and audio_active(self):
+            self.port = self.line.lend_port(self.sip_call_id)
+            self.port.startTransmit(self.getAudioMedia(-1))
+            self.line.post(self, "media", self.port)
+
+
 class PhoneLine:
     def __init__(self, inst: Installation, dialogue: Dialogue, asr: ModelRegistry,
                  prompts: PromptCache, host: Optional[str] = None, port: Optional[int] = None):
@@ -74,7 +96,11 @@ class PhoneLine:
         self.calls: Dict[str, BotCall] = {}  # by SIP Call-ID, until disconnected; SIP thread only
         self.sessions: Dict[str, CallSession] = {}  # by SIP Call-ID, until the session is over
         self.ports: Dict[str, FramePort] = {}  # lent to calls, by SIP Call-ID; SIP thread only
+        self.agent_legs: Dict[str, str] = {}  # an agent leg's Call-ID -> its caller's; SIP thread only
         self.finished: Deque[CallRecord] = collections.deque(maxlen=200)
+        self.queues = QueueService(inst.settings)
+        self.callbacks = CallbackStore(inst.settings.store_url, inst.root)
+        self.registrar: Optional[Registrar] = None
         self.closing = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> "PhoneLine":
@@ -83,8 +109,20 @@ class PhoneLine:
         self.stack.register_this_thread("asyncio")  # sessions use media ports here
         return self
 
+    async def start_registrar(self, port: Optional[int] = None) -> Optional[Registrar]:
+        """Where agents' softphones log in, if any agent registers (rather than a fixed URI)."""
+        settings = self.inst.settings.agent_registrar
+        credentials = {a.username: a.ha1 for a in self.inst.settings.agents.values() if a.username}
+        if credentials:
+            self.registrar = await Registrar(settings.host, settings.port if port is None else port, settings.realm,
+                                             credentials, self.queues.registered,
+                                             max_failures=settings.max_failures).start()
+        return self.registrar
+
     def stop(self) -> None:
         self.closing = True
+        if self.registrar:
+            self.registrar.stop()
         self.stack.stop()
 
     @property
@@ -141,18 +179,21 @@ class PhoneLine:
 
     def post(self, call: BotCall, kind: str, value) -> None:
         if call.session is not None:
+            if isinstance(call, AgentLeg):
+                kind, value = f"agent_{kind}", (call.sip_call_id, value)
             self.loop.call_soon_threadsafe(call.session.event, kind, value)
 
     def lend_port(self, call_id: str) -> FramePort:
         self.ports[call_id] = self.stack.ports.lend()
         return self.ports[call_id]
 
-    def disconnected(self, call: BotCall) -> None:
+    def disconnected(self, call: BotCall, status_code: Optional[int] = None) -> None:
         """Drop every reference to the call now: the object goes when this callback returns."""
-        self.post(call, "hangup", None)
+        self.post(call, "hangup", status_code)
         self.calls.pop(call.sip_call_id, None)
-        if call.session is not None:
-            call.session.call, call.session = None, None
+        if call.session is not None and not isinstance(call, AgentLeg):
+            call.session.call = None
+        call.session = None
         self._take_back_port(call.sip_call_id)
 
     def release(self, session: CallSession) -> None:
@@ -160,12 +201,56 @@ class PhoneLine:
         session.port = None
         self.sessions.pop(session.call_id, None)
         self.finished.append(session.record)
-        self._take_back_port(session.call_id)
+        for call_id in [session.call_id] + [leg for leg, owner in self.agent_legs.items() if owner == session.call_id]:
+            self._take_back_port(call_id)
 
     def _take_back_port(self, call_id: str) -> None:
         """Once the call is disconnected and its session over, nothing uses its port."""
-        if call_id not in self.calls and call_id not in self.sessions and call_id in self.ports:
-            self.stack.ports.take_back(self.ports.pop(call_id))
+        session_id = self.agent_legs.get(call_id, call_id)
+        if call_id not in self.calls and session_id not in self.sessions:
+            self.agent_legs.pop(call_id, None)
+            if call_id in self.ports:
+                self.stack.ports.take_back(self.ports.pop(call_id))
+
+    # -- agent legs, SIP thread
+    def call_agent(self, session: CallSession, uri: str, headers: Dict[str, str]) -> str:
+        """Ring an agent for a queued caller; returns the leg's Call-ID (pj.Error if it cannot)."""
+        leg = AgentLeg(self, self.stack.account, pj.PJSUA_INVALID_ID)
+        op = pj.CallOpParam(True)
+        for name, value in headers.items():
+            header = pj.SipHeader()
+            header.hName, header.hValue = name, value
+            op.txOption.headers.append(header)
+        leg.session = session
+        leg.makeCall(uri, op)
+        info = leg.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:  # failed at once: already forgotten
+            raise SipError(f"{uri}: {info.lastStatusCode} {info.lastReason}")
+        leg.sip_call_id = info.callIdString
+        self.calls[leg.sip_call_id] = leg
+        self.agent_legs[leg.sip_call_id] = session.call_id
+        return leg.sip_call_id
+
+    def hang_up_leg(self, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None and call.isActive():
+            try:
+                call.hangup(pj.CallOpParam())
+            except pj.Error:
+                pass
+
+    def bridge(self, caller_id: str, leg_id: str) -> bool:
+        """Join a caller and an agent through the conference bridge; the caller's own port
+        stops listening (the bot has nothing more to hear) but can still speak to the caller."""
+        caller, leg = self.calls.get(caller_id), self.calls.get(leg_id)
+        if caller is None or leg is None or not (audio_active(caller) and audio_active(leg)):
+            return False
+        caller_audio, agent_audio = caller.getAudioMedia(-1), leg.getAudioMedia(-1)
+        caller_audio.startTransmit(agent_audio)
+        agent_audio.startTransmit(caller_audio)
+        if caller.port is not None:
+            caller_audio.stopTransmit(caller.port)
+        return True
 
     def _hang_up_all(self) -> None:
         for call in list(self.calls.values()):

@@ -80,6 +80,10 @@ class FramePort(pj.AudioMediaPort):
     def playing(self) -> bool:
         return bool(self._outgoing)
 
+    @property
+    def queued_bytes(self) -> int:
+        return len(self._outgoing) * FRAME_BYTES
+
 
 class PortPool:
     """FramePorts lent to calls and taken back when a call is over, never destroyed.

@@ -24,6 +24,7 @@ from voicebot.config import Tenant
 from voicebot.dialogue.runtime import BotReply
 from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.telephony.media import RATE
+from voicebot.telephony.waiting import QueuedCaller
 
 if TYPE_CHECKING:
     from voicebot.telephony.line import BotCall, PhoneLine
@@ -91,6 +92,8 @@ class CallSession:
         self.last_intent: Optional[str] = None
         self.transferring = False
         self.transfer_deadline: Optional[asyncio.TimerHandle] = None
+        self.queued: Optional[QueuedCaller] = None  # waiting in the bot's queue, or with an agent
+        self.handoff_at = 0.0
         self.ended = False
 
     # -- from the line (loop thread)
@@ -126,12 +129,16 @@ class CallSession:
             await self._handle(kind, value)
 
     def _silent_for(self) -> float:
-        if self.port.playing or self.caller_speaking or self.transferring or (
+        if self.port.playing or self.caller_speaking or self.transferring or self.queued or (
                 self.speaking and not self.speaking.done()):
             self.quiet_since = time.monotonic()
         return time.monotonic() - self.quiet_since
 
     async def _handle(self, kind: str, value) -> None:
+        if self.queued is not None and (kind in ("dtmf", "hangup") or kind.startswith("agent_")):
+            self.queued.event(kind, value)
+            if kind != "hangup":
+                return
         if kind == "media":
             self._media_ready(value)
         elif kind == "speech_started":
@@ -168,6 +175,8 @@ class CallSession:
 
     def _on_speech_started(self, at: float) -> None:
         self.caller_speaking = True
+        if self.queued is not None:  # hold music and announcements go on
+            return
         if self.port.playing or (self.speaking and not self.speaking.done()):
             if self.speaking:
                 self.speaking.cancel()
@@ -177,6 +186,10 @@ class CallSession:
     async def _on_utterance(self, utterance: Utterance) -> None:
         timing = {"end_of_speech_ms": ms(utterance.detected_at - utterance.ended_at),
                   "asr_ms": ms(utterance.recognised_at - utterance.detected_at)}
+        if self.queued is not None:
+            self.record.add("heard", text=utterance.text, **timing)
+            await self.queued.utterance(utterance.text)
+            return
         if not self.line.asr.has(self.tenant.language):
             self.record.add("heard", text=None, **timing)
             self._speak([self.phrases.say("keypad_only"), self.phrases.keypad_menu(self.tenant.keypad_menu)], "keypad")
@@ -208,16 +221,22 @@ class CallSession:
             self.port.stop_playback()
 
     async def _reply_to(self, text: str, intent: Optional[str], heard_at: float) -> None:
-        if self.transferring:
+        if self.transferring or self.queued is not None:
             return
         started = time.monotonic()
-        reply: BotReply = await self.line.dialogue.handle(self.tenant, self.call_id, text, self.caller, intent)
+        own_queue = self.tenant.handoff.via == "queue"
+        refusal = self.line.queues.refusal(self.tenant.handoff.queue) if own_queue else None
+        reply: BotReply = await self.line.dialogue.handle(self.tenant, self.call_id, text, self.caller, intent,
+                                                          queue_refusal=refusal)
         self.last_intent = reply.intent or self.last_intent
         self.record.add("bot", intent=reply.intent, confidence=reply.confidence, texts=reply.texts,
                         handoff=reply.handoff, hangup=reply.hangup,
                         dialogue_ms=ms(time.monotonic() - started))
         self._speak(reply.texts, "answer", heard_at)
-        if reply.handoff:
+        if reply.handoff and own_queue:
+            self.handoff_at = time.monotonic()
+            self._queue(reply.handoff)
+        elif reply.handoff:
             await self._finish_speaking()
             await self._transfer(reply.handoff)
         elif reply.hangup:
@@ -264,7 +283,38 @@ class CallSession:
         while self.port.playing and not self.ended:
             await asyncio.sleep(0.05)
 
-    # -- transfer and hang-up
+    def stop_listening(self) -> None:
+        """Connected to an agent: the bot has nothing more to hear."""
+        if self.listener:
+            self.listener.stop()
+            self.listener = None
+
+    # -- the bot's own queue, transfer and hang-up
+    def _queue(self, handoff: dict) -> None:
+        """Wait for an agent (hold music, announcements, callback on 1), then talk to one. A
+        queue that cannot take the caller now (no one logged in, full: the dialogue offers a
+        callback then, except for a technical fault) gets an honest word and the conversation goes on."""
+        refusal = self.line.queues.refusal(handoff["queue"])
+        if refusal:
+            self.record.add("queue_refused", queue=handoff["queue"], reason=refusal)
+            self._speak([self.phrases.say("agents_busy" if refusal == "no_agents" else "queue_full"),
+                         self.phrases.say("transfer_failed")], "transfer_failed")
+            return
+        headers = context_headers(self.tenant, handoff, self.call_id, self.last_intent)
+        self.queued = QueuedCaller(self, handoff, headers)
+        asyncio.ensure_future(self._wait_in_queue())
+
+    async def _wait_in_queue(self) -> None:
+        try:
+            await self.queued.run()
+        except Exception:  # the caller is not left in silence: they can go on with the bot
+            logger.exception("call %s: the queue failed", self.call_id)
+            self.record.add("error", where="queue")
+            self.queued.caller_gone()
+            self.queued = None
+            if not self.ended:
+                self._speak([self.phrases.say("transfer_failed")], "transfer_failed")
+
     async def _transfer(self, handoff: dict) -> None:
         uri = self.tenant.handoff.transfer_uri
         if not uri:
@@ -311,6 +361,8 @@ class CallSession:
         self.line.hang_up(self)
 
     async def _close(self) -> None:
+        if self.queued is not None:
+            self.queued.caller_gone()
         if self.listener:
             self.listener.stop()
         if self.speaking:
