@@ -22,9 +22,10 @@ AGENT_TONE, CALLER_TONE = 600, 1000
 PASSWORDS = {"anna": "anna-secret-pw", "bo": "bo-secret-pw", "cai": "cai-secret-pw"}
 
 
-def queue_installation(root: Path, **queue) -> Path:
-    """The demo installation with three registering agents who serve the Danish and the German
-    line's queues (a shared pool), short timers for tests, and the trained models reused."""
+def queue_installation(root: Path, desk_port: int) -> Path:
+    """The demo installation with three registering agents and one fixed-address desk phone
+    (SIPp, when a test starts it) who serve the Danish and the German line's queues (a shared
+    pool); short timers for tests; the German queue takes one caller at most."""
     settings = yaml.safe_load((REPO / "voicebot.yml").read_text())
     settings.update(tenants_dir=str(REPO / "tenants"), models_dir=str(REPO / "models"),
                     audio_prompts_dir=str(REPO / "audio_prompts"))
@@ -32,9 +33,10 @@ def queue_installation(root: Path, **queue) -> Path:
     realm = settings.get("agent_registrar", {}).get("realm", "voicebot")
     settings["agents"] = {user: {"name": user.title(), "username": user, "ha1": ha1(user, realm, password),
                                  "queues": shared} for user, password in PASSWORDS.items()}
-    timers = {"ring_timeout_s": 4, "wrap_up_s": 1, "announce_every_s": 6, "whisper": True, **queue}
+    settings["agents"]["desk"] = {"name": "Desk", "uri": f"sip:desk@127.0.0.1:{desk_port}", "queues": shared}
     for queue_id in shared:
-        settings["queues"][queue_id].update(timers)
+        settings["queues"][queue_id].update(ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
+    settings["queues"]["stadt-kreis-pool"]["max_waiting"] = 1
     path = root / "voicebot.yml"
     path.write_text(yaml.safe_dump(settings, allow_unicode=True))
     for name in ("domain.yml", "config.yml", "nlu_data", "stories"):  # the models' fingerprints
@@ -80,8 +82,9 @@ class Agent:
 
 
 class QueueBot(TextBot):
-    def __init__(self, config: Path, store_url: str):
-        self.registrar_port = free_port()
+    def __init__(self, root: Path, store_url: str):
+        self.registrar_port, self.desk_port = free_port(), free_port()
+        config = queue_installation(root, self.desk_port)
         super().__init__(AGENT_HOURS, store_url, sip=True, config=config,
                          extra_args=("--registrar-port", str(self.registrar_port)))
 
@@ -94,14 +97,18 @@ class QueueBot(TextBot):
             assert time.monotonic() < deadline, self.request("GET", "/queues")[1]
             time.sleep(0.2)
 
-    def resume_all(self) -> None:
-        for agent_id in PASSWORDS:
-            self.request("POST", f"/agents/{agent_id}/state", b'{"state": "available"}')
+    def set_state(self, agent_id: str, state: str) -> None:
+        assert self.request("POST", f"/agents/{agent_id}/state", json.dumps({"state": state}).encode())[0] == 200
+
+    def queue_stats(self, queue_id: str, tenant: str) -> dict:
+        queue = next(q for q in self.request("GET", "/queues")[1]["queues"] if q["id"] == queue_id)
+        return queue["stats"].get(tenant, {})
 
 
 @pytest.fixture(scope="module")
 def queue_bot(trained, tmp_path_factory, store_url):
-    server = QueueBot(queue_installation(tmp_path_factory.mktemp("queue")), store_url)
+    server = QueueBot(tmp_path_factory.mktemp("queue"), store_url)
+    server.set_state("desk", "paused")  # no phone behind it until a test starts one
     yield server
     server.stop()
 
@@ -119,7 +126,9 @@ def agents(queue_bot, tmp_path):
     for agent in started:
         agent.stop()
     queue_bot.wait_for_agents("logged_out", *PASSWORDS)
-    queue_bot.resume_all()
+    for user in PASSWORDS:  # those paused for not answering
+        queue_bot.set_state(user, "available")
+    queue_bot.wait_for_agents("logged_out", *PASSWORDS)
 
 
 def tone_share(path: Path, freq: float, start_s: float = 0.0) -> float:
@@ -162,3 +171,122 @@ def test_caller_reaches_a_registered_agent_and_audio_flows_both_ways(queue_bot, 
     assert "X-Voicebot-Reason: requested" in trace
     # The caller hung up: the agent's call ended too, and the agent is in wrap-up, then available.
     queue_bot.wait_for_agents("available", "anna")
+
+
+def test_an_agent_who_does_not_answer_is_paused_and_the_next_one_rings(queue_bot, agents, tmp_path):
+    agents("anna", answer=False)
+    queue_bot.wait_for_agents("available", "anna")
+    agents("bo")  # registered later: anna has been idle longer and rings first
+    queue_bot.wait_for_agents("available", "bo")
+    timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "16", timeout=40)
+    record = queue_bot.call_record(timeline["call_id"])
+    assert [e["agent"] for e in events(record, "agent_ringing")] == ["anna", "bo"], record["events"]
+    assert events(record, "agent_missed")[0]["why"] == "no answer"
+    assert events(record, "queue_answered")[0]["agent"] == "bo" and events(record, "bridged"), json.dumps(record["events"])
+    assert events(record, "agent_alerting") and events(record, "agent_alerting")[0]["handoff_ms"] < 1000
+    assert queue_bot.agent_state("anna") == "paused"
+
+
+def test_a_caller_who_hangs_up_while_queued_is_counted_abandoned_and_the_agent_stops_ringing(
+        queue_bot, agents, tmp_path):
+    anna = agents("anna", answer=False)
+    queue_bot.wait_for_agents("available", "anna")
+    before = queue_bot.queue_stats("demo-kommune-borgerservice", "demo-kommune").get("abandoned", 0)
+    timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "2", timeout=30)
+    record = queue_bot.call_record(timeline["call_id"])
+    assert events(record, "queue_abandoned"), record["events"]
+    assert queue_bot.queue_stats("demo-kommune-borgerservice", "demo-kommune")["abandoned"] == before + 1
+    time.sleep(6)  # longer than the ring timeout: nothing rings her again
+    assert queue_bot.agent_state("anna") == "available"  # not her fault: not paused
+    trace = anna.log.read_text()
+    assert trace.count("INVITE sip:") == 1 and "CANCEL sip:" in trace, trace[-3000:]
+
+
+def test_a_waiting_caller_asks_for_a_callback_and_confirms_caller_id_on_the_keypad(
+        queue_bot, agents, store_url, tmp_path):
+    from voicebot.store import CallbackStore
+
+    agents("anna", answer=False)  # rings, never answers: the caller waits
+    queue_bot.wait_for_agents("available", "anna")
+    timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--from", CALLER_ID, "--dtmf", "0", "--wait", "5",
+                          "--dtmf", "1", "--wait", "6", "--dtmf", "1", "--wait", "12", timeout=40)
+    record = queue_bot.call_record(timeline["call_id"])
+    assert events(record, "callback_requested")[0]["number_ending"] == CALLER_ID[-4:], record["events"]
+    assert timeline["hung_up_by"] == "bot"  # after saying when we will call back
+    assert events(record, "playing")[-1]["purpose"] == "callback_recorded"
+    stored = [c for c in CallbackStore(store_url).open_callbacks("demo-kommune")
+              if c.conversation_id == timeline["call_id"]]
+    assert [c.number for c in stored] == [CALLER_ID]
+
+
+def test_two_lines_share_one_agent_who_answers_them_in_turn(queue_bot, agents, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    agents("anna")
+    queue_bot.wait_for_agents("available", "anna")
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(place_call, queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "12", timeout=40)
+        time.sleep(2)
+        second = pool.submit(place_call, queue_bot.sip_uri(STADT_KREIS), "--dtmf", "0", "--wait", "30", timeout=50)
+        records = [queue_bot.call_record(f.result()["call_id"]) for f in (first, second)]
+    assert [events(r, "queue_answered")[0]["agent"] for r in records] == ["anna", "anna"], records[1]["events"]
+    # The German caller waited for the Danish call to end (and anna's wrap-up).
+    assert events(records[1], "queue_answered")[0]["waited_s"] > 3
+    assert events(records[1], "queue_position"), "told where they stand while waiting"
+
+
+def test_with_no_agent_logged_in_the_caller_is_offered_a_callback_not_a_queue(queue_bot):
+    from voicebot.knowledge.phrasebook import phrasebook
+
+    timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", timeout=40)
+    record = queue_bot.call_record(timeline["call_id"])
+    da = phrasebook("da")
+    assert events(record, "bot")[-1]["texts"] == [da.say("agents_busy"), da.say("callback_offer_now")]
+    assert not events(record, "queue_entered")
+
+
+def test_a_full_queue_offers_a_callback(queue_bot, agents):
+    from concurrent.futures import ThreadPoolExecutor
+
+    agents("anna", answer=False)
+    agents("bo", answer=False)  # two agents who let it ring: 8 s before the queue empties of agents
+    queue_bot.wait_for_agents("available", "anna", "bo")
+    with ThreadPoolExecutor(2) as pool:
+        waiting = pool.submit(place_call, queue_bot.sip_uri(STADT_KREIS), "--barge-in", "--dtmf", "0",
+                              "--wait", "8", timeout=30)
+        time.sleep(1.5)
+        turned_away = place_call(queue_bot.sip_uri(STADT_KREIS), "--barge-in", "--dtmf", "0", timeout=30)
+        waiting.result()
+    record = queue_bot.call_record(turned_away["call_id"])
+    assert events(record, "bot")[-1]["texts"][0] == phrasebook_say("de", "queue_full"), record["events"]
+    assert not events(record, "queue_entered")
+
+
+def test_an_agent_hanging_up_during_the_whisper_puts_the_caller_back_in_the_queue(queue_bot, tmp_path):
+    from peers import SCENARIOS
+
+    desk = subprocess.Popen(["sipp", "-sf", str(SCENARIOS / "agent_hangs_up.xml"), "-i", "127.0.0.1",
+                             "-p", str(queue_bot.desk_port), "-mi", "127.0.0.1", "-mp", str(free_port()),
+                             "-m", "1", "-nostdin", "-timeout", "60s", "-trace_err",
+                             "-error_file", str(tmp_path / "sipp_errors.log")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        queue_bot.set_state("desk", "available")
+        timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "14", timeout=40)
+        assert desk.wait(10) == 0, desk.stdout.read()[-3000:]
+    finally:
+        desk.kill()
+        queue_bot.set_state("desk", "paused")
+    record = queue_bot.call_record(timeline["call_id"])
+    kinds = [e["event"] for e in record["events"]]
+    assert "agent_lost" in kinds and "bridged" not in kinds, kinds
+    after = kinds[kinds.index("agent_lost"):]
+    assert "queue_agent_lost" in [e.get("purpose") for e in events(record, "playing")]
+    assert "queue_position" in after or "agent_ringing" in after  # still queued
+    assert timeline["hung_up_by"] == "caller"
+
+
+def phrasebook_say(lang: str, key: str) -> str:
+    from voicebot.knowledge.phrasebook import phrasebook
+
+    return phrasebook(lang).say(key)

@@ -68,12 +68,14 @@ class BotCall(pj.Call):
 
 class AgentLeg(BotCall):
     """The bot's call to an agent for a queued caller (whose session gets its events as
-    agent_answered, agent_media, agent_hangup with the leg's Call-ID). Its port only speaks to
+    agent_alerting, agent_answered, agent_media, agent_hangup with the leg's Call-ID). Its port only speaks to
     the agent (the whisper): what the agent says reaches the caller through the bridge."""
 
     def onCallState(self, prm) -> None:
         info = self.getInfo()
-        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+        if info.state == pj.PJSIP_INV_STATE_EARLY and info.lastStatusCode == 180:
+            self.line.post(self, "alerting", None)
+        elif info.state == pj.PJSIP_INV_STATE_CONFIRMED:
             self.line.post(self, "answered", None)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.line.disconnected(self, info.lastStatusCode)

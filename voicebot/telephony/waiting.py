@@ -75,6 +75,9 @@ class QueuedCaller:
     def event(self, kind: str, value) -> None:
         if kind.startswith("agent_"):
             leg_id, detail = value
+            if kind == "agent_alerting":  # the agent's phone rings
+                self.session.record.add("agent_alerting", leg=leg_id,
+                                        handoff_ms=ms(time.monotonic() - self.session.handoff_at))
             self._leg(leg_id).tell(kind, detail)
         elif kind == "dtmf":
             self._on_digit(value)
@@ -106,7 +109,7 @@ class QueuedCaller:
         ahead = int(MUSIC_AHEAD_S * RATE * 2)
         while not self.bridged:
             port = self.session.port
-            if port is not None and not self.announcing and port.queued_bytes < ahead:
+            if port is not None and not self.announcing and self.agent is None and port.queued_bytes < ahead:
                 chunk = music[self.music_at:self.music_at + ahead]
                 self.music_at = (self.music_at + len(chunk)) % len(music)
                 port.play(chunk)
