@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 AGENT_HOURS = "2026-11-24T10:00:00+01:00"
 # A Sunday: no agents anywhere.
 NO_AGENTS = "2026-11-29T12:00:00+01:00"
+# The demo lines' numbers.
+DEMO_CITY, DEMO_KOMMUNE, STADT_KREIS = "+441632960100", "+4570101010", "+4929211030"
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -8,83 +8,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from conftest import AGENT_HOURS, REPO, TextBot, events, place_call
+from conftest import AGENT_HOURS, DEMO_KOMMUNE, STADT_KREIS, TextBot, events, place_call
 from peers import wav_samples
+from voicebot import queue_demo
 from voicebot.dialogue.action_server import free_port
-from voicebot.queue.registrar import ha1
+from voicebot.queue_demo import BaresipAgent
 
-DEMO_KOMMUNE = "+4570101010"
-STADT_KREIS = "+4929211030"
 CALLER_ID = "4512345678"
 AGENT_TONE, CALLER_TONE = 600, 1000
 PASSWORDS = {"anna": "anna-secret-pw", "bo": "bo-secret-pw", "cai": "cai-secret-pw"}
 
 
-def queue_installation(root: Path, desk_port: int) -> Path:
-    """The demo installation with three registering agents and one fixed-address desk phone
-    (SIPp, when a test starts it) who serve the Danish and the German line's queues (a shared
-    pool); short timers for tests; the German queue takes one caller at most."""
-    settings = yaml.safe_load((REPO / "voicebot.yml").read_text())
-    settings.update(tenants_dir=str(REPO / "tenants"), models_dir=str(REPO / "models"),
-                    audio_prompts_dir=str(REPO / "audio_prompts"))
-    shared = ["demo-kommune-borgerservice", "stadt-kreis-pool"]
-    realm = settings.get("agent_registrar", {}).get("realm", "voicebot")
-    settings["agents"] = {user: {"name": user.title(), "username": user, "ha1": ha1(user, realm, password),
-                                 "queues": shared} for user, password in PASSWORDS.items()}
-    settings["agents"]["desk"] = {"name": "Desk", "uri": f"sip:desk@127.0.0.1:{desk_port}", "queues": shared}
-    for queue_id in shared:
-        settings["queues"][queue_id].update(ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
-    settings["queues"]["stadt-kreis-pool"]["max_waiting"] = 1
-    path = root / "voicebot.yml"
-    path.write_text(yaml.safe_dump(settings, allow_unicode=True))
-    for name in ("domain.yml", "config.yml", "nlu_data", "stories"):  # the models' fingerprints
-        (root / name).symlink_to(REPO / name)
-    return path
-
-
-class Agent:
-    """baresip as an agent's softphone: registers as `user`, answers at once (or never, with
-    answer=False) and plays a sine tone; what it hears goes to dump-*-dec.wav, and its SIP
-    trace (the INVITEs it got, with their headers) to its log."""
-
-    def __init__(self, bot: "QueueBot", user: str, workdir: Path, password: str = "", answer: bool = True,
-                 tone: int = AGENT_TONE):
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.user, self.workdir, self.log = user, workdir, workdir / "baresip.log"
-        (workdir / "config").write_text("\n".join([
-            "poll_method epoll", f"sip_listen 127.0.0.1:{free_port()}", "sip_trace yes",
-            f"audio_source ausine,{tone}", "ausrc_srate 48000", "ausrc_channels 2",
-            "audio_player aubridge,ear", "audio_alert aubridge,ear",
-            "module_path /usr/lib/baresip/modules", "module g711.so", "module g722.so", "module ausine.so",
-            "module aubridge.so", "module sndfile.so", "module_app account.so", f"snd_path {workdir}", ""]))
-        answermode = "auto" if answer else "manual"
-        (workdir / "accounts").write_text(
-            f"<sip:{user}@127.0.0.1:{bot.registrar_port}>;auth_pass={password or PASSWORDS[user]};"
-            f"regint=60;answermode={answermode}\n")
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(["baresip", "-s", "-f", str(workdir)], stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT)
-
-    def heard(self) -> Path:
-        dumps = sorted(self.workdir.glob("dump-*-dec.wav"))
-        assert dumps, self.log.read_text()[-3000:]
-        return dumps[-1]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 class QueueBot(TextBot):
     def __init__(self, root: Path, store_url: str):
         self.registrar_port, self.desk_port = free_port(), free_port()
-        config = queue_installation(root, self.desk_port)
+        # The German queue takes one caller at most (the full-queue test).
+        config = queue_demo.build(root, PASSWORDS, self.desk_port, only={"stadt-kreis-pool": {"max_waiting": 1}},
+                                  ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
         super().__init__(AGENT_HOURS, store_url, sip=True, config=config,
                          extra_args=("--registrar-port", str(self.registrar_port)))
 
@@ -115,11 +56,12 @@ def queue_bot(trained, tmp_path_factory, store_url):
 
 @pytest.fixture
 def agents(queue_bot, tmp_path):
-    """Start agents with agents(user, ...); all are stopped (and log out) after the test."""
+    """Start agents (baresip) with agents(user, answer=...); all are stopped (and log out) after the test."""
     started = []
 
-    def start(user: str, **options) -> Agent:
-        agent = Agent(queue_bot, user, tmp_path / user, **options)
+    def start(user: str, **options) -> BaresipAgent:
+        agent = BaresipAgent(queue_bot.registrar_port, user, PASSWORDS[user], tmp_path / user, tone=AGENT_TONE,
+                             **options)
         started.append(agent)
         return agent
     yield start

@@ -50,6 +50,7 @@ def test_shipped_configuration_loads_three_demo_lines():
     (lambda d: d.update(greting="hi"), "demo-city.yml", "greting", "extra fields not permitted"),
     (lambda d: d["handoff"].update(queue="nowhere"), "demo-city.yml", "handoff.queue", "not a queue"),
     (lambda d: d.update(numbers=["+4570101010"]), "stadt-kreis.yml", "numbers", "already dialled"),
+    (lambda d: d["handoff"].pop("transfer_uri"), "demo-city.yml", "handoff", "via: refer needs a transfer_uri"),
 ])
 def test_tenant_errors_name_file_and_key(install_copy, change, file, key, words):
     edit(install_copy / "tenants" / file, change)
@@ -62,6 +63,22 @@ def test_settings_errors_name_the_key(install_copy):
     edit(install_copy / "voicebot.yml", lambda d: d["nlu"].update(fallback_threshold=3))
     message = error_for(install_copy)
     assert "voicebot.yml: nlu.fallback_threshold" in message
+
+
+ANNA = {"name": "Anna", "username": "anna", "ha1": "0" * 32, "queues": ["demo-city-contact-centre"]}
+
+
+@pytest.mark.parametrize("agents, key, words", [
+    ({"anna": {**ANNA, "queues": ["nowhere"]}}, "agents", "not in queues"),
+    ({"anna": {**ANNA, "ha1": "secret"}}, "agents.anna.ha1", "does not match"),
+    ({"anna": {**ANNA, "uri": "sip:anna@192.0.2.1"}}, "agents.anna", "either username and ha1"),
+    ({"anna": {**ANNA, "ha1": None}}, "agents.anna", "needs both username and ha1"),
+    ({"anna": ANNA, "bo": {**ANNA, "name": "Bo"}}, "agents", "same username"),
+])
+def test_agent_errors_name_the_key(install_copy, agents, key, words):
+    edit(install_copy / "voicebot.yml", lambda d: d.update(agents=agents))
+    message = error_for(install_copy)
+    assert f"voicebot.yml: {key}" in message and words in message, message
 
 
 def test_broken_yaml_and_missing_files_are_reported(install_copy):

@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import events, place_call
+from conftest import DEMO_CITY, events, place_call
 from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.telephony.media import RATE
 
-DEMO_CITY = "+441632960100"
-DEMO_KOMMUNE = "+4570101010"
 
 
 def speech_ms(tenant, text: str) -> int:
@@ -51,14 +49,15 @@ def test_keypad_1_answers_the_first_menu_topic(bot):
     assert "open" in answer["texts"][0] and answer["handoff"] is None
 
 
-def test_keypad_0_refers_the_caller_to_the_queue_with_context(bot, inst):
-    timeline = place_call(bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "3", "--dtmf", "0")
+def test_keypad_0_refers_the_caller_to_the_pbx_queue_with_context(bot, inst):
+    """Demo City hands off by SIP REFER to its existing PBX (handoff.via: refer)."""
+    timeline = place_call(bot.sip_uri(DEMO_CITY), "--dtmf", "3", "--dtmf", "0")
     assert len(timeline["transfers"]) == 1
     refer_to = timeline["transfers"][0].strip("<>")
     uri, _, query = refer_to.partition("?")
-    assert uri == inst.tenant("demo-kommune").handoff.transfer_uri
+    assert uri == inst.tenant("demo-city").handoff.transfer_uri
     headers = dict(urllib.parse.parse_qsl(query))
-    assert headers["X-Voicebot-Tenant"] == "demo-kommune"
+    assert headers["X-Voicebot-Tenant"] == "demo-city"
     assert headers["X-Voicebot-Intent"] == "request_agent"
     assert headers["X-Voicebot-Reason"] == "requested"
     assert "change_address" in headers["X-Voicebot-Summary"]

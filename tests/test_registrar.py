@@ -14,7 +14,7 @@ from typing import Optional
 
 import pytest
 
-from peers import BaresipAgent
+from voicebot.queue_demo import BaresipAgent
 from voicebot.dialogue.action_server import free_port
 from voicebot.queue.registrar import Registrar, ha1
 

@@ -6,13 +6,12 @@ import socket
 import numpy as np
 import pytest
 
-from conftest import events
+from conftest import DEMO_CITY, events
 from peers import DTMF_PCAP, baresip_call, run_sipp, ulaw_speech, wav_samples
 from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer
 from voicebot.korean_line import ASK_OPENING_HOURS
 
-DEMO_CITY = "+441632960100"
 # A key press in a SIP INFO (application/dtmf-relay), as some PBXs and trunks send them.
 INFO_KEY = """<send retrans="500"><![CDATA[
       INFO [next_url] SIP/2.0

@@ -51,20 +51,22 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BotProcess:
-    """`voicebot serve` for the Korean line on free loopback ports; its output goes to a log."""
+    """`voicebot serve` on free loopback ports (by default the Korean line at CLOCK); its output
+    goes to a log."""
 
-    def __init__(self, config: Path, store: Path, log: Path):
+    def __init__(self, config: Path, store: Path, log: Path, clock: str = CLOCK,
+                 number: str = korean_line.NUMBER, extra_args: Sequence[str] = ()):
         from voicebot.dialogue.action_server import free_port
 
         self.url = f"http://127.0.0.1:{free_port()}"
         self.sip_port = free_port()
-        self.log = log
-        env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": CLOCK,
+        self.log, self.number = log, number
+        env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": clock,
                "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "voicebot.cli", "serve", "--port", self.url.rsplit(":", 1)[1],
-                 "--actions-port", "0", "--sip-port", str(self.sip_port)],
+                 "--actions-port", "0", "--sip-port", str(self.sip_port), *extra_args],
                 env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=procs.die_with_parent)
 
     def wait_ready(self, timeout: float = 240) -> None:
@@ -78,7 +80,7 @@ class BotProcess:
 
     @property
     def uri(self) -> str:
-        return f"sip:{korean_line.NUMBER}@127.0.0.1:{self.sip_port}"
+        return f"sip:{self.number}@127.0.0.1:{self.sip_port}"
 
     def get(self, path: str) -> Tuple[int, dict]:
         try:

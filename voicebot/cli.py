@@ -454,5 +454,28 @@ def bench_call(turns: int, max_calls: int, root: Optional[Path], output: Optiona
     click.echo(f"results written to {path}")
 
 
+@bench.command("handoff")
+@click.option("--calls", default=20, show_default=True, type=click.IntRange(1), help="Calls per phase.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Build the installation here and keep it, with the bot's and the agent's logs.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (default: benchmarks/RESULTS.md).")
+def bench_handoff(calls: int, root: Optional[Path], output: Optional[Path]) -> None:
+    """Agent queue over loopback SIP: handoff decision to the agent's phone ringing, and agent
+    answer to two-way audio (a baresip agent, the Danish demo line)."""
+    import tempfile
+
+    from voicebot.bench_handoff import run
+    from voicebot.benchmarks import record
+    from voicebot.korean_line import REPO
+
+    with tempfile.TemporaryDirectory(prefix="bench-handoff-") as scratch:
+        lines = run((root or Path(scratch)).resolve(), calls, click.echo)
+    click.echo("\n".join(lines))
+    path = record(output or REPO / "benchmarks" / "RESULTS.md", "Agent handoff",
+                  f"voicebot bench handoff --calls {calls}", lines)
+    click.echo(f"results written to {path}")
+
+
 if __name__ == "__main__":
     main()
