@@ -12,3 +12,8 @@ def now() -> dt.datetime:
             raise ValueError(f"VOICEBOT_CLOCK={frozen!r} needs a UTC offset, e.g. 2026-11-24T10:00+01:00")
         return moment
     return dt.datetime.now(dt.timezone.utc)
+
+
+def ms(seconds: float) -> int:
+    """A duration in whole milliseconds, as call records give them."""
+    return int(round(seconds * 1000))

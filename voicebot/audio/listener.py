@@ -43,9 +43,9 @@ class Listener:
         return self
 
     def stop(self) -> None:
+        """The thread ends within 0.2 s (its wait for a frame); not joined here, since the
+        caller is the event loop of every call, which must not stall that long."""
         self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         detector = SpeechDetector(self.vad)

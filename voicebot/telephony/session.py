@@ -20,6 +20,7 @@ from voicebot.audio.asr import StreamingRecognizer
 from voicebot.audio.listener import Listener, Utterance
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.audio.vad import VadSettings
+from voicebot.clock import ms
 from voicebot.config import Tenant
 from voicebot.dialogue.runtime import BotReply
 from voicebot.knowledge.phrasebook import phrasebook
@@ -33,10 +34,6 @@ logger = logging.getLogger(__name__)
 
 TRANSFER_TIMEOUT_S = 30
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
 
 
 @dataclass

@@ -11,13 +11,13 @@ import re
 import time
 from typing import TYPE_CHECKING, Dict, List, Optional
 
-import pjsua2 as pj
-
 from voicebot import clock
+from voicebot.clock import ms
 from voicebot.audio.hold_music import hold_music
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.queue.service import AgentStatus, RingResult, Waiter, minutes
 from voicebot.telephony.media import RATE
+from voicebot.telephony.sip import pj_error_text
 
 if TYPE_CHECKING:
     from voicebot.telephony.session import CallSession
@@ -29,8 +29,8 @@ NUMBER = re.compile(r"^\d{6,15}$")
 KEYPAD_TIMEOUT_S = 20
 
 
-def ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
+def rounded(seconds: Optional[float]) -> Optional[float]:
+    return None if seconds is None else round(seconds, 1)
 
 
 class QueuedCaller:
@@ -49,10 +49,10 @@ class QueuedCaller:
         self.legs: Dict[str, Leg] = {}  # ringing or answered agent legs by Call-ID
         self.agent: Optional[AgentStatus] = None
         self.agent_leg: Optional[str] = None
-        self.agent_port = None
         self.bridged = False
         self.tasks: List[asyncio.Task] = []  # hold music, announcements, callback, connecting
         self.done = asyncio.Event()
+        self.failure: Optional[BaseException] = None
 
     # -- the session's side
     async def run(self) -> None:
@@ -60,7 +60,7 @@ class QueuedCaller:
         record = self.session.record
         position = self.queues.join(self.waiter)
         record.add("queue_entered", queue=self.queue_id, position=position,
-                   expected_wait_s=self._expected_wait())
+                   expected_wait_s=rounded(self.queues.expected_wait_s(self.waiter)))
         try:
             await self.session._finish_speaking()  # the handoff sentence; agents already ring
             if self.agent is None:
@@ -71,6 +71,8 @@ class QueuedCaller:
         finally:
             for task in self.tasks:
                 task.cancel()
+        if self.failure is not None:
+            raise self.failure
 
     def event(self, kind: str, value) -> None:
         if kind.startswith("agent_"):
@@ -100,10 +102,6 @@ class QueuedCaller:
         self.done.set()
 
     # -- while waiting
-    def _expected_wait(self) -> Optional[float]:
-        wait = self.queues.expected_wait_s(self.waiter)
-        return None if wait is None else round(wait, 1)
-
     async def _hold_music(self) -> None:
         music = hold_music(self.settings.hold_music, RATE)
         ahead = int(MUSIC_AHEAD_S * RATE * 2)
@@ -134,8 +132,7 @@ class QueuedCaller:
                     texts.append(phrases.say("queue_wait_one") if minutes(wait) == 1
                                  else phrases.say("queue_wait", minutes=minutes(wait)))
                 texts.append(phrases.say("queue_callback_key"))
-                self.session.record.add("queue_position", position=position,
-                                        expected_wait_s=None if wait is None else round(wait, 1))
+                self.session.record.add("queue_position", position=position, expected_wait_s=rounded(wait))
                 await self._announce(texts, "queue_position")
             await asyncio.sleep(self.settings.announce_every_s)
 
@@ -160,12 +157,8 @@ class QueuedCaller:
         """A part of the queue that fails must not leave the caller in silence."""
         if task.cancelled() or task.exception() is None:
             return
-        logger.error("call %s: queue task failed", self.session.call_id, exc_info=task.exception())
-        self.session.record.add("error", where="queue")
-        self._end_agent_call()
-        if self.waiter in self.queues.waiting[self.queue_id]:
-            self.queues.leave(self.waiter, "abandoned")
-        self.done.set()
+        self.failure = task.exception()
+        self.done.set()  # run() raises it: the session tells the caller and goes on
 
     # -- a callback instead
     def _on_digit(self, digit: str) -> None:
@@ -244,7 +237,7 @@ class QueuedCaller:
                 try:
                     leg_id = await self.line.sip(self.line.call_agent, self.session, agent.uri, headers)
                 except Exception as error:  # pj.Error or SipError: an address that cannot be called
-                    result.missed.append((agent, f"unreachable: {getattr(error, 'info', lambda: error)()}"))
+                    self._missed(result, agent, f"unreachable: {pj_error_text(error)}")
                     continue
                 ringing[leg_id] = agent
                 self.session.record.add("agent_ringing", agent=agent.id, leg=leg_id,
@@ -319,8 +312,8 @@ class QueuedCaller:
             self._agent_lost()
             return
         self.bridged = True
-        session.stop_listening()
         session.record.add("bridged", agent=self.agent.id, two_way_ms=ms(time.monotonic() - answered_at))
+        session.stop_listening()
         await leg.hangup
         session.record.add("agent_hung_up", agent=self.agent.id)
         self._end_agent_call()
