@@ -23,8 +23,9 @@ PASSWORDS = {"anna": "anna-secret-pw", "bo": "bo-secret-pw", "cai": "cai-secret-
 class QueueBot(TextBot):
     def __init__(self, root: Path, store_url: str):
         self.registrar_port, self.desk_port = free_port(), free_port()
-        # The German queue takes one caller at most (the full-queue test).
-        config = queue_demo.build(root, PASSWORDS, self.desk_port, only={"stadt-kreis-pool": {"max_waiting": 1}},
+        # The German queue rings all free agents at once and takes one caller at most.
+        config = queue_demo.build(root, PASSWORDS, self.desk_port,
+                                  only={"stadt-kreis-pool": {"max_waiting": 1, "strategy": "ring_all"}},
                                   ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
         super().__init__(AGENT_HOURS, store_url, sip=True, config=config,
                          extra_args=("--registrar-port", str(self.registrar_port)))
@@ -159,6 +160,8 @@ def test_a_waiting_caller_asks_for_a_callback_and_confirms_caller_id_on_the_keyp
     stored = [c for c in CallbackStore(store_url).open_callbacks("demo-kommune")
               if c.conversation_id == timeline["call_id"]]
     assert [c.number for c in stored] == [CALLER_ID]
+    listed = queue_bot.request("GET", "/lines/demo-kommune/callbacks")[1]
+    assert [c["number"] for c in listed if c["conversation_id"] == timeline["call_id"]] == [CALLER_ID]
 
 
 def test_two_lines_share_one_agent_who_answers_them_in_turn(queue_bot, agents, tmp_path):
@@ -175,6 +178,18 @@ def test_two_lines_share_one_agent_who_answers_them_in_turn(queue_bot, agents, t
     # The German caller waited for the Danish call to end (and anna's wrap-up).
     assert events(records[1], "queue_answered")[0]["waited_s"] > 3
     assert events(records[1], "queue_position"), "told where they stand while waiting"
+
+
+def test_ring_all_rings_every_free_agent_and_the_first_to_answer_gets_the_caller(queue_bot, agents):
+    agents("anna", answer=False)
+    agents("bo")
+    queue_bot.wait_for_agents("available", "anna", "bo")
+    timeline = place_call(queue_bot.sip_uri(STADT_KREIS), "--barge-in", "--dtmf", "0", "--wait", "10", timeout=30)
+    record = queue_bot.call_record(timeline["call_id"])
+    assert sorted(e["agent"] for e in events(record, "agent_ringing")) == ["anna", "bo"], record["events"]
+    assert events(record, "queue_answered")[0]["agent"] == "bo" and events(record, "bridged")
+    assert not events(record, "agent_missed")  # anna was not at fault: not paused
+    assert queue_bot.agent_state("anna") == "available"
 
 
 def test_with_no_agent_logged_in_the_caller_is_offered_a_callback_not_a_queue(queue_bot):

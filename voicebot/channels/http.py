@@ -4,6 +4,7 @@ POST /lines/<line>/conversations                      -> {conversation_id, messa
 POST /lines/<line>/conversations/<id>/messages {text} -> {messages, handoff, hangup, intent, ...}
 GET  /lines, GET /health, GET /calls, GET /calls/<sip call id>
 GET  /queues (agents, callers waiting, per-queue figures); POST /agents/<id>/state {"state": "available"|"paused"}
+GET  /lines/<line>/callbacks (open callback requests, oldest first)
 """
 
 import uuid
@@ -68,6 +69,16 @@ def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_tex
             if record.call_id == call_id:
                 return response.json(record.as_dict())
         raise SanicException(f"no call {call_id!r}", status_code=404)
+
+    @app.get("/lines/<line_id>/callbacks")
+    async def callbacks(request, line_id: str):
+        """Callback requests for agents to work through, oldest first."""
+        tenant = line(line_id)
+        if phone_line is None:
+            raise SanicException("no phone line in this process", status_code=404)
+        return response.json([{"id": c.id, "number": c.number, "topic": c.topic, "conversation_id": c.conversation_id,
+                               "requested_at": c.requested_at.isoformat()}
+                              for c in phone_line.callbacks.open_callbacks(tenant.id)])
 
     @app.get("/queues")
     async def queues(request):
