@@ -12,7 +12,9 @@ import pytest
 from conftest import AGENT_HOURS, DEMO_KOMMUNE, STADT_KREIS, TextBot, events, place_call
 from peers import wav_samples
 from voicebot import queue_demo
+from voicebot.audio.tts import Speech
 from voicebot.dialogue.action_server import free_port
+from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.queue_demo import BaresipAgent
 
 CALLER_ID = "4512345678"
@@ -84,14 +86,8 @@ def tone_share(path: Path, freq: float, start_s: float = 0.0) -> float:
 
 
 def tone_wav(path: Path, freq: float, seconds: float) -> Path:
-    import wave
-
     t = np.arange(int(16000 * seconds)) / 16000
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes((np.sin(2 * np.pi * freq * t) * 0.3 * 32767).astype("<i2").tobytes())
+    path.write_bytes(Speech((np.sin(2 * np.pi * freq * t) * 0.3 * 32767).astype("<i2").tobytes(), 16000).wav_bytes())
     return path
 
 
@@ -193,8 +189,6 @@ def test_ring_all_rings_every_free_agent_and_the_first_to_answer_gets_the_caller
 
 
 def test_with_no_agent_logged_in_the_caller_is_offered_a_callback_not_a_queue(queue_bot):
-    from voicebot.knowledge.phrasebook import phrasebook
-
     timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", timeout=40)
     record = queue_bot.call_record(timeline["call_id"])
     da = phrasebook("da")
@@ -215,7 +209,7 @@ def test_a_full_queue_offers_a_callback(queue_bot, agents):
         turned_away = place_call(queue_bot.sip_uri(STADT_KREIS), "--barge-in", "--dtmf", "0", timeout=30)
         waiting.result()
     record = queue_bot.call_record(turned_away["call_id"])
-    assert events(record, "bot")[-1]["texts"][0] == phrasebook_say("de", "queue_full"), record["events"]
+    assert events(record, "bot")[-1]["texts"][0] == phrasebook("de").say("queue_full"), record["events"]
     assert not events(record, "queue_entered")
 
 
@@ -241,9 +235,3 @@ def test_an_agent_hanging_up_during_the_whisper_puts_the_caller_back_in_the_queu
     assert "queue_agent_lost" in [e.get("purpose") for e in events(record, "playing")]
     assert "queue_position" in after or "agent_ringing" in after  # still queued
     assert timeline["hung_up_by"] == "caller"
-
-
-def phrasebook_say(lang: str, key: str) -> str:
-    from voicebot.knowledge.phrasebook import phrasebook
-
-    return phrasebook(lang).say(key)

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Callable, List, Optional
 
 import click
 import yaml
@@ -440,18 +440,10 @@ def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Pa
 def bench_call(turns: int, max_calls: int, root: Optional[Path], output: Optional[Path]) -> None:
     """Phone line over loopback SIP: turn latency and its parts, barge-in, most simultaneous
     calls, CPU and memory per call (Korean test line: the one language with a Vosk model here)."""
-    import tempfile
-
     from voicebot.bench_call import run
-    from voicebot.benchmarks import record
-    from voicebot.korean_line import REPO
 
-    with tempfile.TemporaryDirectory(prefix="bench-call-") as scratch:
-        lines = run((root or Path(scratch)).resolve(), turns, max_calls, click.echo)
-    click.echo("\n".join(lines))
-    command = f"voicebot bench call --turns {turns} --max-calls {max_calls}"
-    path = record(output or REPO / "benchmarks" / "RESULTS.md", "Phone line", command, lines)
-    click.echo(f"results written to {path}")
+    _run_bench("Phone line", f"voicebot bench call --turns {turns} --max-calls {max_calls}", root, output,
+               lambda folder: run(folder, turns, max_calls, click.echo))
 
 
 @bench.command("handoff")
@@ -463,17 +455,25 @@ def bench_call(turns: int, max_calls: int, root: Optional[Path], output: Optiona
 def bench_handoff(calls: int, root: Optional[Path], output: Optional[Path]) -> None:
     """Agent queue over loopback SIP: handoff decision to the agent's phone ringing, and agent
     answer to two-way audio (a baresip agent, the Danish demo line)."""
+    from voicebot.bench_handoff import run
+
+    _run_bench("Agent handoff", f"voicebot bench handoff --calls {calls}", root, output,
+               lambda folder: run(folder, calls, click.echo))
+
+
+def _run_bench(section: str, command: str, root: Optional[Path], output: Optional[Path],
+               run: Callable[[Path], List[str]]) -> None:
+    """Run a benchmark in root (default: a temporary folder), print its lines and write them to
+    the results file's section."""
     import tempfile
 
-    from voicebot.bench_handoff import run
     from voicebot.benchmarks import record
     from voicebot.korean_line import REPO
 
-    with tempfile.TemporaryDirectory(prefix="bench-handoff-") as scratch:
-        lines = run((root or Path(scratch)).resolve(), calls, click.echo)
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        lines = run((root or Path(scratch)).resolve())
     click.echo("\n".join(lines))
-    path = record(output or REPO / "benchmarks" / "RESULTS.md", "Agent handoff",
-                  f"voicebot bench handoff --calls {calls}", lines)
+    path = record(output or REPO / "benchmarks" / "RESULTS.md", section, command, lines)
     click.echo(f"results written to {path}")
 
 

@@ -104,7 +104,6 @@ class QueueService:
         self.waiting: Dict[str, List[Waiter]] = {queue_id: [] for queue_id in settings.queues}
         self.hold_time_s: Dict[str, Optional[float]] = {queue_id: None for queue_id in settings.queues}
         self.stats: Dict[Tuple[str, str], QueueStats] = collections.defaultdict(QueueStats)
-        self._wrap_ups: Dict[str, asyncio.TimerHandle] = {}
 
     def queue(self, queue_id: str) -> Queue:
         return self.settings.queues[queue_id]
@@ -141,10 +140,9 @@ class QueueService:
             return
         wrap_up = min(self.queue(q).wrap_up_s for q in agent.config.queues)
         self._set(agent, AgentState.WRAP_UP)
-        self._wrap_ups[agent.id] = asyncio.get_running_loop().call_later(wrap_up, self._wrapped_up, agent)
+        asyncio.get_running_loop().call_later(wrap_up, self._wrapped_up, agent)
 
     def _wrapped_up(self, agent: AgentStatus) -> None:
-        self._wrap_ups.pop(agent.id, None)
         if agent.state == AgentState.WRAP_UP:
             self._set(agent, AgentState.AVAILABLE if agent.uri else AgentState.LOGGED_OUT)
             self.dispatch()

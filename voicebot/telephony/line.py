@@ -24,7 +24,7 @@ from voicebot.queue.service import QueueService
 from voicebot.store import CallbackStore
 from voicebot.telephony.media import FramePort
 from voicebot.telephony.session import CallRecord, CallSession
-from voicebot.telephony.sip import SipError, SipStack, audio_active, dialled_user, header_value, local_account, uri_user
+from voicebot.telephony.sip import SipError, SipStack, audio_active, dialled_user, header_value, local_account, uri_user, with_headers
 
 logger = logging.getLogger(__name__)
 
@@ -218,13 +218,8 @@ class PhoneLine:
     def call_agent(self, session: CallSession, uri: str, headers: Dict[str, str]) -> str:
         """Ring an agent for a queued caller; returns the leg's Call-ID (pj.Error if it cannot)."""
         leg = AgentLeg(self, self.stack.account, pj.PJSUA_INVALID_ID)
-        op = pj.CallOpParam(True)
-        for name, value in headers.items():
-            header = pj.SipHeader()
-            header.hName, header.hValue = name, value
-            op.txOption.headers.append(header)
         leg.session = session
-        leg.makeCall(uri, op)
+        leg.makeCall(uri, with_headers(headers))
         info = leg.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:  # failed at once: already forgotten
             raise SipError(f"{uri}: {info.lastStatusCode} {info.lastReason}")
@@ -233,7 +228,8 @@ class PhoneLine:
         self.agent_legs[leg.sip_call_id] = session.call_id
         return leg.sip_call_id
 
-    def hang_up_leg(self, call_id: str) -> None:
+    def hang_up_call(self, call_id: str) -> None:
+        """Hang up a call (a caller's or an agent leg) unless it is already gone."""
         call = self.calls.get(call_id)
         if call is not None and call.isActive():
             try:
@@ -255,15 +251,9 @@ class PhoneLine:
         return True
 
     def _hang_up_all(self) -> None:
-        for call in list(self.calls.values()):
-            try:
-                call.hangup(pj.CallOpParam())
-            except pj.Error:
-                pass
+        for call_id in list(self.calls):
+            self.hang_up_call(call_id)
 
     # -- for sessions, any thread
     def hang_up(self, session: CallSession) -> None:
-        def hang_up():
-            if session.call is not None and session.call.isActive():
-                session.call.hangup(pj.CallOpParam())
-        self.stack.run(hang_up)
+        self.stack.run(self.hang_up_call, session.call_id)

@@ -25,6 +25,7 @@ from voicebot.config import Tenant
 from voicebot.dialogue.runtime import BotReply
 from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.telephony.media import RATE
+from voicebot.telephony.sip import with_headers
 from voicebot.telephony.waiting import QueuedCaller
 
 if TYPE_CHECKING:
@@ -325,12 +326,7 @@ class CallSession:
         def refer():  # on the SIP thread, where the call may have gone meanwhile
             if self.call is None:
                 return
-            op = pj.CallOpParam(True)
-            for name, value in headers.items():
-                header = pj.SipHeader()
-                header.hName, header.hValue = name, value
-                op.txOption.headers.append(header)
-            self.call.xfer(refer_target(uri, headers), op)
+            self.call.xfer(refer_target(uri, headers), with_headers(headers))
         try:
             await self.line.sip(refer)
         except pj.Error as error:

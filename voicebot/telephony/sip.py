@@ -13,7 +13,7 @@ import queue
 import re
 import sys
 import threading
-from typing import Callable, Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional
 
 import pjsua2 as pj
 
@@ -198,6 +198,16 @@ def local_account(ep: pj.Endpoint, account_class, host: str, port: int, user: st
     account = account_class(*args)
     account.create(config, True)
     return account
+
+
+def with_headers(headers: Dict[str, str]) -> pj.CallOpParam:
+    """Call options whose request (INVITE, REFER) carries these extra SIP headers."""
+    op = pj.CallOpParam(True)
+    for name, value in headers.items():
+        header = pj.SipHeader()
+        header.hName, header.hValue = name, value
+        op.txOption.headers.append(header)
+    return op
 
 
 def header_value(message: str, name: str) -> Optional[str]:

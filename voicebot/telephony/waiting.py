@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 from voicebot import clock
 from voicebot.clock import ms
 from voicebot.audio.hold_music import hold_music
-from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.queue.service import AgentStatus, RingResult, Waiter, minutes
 from voicebot.telephony.media import RATE
 from voicebot.telephony.sip import pj_error_text
@@ -282,7 +281,7 @@ class QueuedCaller:
 
     def _drop_leg(self, leg_id: str) -> None:
         self.legs.pop(leg_id, None)
-        self.line.stack.run(self.line.hang_up_leg, leg_id)
+        self.line.stack.run(self.line.hang_up_call, leg_id)
 
     # -- the agent answered
     def _answered(self, agent: AgentStatus) -> None:
@@ -327,9 +326,8 @@ class QueuedCaller:
         topic = next((t for t in reversed(self.handoff.get("topics") or []) if t in phrases.data["topics"]), None)
         text = phrases.say("agent_whisper", tenant=session.tenant.name) + (
             " " + phrases.say("agent_whisper_topic", topic=phrases.data["topics"][topic]) if topic else "")
-        synthesizer = Synthesizer(voice_for(session.tenant), self.line.inst.settings.audio.words_per_minute)
         speech, _ = await asyncio.get_running_loop().run_in_executor(
-            None, self.line.prompts.speech, synthesizer, text, RATE)
+            None, self.line.prompts.speech, session.synthesizer, text, RATE)
         port.play(speech.pcm)
         session.record.add("agent_whisper", agent=self.agent.id, text=text)
         while port.playing:
