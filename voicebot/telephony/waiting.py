@@ -101,12 +101,19 @@ class QueuedCaller:
         self.done.set()
 
     # -- while waiting
+    def _on_hold(self) -> bool:
+        """Music only while the caller just waits: not spoken to, not typing a number, not
+        handed to an agent, still in the queue. Derived each time, since announcements, the
+        callback and the agent's answer each run in their own task."""
+        return (not self.announcing and self.keypad is None and self.agent is None
+                and self.waiter in self.queues.waiting[self.queue_id])
+
     async def _hold_music(self) -> None:
         music = hold_music(self.settings.hold_music, RATE)
         ahead = int(MUSIC_AHEAD_S * RATE * 2)
         while not self.bridged:
             port = self.session.port
-            if port is not None and not self.announcing and self.agent is None and port.queued_bytes < ahead:
+            if port is not None and self._on_hold() and port.queued_bytes < ahead:
                 chunk = music[self.music_at:self.music_at + ahead]
                 self.music_at = (self.music_at + len(chunk)) % len(music)
                 port.play(chunk)
@@ -186,7 +193,6 @@ class QueuedCaller:
         waited = self.queues.leave(self.waiter, "callback")
         session.record.add("callback_requested", queue=self.queue_id, number_ending=number[-4:],
                            waited_s=round(waited, 1))
-        self.announcing = True
         session.port.stop_playback()
         session._speak([phrases.say("callback_recorded", last_digits=" ".join(number[-4:]),
                                     promise=session.tenant.callback_promise)], "callback_recorded")
@@ -198,7 +204,6 @@ class QueuedCaller:
         session, phrases = self.session, self.session.phrases
         caller_id = re.sub(r"\D", "", session.caller or "")
         for _attempt in range(2):
-            self.announcing = True
             session.port.stop_playback()
             if NUMBER.match(caller_id):
                 prompt = phrases.say("callback_confirm_number", digits=" ".join(caller_id))
@@ -218,8 +223,6 @@ class QueuedCaller:
                         typed += digit
             except asyncio.TimeoutError:
                 pass
-            finally:
-                self.announcing = False
             if NUMBER.match(typed):
                 return typed
         return None
@@ -294,7 +297,6 @@ class QueuedCaller:
         """Whisper to the agent, then bridge; the agent hanging up first puts the caller back."""
         session, leg = self.session, self._leg(self.agent_leg)
         answered_at = time.monotonic()
-        self.announcing = True
         try:
             port = await leg.until(leg.media)
             if self.music_started:  # music or an announcement: cut short
@@ -340,7 +342,6 @@ class QueuedCaller:
         self.queues.finished(self.agent)
         self.legs.pop(self.agent_leg, None)
         self.agent, self.agent_leg = None, None
-        self.announcing = False
         if session.ended:
             self.done.set()
             return
