@@ -59,7 +59,7 @@ class TextBot:
     with `sip=True`)."""
 
     def __init__(self, clock: str, store_url: str, sip: bool = False, config: Optional[Path] = None,
-                 extra_args: tuple = ()):
+                 extra_args: tuple = (), log: Optional[Path] = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sip_port = free_port() if sip else None
@@ -67,8 +67,9 @@ class TextBot:
                "VOICEBOT_CONFIG": str(config or REPO / "voicebot.yml")}
         sip_args = ["--sip-port", str(self.sip_port)] if sip else ["--no-sip"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "voicebot.cli", "serve", "--port", str(self.port), "--actions-port", "0",
-             *sip_args, *extra_args], cwd=REPO, env=env, preexec_fn=procs.die_with_parent)
+            [sys.executable, "-m", "voicebot.cli", *(["--verbose"] if log else []), "serve", "--port", str(self.port),
+             "--actions-port", "0", *sip_args, *extra_args], cwd=REPO, env=env, preexec_fn=procs.die_with_parent,
+            stderr=open(log, "wb") if log else None)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "voicebot serve exited at start-up"

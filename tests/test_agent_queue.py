@@ -143,7 +143,7 @@ def test_a_caller_who_hangs_up_while_queued_is_counted_abandoned_and_the_agent_s
 
 def test_a_waiting_caller_asks_for_a_callback_and_confirms_caller_id_on_the_keypad(
         queue_bot, agents, store_url, tmp_path):
-    from voicebot.store import CallbackStore
+    from voicebot.store import RecordStore
 
     agents("anna", answer=False)  # rings, never answers: the caller waits
     queue_bot.wait_for_agents("available", "anna")
@@ -153,7 +153,7 @@ def test_a_waiting_caller_asks_for_a_callback_and_confirms_caller_id_on_the_keyp
     assert events(record, "callback_requested")[0]["number_ending"] == CALLER_ID[-4:], record["events"]
     assert timeline["hung_up_by"] == "bot"  # after saying when we will call back
     assert events(record, "playing")[-1]["purpose"] == "callback_recorded"
-    stored = [c for c in CallbackStore(store_url).open_callbacks("demo-kommune")
+    stored = [c for c in RecordStore(store_url).open_callbacks("demo-kommune")
               if c.conversation_id == timeline["call_id"]]
     assert [c.number for c in stored] == [CALLER_ID]
     listed = queue_bot.request("GET", "/lines/demo-kommune/callbacks")[1]

@@ -8,7 +8,7 @@ import yaml
 
 from voicebot.intents import ALL_INTENTS, GUIDANCE_INTENTS
 from voicebot.knowledge.phrasebook import phrasebook
-from voicebot.store import CallbackStore
+from voicebot.store import RecordStore
 
 DATA = Path(__file__).parent / "data"
 LINES = {"da": "demo-kommune", "de": "stadt-kreis", "en": "demo-city"}
@@ -129,7 +129,7 @@ def test_handoff_carries_the_topics_so_far(bot):
 def test_callback_uses_caller_id(bot, store_url):
     reply = bot.conversation("demo-city", "can someone call me back please", caller=CALLER)[0]
     assert reply["messages"][0] == say("en", "callback_recorded", last_digits="4 0 5 0", promise="within two working days")
-    stored = [c for c in CallbackStore(store_url).open_callbacks("demo-city") if c.number == CALLER]
+    stored = [c for c in RecordStore(store_url).open_callbacks("demo-city") if c.number == CALLER]
     assert len(stored) == 1
 
 
@@ -139,7 +139,7 @@ def test_callback_asks_for_a_spoken_number(bot, store_url):
     assert ask["messages"] == [say("da", "callback_ask_number")]
     assert bad["messages"] == [say("da", "callback_bad_number")]
     assert recorded["messages"][0] == say("da", "callback_recorded", last_digits="4 6 7 8", promise="inden for to hverdage")
-    assert [c.number for c in CallbackStore(store_url).open_callbacks("demo-kommune")].count("12344678") == 1
+    assert [c.number for c in RecordStore(store_url).open_callbacks("demo-kommune")].count("12344678") == 1
 
 
 def test_callback_without_a_number_goes_to_a_person(bot):

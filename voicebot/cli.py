@@ -113,7 +113,8 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
     from voicebot.telephony.sip import MAX_CALLS
 
     inst, http = obj.inst, obj.inst.settings.http
-    line = None if no_sip else _phone_line(obj, sip_port)
+    records = _records(inst)
+    line = None if no_sip else _phone_line(obj, records, sip_port)
     server, url = _start_actions(obj, port=actions_port)
     if server:
         server.supervise()
@@ -121,10 +122,12 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
         dialogue = Dialogue(inst, url)
         if line:
             line.dialogue = dialogue
-        app = create_app(inst, dialogue, phone_line=line)
+            records.metrics.watch_queues(line.queues.snapshot)
+        app = create_app(inst, dialogue, records, phone_line=line)
 
         async def start(app, loop):
             dialogue.load()
+            app.add_task(records.purge_every(inst.tenants.values()))
             if line:
                 line.start(loop)
                 click.echo(f"phone line on sip:{line.address} (UDP and TCP, at most {MAX_CALLS} calls at once); "
@@ -136,6 +139,7 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
         app.register_listener(start, "before_server_start")
         if line:
             app.register_listener(lambda app, loop: line.stop(), "after_server_stop")
+        app.register_listener(lambda app, loop: records.close(), "after_server_stop")
         click.echo(f"text channel on http://{host or http.host}:{port or http.port}, actions on {url}")
         app.run(host=host or http.host, port=port or http.port, access_log=False, motd=False)
     finally:
@@ -143,7 +147,15 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
             server.stop()
 
 
-def _phone_line(obj: Context, sip_port: Optional[int]):
+def _records(inst):
+    """The store, migrated; an unreachable database stops start-up with a clear error."""
+    from voicebot.metrics import Metrics
+    from voicebot.store import RecordStore
+
+    return RecordStore(inst.settings.store_url, inst.root, inst.settings.nlu.review_below, metrics=Metrics())
+
+
+def _phone_line(obj: Context, records, sip_port: Optional[int]):
     """The SIP line with its speech models; says which lines have no recogniser."""
     from voicebot.audio.asr import registry_for
     from voicebot.audio.tts import PromptCache, voice_for
@@ -160,7 +172,7 @@ def _phone_line(obj: Context, sip_port: Optional[int]):
     for lang in asr.folders:
         asr.model(lang)  # load now, not during the first call
     prompts = PromptCache(inst.path(inst.settings.audio_prompts_dir))
-    return PhoneLine(inst, None, asr, prompts, port=sip_port)
+    return PhoneLine(inst, None, asr, prompts, records, port=sip_port)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -475,6 +487,59 @@ def _run_bench(section: str, command: str, root: Optional[Path], output: Optiona
     click.echo("\n".join(lines))
     path = record(output or REPO / "benchmarks" / "RESULTS.md", section, command, lines)
     click.echo(f"results written to {path}")
+
+
+@main.group()
+def records() -> None:
+    """Call records: data subject requests and the retention purge."""
+
+
+@records.command("export")
+@click.argument("call_id")
+@click.pass_obj
+def records_export(obj: Context, call_id: str) -> None:
+    """Print everything stored about one call or conversation, as JSON."""
+    data = _records(obj.inst).export(call_id)
+    if data is None:
+        raise click.ClickException(f"no call {call_id!r} in the store")
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@records.command("delete")
+@click.argument("call_id")
+@click.pass_obj
+def records_delete(obj: Context, call_id: str) -> None:
+    """Delete one call or conversation and everything stored with it."""
+    deleted = _records(obj.inst).delete(call_id)
+    if not deleted["calls"]:
+        raise click.ClickException(f"no call {call_id!r} in the store")
+    click.echo("deleted " + ", ".join(f"{n} {table}" for table, n in deleted.items()))
+
+
+@records.command("purge")
+@click.pass_obj
+def records_purge(obj: Context) -> None:
+    """Delete records older than each line's retention_days (`voicebot serve` does it hourly)."""
+    for tenant, count in _records(obj.inst).purge_expired(obj.inst.tenants.values()).items():
+        click.echo(f"{tenant}: {count} calls deleted")
+
+
+@main.command()
+@click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+              help="From this day (UTC), e.g. 2026-11-01.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), help="Up to this day (default: now).")
+@click.option("--line", "line_id", help="Only this line (tenant) id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_obj
+def report(obj: Context, since, until, line_id: Optional[str], as_json: bool) -> None:
+    """Containment, handoff rate by reason and topic, service level and abandonment."""
+    from voicebot.store.report import format_report
+
+    if line_id:
+        obj.inst.tenant(line_id)
+    service_levels = {q: queue.service_level_s for q, queue in obj.inst.settings.queues.items()}
+    figures = _records(obj.inst).report(since, until, line_id, service_levels)
+    click.echo(json.dumps(figures.as_dict(), indent=2) if as_json else format_report(figures))
 
 
 if __name__ == "__main__":

@@ -8,16 +8,20 @@ import warnings
 
 import structlog
 
+from voicebot.privacy import RedactingFilter, redact_event_dict
+
 NOISY = ("rasa", "rasa_sdk", "tensorflow", "absl", "sanic", "matplotlib", "apscheduler")
 
 
 def configure(verbose: bool = False) -> None:
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # callers say their CPR numbers: never in the logs
+        handler.addFilter(RedactingFilter())
     for name in NOISY:
         logging.getLogger(name).setLevel(level if verbose else logging.ERROR)
     structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        processors=[structlog.processors.add_log_level, redact_event_dict, structlog.processors.JSONRenderer()],
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(level if verbose else logging.ERROR),
         cache_logger_on_first_use=True,

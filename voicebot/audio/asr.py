@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -93,16 +94,23 @@ class StreamingRecognizer:
         args = (json.dumps(phrases + ["[unk]"], ensure_ascii=False),) if phrases else ()
         self._recognizer = vosk.KaldiRecognizer(model, SAMPLE_RATE, *args)
         self._recognizer.SetWords(True)
+        self.busy_s = 0.0  # time spent recognising the current utterance: its real-time factor
 
     def feed(self, pcm: bytes) -> str:
         """Feed audio; return the partial transcript so far."""
-        if self._recognizer.AcceptWaveform(pcm):
-            return json.loads(self._recognizer.Result()).get("text", "")
-        return json.loads(self._recognizer.PartialResult()).get("partial", "")
+        started = time.perf_counter()
+        try:
+            if self._recognizer.AcceptWaveform(pcm):
+                return json.loads(self._recognizer.Result()).get("text", "")
+            return json.loads(self._recognizer.PartialResult()).get("partial", "")
+        finally:
+            self.busy_s += time.perf_counter() - started
 
     def final(self) -> Tuple[str, float]:
         """The utterance's transcript and mean word confidence; resets for the next one."""
+        started = time.perf_counter()
         result = json.loads(self._recognizer.FinalResult())
+        self.busy_s += time.perf_counter() - started
         words = [w for w in result.get("result", []) if w.get("word") != "[unk]"]
         text = " ".join(w["word"] for w in words) if words else result.get("text", "").replace("[unk]", "")
         confidence = sum(w.get("conf", 0.0) for w in words) / len(words) if words else 0.0

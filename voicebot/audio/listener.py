@@ -26,6 +26,7 @@ class Utterance:
     ended_at: float  # monotonic time of the last voiced frame
     detected_at: float  # when the hangover ran out (end of speech detected)
     recognised_at: float  # when the final transcript was ready
+    asr_busy_ms: int = 0  # recogniser time spent on it (over speech_ms: the real-time factor)
 
 
 class Listener:
@@ -79,7 +80,10 @@ class Listener:
             if event == "end" or speech_ms >= self.max_utterance_ms:
                 detected_at = time.monotonic()
                 text, confidence = recognizer.final() if recognizer else ("", 0.0)
+                busy_ms = round(recognizer.busy_s * 1000) if recognizer else 0
+                if recognizer:
+                    recognizer.busy_s = 0.0
                 self.emit("utterance", Utterance(text, confidence, speech_ms, last_voiced_at or received_at,
-                                                 detected_at, time.monotonic()))
+                                                 detected_at, time.monotonic(), busy_ms))
                 detector.reset()
                 speech_ms, last_voiced_at, partial = 0, 0.0, ""

@@ -7,17 +7,37 @@ GET  /queues (agents, callers waiting, per-queue figures); POST /agents/<id>/sta
 GET  /lines/<line>/callbacks (open callback requests, oldest first)
 """
 
+import collections
+import time
 import uuid
 
 from sanic import Sanic, response
 from sanic.exceptions import SanicException
 
+from voicebot.clock import ms
 from voicebot.config import ConfigError, Installation
 from voicebot.dialogue.runtime import Dialogue
+from voicebot.store import CallRecord, RecordStore
+
+# Text conversations have no hang-up: the oldest open ones are closed (and their records
+# ended) beyond this many.
+OPEN_CONVERSATIONS = 1000
 
 
-def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_text", phone_line=None) -> Sanic:
+def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, name: str = "voicebot_text",
+               phone_line=None) -> Sanic:
     app = Sanic(name)
+    conversations: "collections.OrderedDict[str, CallRecord]" = collections.OrderedDict()
+
+    def conversation(tenant, conversation_id: str, caller=None) -> CallRecord:
+        record = conversations.get(conversation_id)
+        if record is None:
+            record = conversations[conversation_id] = records.record(conversation_id, tenant.id, tenant.language,
+                                                                     caller, channel="text")
+            record.state = "talking"
+            while len(conversations) > OPEN_CONVERSATIONS:
+                conversations.popitem(last=False)[1].end()
+        return record
 
     def line(line_id: str):
         try:
@@ -41,7 +61,9 @@ def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_tex
     @app.post("/lines/<line_id>/conversations")
     async def start(request, line_id: str):
         tenant = line(line_id)
-        return response.json({"conversation_id": uuid.uuid4().hex, "messages": [tenant.greeting]}, status=201)
+        conversation_id = uuid.uuid4().hex
+        conversation(tenant, conversation_id).add("answered")
+        return response.json({"conversation_id": conversation_id, "messages": [tenant.greeting]}, status=201)
 
     @app.post("/lines/<line_id>/conversations/<conversation_id>/messages")
     async def message(request, line_id: str, conversation_id: str):
@@ -55,8 +77,25 @@ def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_tex
         caller = body.get("caller")
         if caller is not None and not isinstance(caller, str):
             raise SanicException("caller must be a string", status_code=400)
+        record = conversation(tenant, conversation_id, caller)
+        record.add("heard", text=body["text"], source="text")
+        started = time.monotonic()
         reply = await dialogue.handle(tenant, conversation_id, body["text"], caller=caller)
+        record.add("bot", intent=reply.intent, confidence=reply.confidence, entities=reply.entities,
+                   texts=reply.texts, handoff=reply.handoff, hangup=reply.hangup, callback=reply.callback,
+                   dialogue_ms=ms(time.monotonic() - started))
+        if reply.ends_conversation:
+            record.state = "ended"
+            conversations.pop(conversation_id, None)
+            record.end()
         return response.json(reply.as_dict())
+
+    @app.get("/metrics")
+    async def metrics(request):
+        """Prometheus exposition."""
+        if records.metrics is None:
+            raise SanicException("no metrics in this process", status_code=404)
+        return response.raw(records.metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/calls")
     async def calls(request):
@@ -74,11 +113,9 @@ def create_app(inst: Installation, dialogue: Dialogue, name: str = "voicebot_tex
     async def callbacks(request, line_id: str):
         """Callback requests for agents to work through, oldest first."""
         tenant = line(line_id)
-        if phone_line is None:
-            raise SanicException("no phone line in this process", status_code=404)
         return response.json([{"id": c.id, "number": c.number, "topic": c.topic, "conversation_id": c.conversation_id,
                                "requested_at": c.requested_at.isoformat()}
-                              for c in phone_line.callbacks.open_callbacks(tenant.id)])
+                              for c in records.open_callbacks(tenant.id)])
 
     @app.get("/queues")
     async def queues(request):

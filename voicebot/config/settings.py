@@ -34,6 +34,8 @@ class ActionServer(Endpoint):
 class NluSettings(Strict):
     # Below this intent confidence an utterance counts as not understood.
     fallback_threshold: float = pydantic.Field(0.5, gt=0, lt=1)
+    # Understood utterances below this confidence also go to the trainers' review inbox.
+    review_below: float = pydantic.Field(0.7, gt=0, le=1)
     random_seed: int = 42
 
 

@@ -7,7 +7,7 @@ from typing import Dict, List, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, Extra, root_validator, validator
+from pydantic import BaseModel, Extra, Field, root_validator, validator
 
 from voicebot.intents import GUIDANCE_INTENTS, ROUTINE_INTENTS
 
@@ -172,6 +172,8 @@ class Tenant(Strict):
     handoff: Handoff
     callback_promise: str
     guidance: Dict[str, str]
+    # Call records (transcripts, events, callbacks) older than this are deleted.
+    retention_days: int = Field(90, ge=1, le=3650)
     # espeak-ng voice id (e.g. gmq/da); default: the preferred voice for the language.
     voice: Optional[str] = None
     # Phone keypad menu after silence or on a line without speech recognition: digit 1 is

@@ -19,7 +19,7 @@ from voicebot.knowledge.opening_hours import Schedule
 from voicebot.knowledge.phrasebook import Phrasebook, phrasebook
 from voicebot.knowledge.spoken_numbers import phone_number
 from voicebot.knowledge.when import parse_when
-from voicebot.store import CallbackStore
+from voicebot.store import RecordStore
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ def installation() -> Installation:
 
 
 @lru_cache(maxsize=1)
-def callback_store() -> CallbackStore:
+def callback_store() -> RecordStore:
     inst = installation()
-    return CallbackStore(inst.settings.store_url, inst.root)
+    return RecordStore(inst.settings.store_url, inst.root, migrate=False)  # the bot migrated it
 
 
 def _tenant(tracker: Tracker) -> Tenant:
@@ -279,11 +279,12 @@ class ActionCallback(LineAction):
                 dispatcher, tracker, tenant, phrases, "callback_failed")
         topics = [t for t in _topics(tracker) if t != "callback_request"]
         try:
-            callback_store().add(tenant.id, tracker.sender_id, number, topics[-1] if topics else "",
+            callback_store().add_callback(tenant.id, tracker.sender_id, number, topics[-1] if topics else "",
                                  clock.now())
         except Exception:
             logger.exception("could not store the callback for conversation %s", tracker.sender_id)
             return reset + hand_off(dispatcher, tracker, tenant, phrases, "technical_fault")
+        dispatcher.utter_message(json_message=payloads.callback_recorded(topics[-1] if topics else ""))
         spoken_digits = " ".join(number[-4:])
         return reset + answered(dispatcher, phrases, phrases.say(
             "callback_recorded", last_digits=spoken_digits, promise=tenant.callback_promise))

@@ -17,3 +17,8 @@ def handoff(reason: str, queue: str, topics: List[str], last_utterance: str) -> 
 
 def hangup(reason: str) -> Dict:
     return {"voicebot": {"action": "hangup", "reason": reason}}
+
+
+def callback_recorded(topic: str) -> Dict:
+    """A callback request was stored: the call counts as settled by a callback, not by the bot."""
+    return {"voicebot": {"action": "callback", "topic": topic}}

@@ -25,6 +25,7 @@ class BotReply:
     texts: List[str]
     handoff: Optional[dict] = None
     hangup: Optional[dict] = None
+    callback: Optional[dict] = None  # a callback request was stored in this turn
     intent: Optional[str] = None
     confidence: Optional[float] = None
     entities: List[dict] = field(default_factory=list)
@@ -34,7 +35,7 @@ class BotReply:
         return bool(self.handoff or self.hangup)
 
     def as_dict(self) -> dict:
-        return {"messages": self.texts, "handoff": self.handoff, "hangup": self.hangup,
+        return {"messages": self.texts, "handoff": self.handoff, "hangup": self.hangup, "callback": self.callback,
                 "intent": self.intent, "confidence": self.confidence, "entities": self.entities}
 
 
@@ -125,6 +126,8 @@ class Dialogue:
                 reply.handoff = decision
             elif decision.get("action") == "hangup":
                 reply.hangup = decision
+            elif decision.get("action") == "callback":
+                reply.callback = decision
         return reply
 
     def _technical_fault(self, tenant: Tenant, text: str) -> BotReply:

@@ -1,5 +1,6 @@
-"""Persistent records (SQLAlchemy; SQLite by default, PostgreSQL by URL)."""
+"""Persistent records (SQLAlchemy; SQLite by default, PostgreSQL by URL; Alembic migrations)."""
 
-from voicebot.store.callbacks import Callback, CallbackStore
+from voicebot.store.record import CallRecord
+from voicebot.store.records import RecordStore
 
-__all__ = ["Callback", "CallbackStore"]
+__all__ = ["CallRecord", "RecordStore"]

@@ -21,9 +21,9 @@ from voicebot.config import Installation
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.queue.registrar import Registrar
 from voicebot.queue.service import QueueService
-from voicebot.store import CallbackStore
+from voicebot.store import CallRecord, RecordStore
 from voicebot.telephony.media import FramePort
-from voicebot.telephony.session import CallRecord, CallSession
+from voicebot.telephony.session import CallSession
 from voicebot.telephony.sip import SipError, SipStack, audio_active, dialled_user, header_value, local_account, uri_user, with_headers
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,8 @@ class AgentLeg(BotCall):
 
 class PhoneLine:
     def __init__(self, inst: Installation, dialogue: Dialogue, asr: ModelRegistry,
-                 prompts: PromptCache, host: Optional[str] = None, port: Optional[int] = None):
-        self.inst, self.dialogue, self.asr, self.prompts = inst, dialogue, asr, prompts
+                 prompts: PromptCache, store: RecordStore, host: Optional[str] = None, port: Optional[int] = None):
+        self.inst, self.dialogue, self.asr, self.prompts, self.store = inst, dialogue, asr, prompts, store
         sip = inst.settings.sip
         self.stack = SipStack(host or sip.host, sip.port if port is None else port, sip.transports,
                               sip.codecs, self._make_account, self._hang_up_all, user_agent="voicebot")
@@ -101,7 +101,6 @@ class PhoneLine:
         self.agent_legs: Dict[str, str] = {}  # an agent leg's Call-ID -> its caller's; SIP thread only
         self.finished: Deque[CallRecord] = collections.deque(maxlen=200)
         self.queues = QueueService(inst.settings)
-        self.callbacks = CallbackStore(inst.settings.store_url, inst.root)
         self.registrar: Optional[Registrar] = None
         self.closing = False
 
@@ -163,7 +162,9 @@ class PhoneLine:
             call.answer(answer)
         except pj.Error as error:
             logger.warning("could not answer %s: %s", call.sip_call_id, error.info())
-            self.sessions.pop(call.sip_call_id)  # never started: nothing to record
+            call.session.record.add("error", where="answer")
+            call.session.record.end()
+            self.sessions.pop(call.sip_call_id)
             call.session = None
             self._reject(call, 488, "Not acceptable here")
             return
@@ -203,6 +204,7 @@ class PhoneLine:
         session.port = None
         self.sessions.pop(session.call_id, None)
         self.finished.append(session.record)
+        session.record.end()
         for call_id in [session.call_id] + [leg for leg, owner in self.agent_legs.items() if owner == session.call_id]:
             self._take_back_port(call_id)
 

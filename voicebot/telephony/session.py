@@ -11,7 +11,6 @@ import logging
 import re
 import time
 import urllib.parse
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, List, Optional
 
 import pjsua2 as pj
@@ -37,25 +36,6 @@ TRANSFER_TIMEOUT_S = 30
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-@dataclass
-class CallRecord:
-    """What happened on a call, for the timeline and (later) the store."""
-
-    call_id: str
-    tenant: str
-    caller: Optional[str]
-    started: float = field(default_factory=time.time)
-    state: str = "ringing"
-    events: List[dict] = field(default_factory=list)
-
-    def add(self, kind: str, **data) -> None:
-        self.events.append({"t": round(time.time() - self.started, 3), "event": kind, **data})
-
-    def as_dict(self) -> dict:
-        return {"call_id": self.call_id, "tenant": self.tenant, "caller": self.caller,
-                "started": self.started, "state": self.state, "events": self.events}
-
-
 def context_headers(tenant: Tenant, handoff: dict, call_id: str, intent: Optional[str]) -> dict:
     """What the agent should know, as SIP header values (one line, printable, bounded)."""
     def clean(value: str) -> str:
@@ -79,7 +59,7 @@ class CallSession:
         self.line, self.tenant, self.call, self.call_id, self.caller = line, tenant, call, call_id, caller
         self.phrases = phrasebook(tenant.language)
         self.synthesizer = Synthesizer(voice_for(tenant), line.inst.settings.audio.words_per_minute)
-        self.record = CallRecord(call_id, tenant.id, caller)
+        self.record = line.store.record(call_id, tenant.id, tenant.language, caller)
         self.events: "asyncio.Queue[tuple]" = asyncio.Queue()
         self.port = None
         self.listener: Optional[Listener] = None
@@ -183,7 +163,8 @@ class CallSession:
 
     async def _on_utterance(self, utterance: Utterance) -> None:
         timing = {"end_of_speech_ms": ms(utterance.detected_at - utterance.ended_at),
-                  "asr_ms": ms(utterance.recognised_at - utterance.detected_at)}
+                  "asr_ms": ms(utterance.recognised_at - utterance.detected_at),
+                  "speech_ms": utterance.speech_ms, "asr_busy_ms": utterance.asr_busy_ms}
         if self.queued is not None:
             self.record.add("heard", text=utterance.text, **timing)
             await self.queued.utterance(utterance.text)
@@ -227,8 +208,8 @@ class CallSession:
         reply: BotReply = await self.line.dialogue.handle(self.tenant, self.call_id, text, self.caller, intent,
                                                           queue_refusal=refusal)
         self.last_intent = reply.intent or self.last_intent
-        self.record.add("bot", intent=reply.intent, confidence=reply.confidence, texts=reply.texts,
-                        handoff=reply.handoff, hangup=reply.hangup,
+        self.record.add("bot", intent=reply.intent, confidence=reply.confidence, entities=reply.entities,
+                        texts=reply.texts, handoff=reply.handoff, hangup=reply.hangup, callback=reply.callback,
                         dialogue_ms=ms(time.monotonic() - started))
         self._speak(reply.texts, "answer", heard_at)
         if reply.handoff and own_queue:

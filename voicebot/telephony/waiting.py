@@ -188,7 +188,7 @@ class QueuedCaller:
         if number is None:  # nothing usable typed: back to waiting
             self.queues.dispatch()
             return
-        self.session.line.callbacks.add(session.tenant.id, session.call_id, number,
+        self.session.line.store.add_callback(session.tenant.id, session.call_id, number,
                                         (self.handoff.get("topics") or [""])[-1], clock.now())
         waited = self.queues.leave(self.waiter, "callback")
         session.record.add("callback_requested", queue=self.queue_id, number_ending=number[-4:],

@@ -1,0 +1,185 @@
+"""The store on its own: records written from call events, outcomes, redaction before writing,
+data subject requests, retention, the report's figures, SQLite and a real PostgreSQL."""
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+from postgres import postgres  # noqa: F401
+
+from voicebot.config import ConfigError
+from voicebot.store import RecordStore
+from voicebot.store.models import Call, CallEvent, Turn
+
+CPR = "120385-1234"
+
+
+@pytest.fixture
+def store(tmp_path):
+    records = RecordStore(f"sqlite:///{tmp_path / 'records.sqlite3'}", review_below=0.7)
+    yield records
+    records.close()
+
+
+def answered_call(store, call_id="call-1", tenant="demo-city", caller="+4512345678", topic="passport"):
+    """A call the bot settles: a question, its answer, the caller says goodbye."""
+    record = store.record(call_id, tenant, "en", caller)
+    record.add("answered")
+    record.add("heard", text=f"my cpr is {CPR} and I need a passport", confidence=0.9, end_of_speech_ms=300, asr_ms=14)
+    record.add("bot", intent=topic, confidence=0.93, texts=["You can renew it online."], dialogue_ms=41)
+    record.add("playing", purpose="answer", text="You can renew it online.", turn_ms=410)
+    record.add("heard", text="goodbye", confidence=0.9, end_of_speech_ms=300, asr_ms=9)
+    record.add("bot", intent="goodbye", confidence=0.99, texts=["Goodbye."], hangup={"reason": "goodbye"}, dialogue_ms=20)
+    record.add("hangup", by="bot")
+    record.end()
+    return record
+
+
+def handed_off_call(store, call_id, tenant="demo-kommune", waited_s=12.0, result="queue_answered", reason="requested"):
+    record = store.record(call_id, tenant, "da", None)
+    record.add("answered")
+    record.add("dtmf", digit="0")
+    record.add("bot", intent="request_agent", confidence=1.0, texts=["Et øjeblik."],
+               handoff={"reason": reason, "queue": "borgerservice"}, dialogue_ms=5)
+    record.add("queue_entered", queue="borgerservice", position=1)
+    record.add(result, queue="borgerservice", agent="anna", waited_s=waited_s)
+    record.add("hangup", by="caller")
+    record.end()
+
+
+def test_a_call_becomes_a_call_row_turns_and_events_with_identifiers_redacted(store):
+    answered_call(store)
+    data = store.export("call-1")
+    assert data["call"]["outcome"] == "settled" and data["call"]["topic"] == "passport"
+    assert data["call"]["caller_ending"] == "5678" and data["call"]["turns"] == 2
+    first, second = data["turns"]
+    assert first["text"] == "my cpr is [cpr] and I need a passport"
+    assert (first["source"], first["intent"], first["confidence"]) == ("speech", "passport", 0.93)
+    assert (first["end_of_speech_ms"], first["asr_ms"], first["dialogue_ms"], first["turn_ms"]) == (300, 14, 41, 410)
+    assert first["review"] is None and second["intent"] == "goodbye"
+    assert [e["kind"] for e in data["events"]] == ["answered", "hangup"]
+    assert "1234" not in json.dumps(data) and "120385" not in json.dumps(data)
+
+
+@pytest.mark.parametrize("events, outcome", [
+    ([("bot", {"intent": "nlu_fallback", "confidence": 0.3})], "abandoned"),
+    ([], "abandoned"),
+    ([("silence", {"count": 1}), ("silence", {"count": 2}), ("silence", {"count": 3})], "silence"),
+    ([("bot", {"intent": "callback_request", "confidence": 0.9, "callback": {"action": "callback"}})], "callback"),
+    ([("bot", {"intent": "complaint", "confidence": 0.9, "handoff": {"reason": "case_handling", "queue": "q"}}),
+      ("callback_requested", {"queue": "q", "number_ending": "5678"})], "callback"),
+    ([("bot", {"intent": "passport", "confidence": 0.9}), ("error", {})], "error"),
+])
+def test_how_a_call_ended_decides_its_outcome(store, events, outcome):
+    record = store.record("c", "demo-city", "en")
+    for kind, data in events:
+        if kind == "bot":
+            record.add("heard", text="something", confidence=0.5)
+        record.add(kind, **data)
+    record.end()
+    assert store.export("c")["call"]["outcome"] == outcome
+
+
+def test_fallback_and_low_confidence_speech_goes_to_the_review_inbox_keypad_does_not(store):
+    record = store.record("c", "demo-city", "en")
+    for source, text, intent, confidence in [("speech", "blorp the flange", "nlu_fallback", 0.31),
+                                             ("speech", "pass port thing", "passport", 0.62),
+                                             ("speech", "opening hours please", "opening_hours", 0.97)]:
+        record.add("heard", text=text, source=source)
+        record.add("bot", intent=intent, confidence=confidence, texts=["..."])
+    record.add("dtmf", digit="9")
+    record.add("bot", intent="nlu_fallback", confidence=0.0, texts=["..."])
+    record.end()
+    turns = store.export("c")["turns"]
+    assert [(t["text"], t["review"]) for t in turns] == [
+        ("blorp the flange", "pending"), ("pass port thing", "pending"), ("opening hours please", None), ("9", None)]
+
+
+def test_export_and_delete_answer_a_data_subject_request(store):
+    answered_call(store, "keep")
+    answered_call(store, "forget")
+    store.add_callback("demo-city", "forget", "+4512345678", "passport", dt.datetime.now(dt.timezone.utc))
+    assert store.export("forget")["callbacks"][0]["number"] == "+4512345678"
+    assert store.delete("forget") == {"turns": 2, "call_events": 2, "callbacks": 1, "calls": 1}
+    assert store.export("forget") is None and store.export("keep") is not None
+    assert store.delete("forget")["calls"] == 0
+
+
+def test_retention_deletes_what_is_older_than_the_line_keeps(store):
+    answered_call(store, "old", tenant="demo-city")
+    answered_call(store, "other-line", tenant="stadt-kreis")
+    answered_call(store, "new", tenant="demo-city")
+    store.flush()
+    long_ago = dt.datetime.utcnow() - dt.timedelta(days=40)
+    with store.session.begin() as session:
+        session.execute(sa.update(Call).where(Call.id.in_(["old", "other-line"])).values(started_at=long_ago))
+
+    class Line:
+        def __init__(self, id, retention_days):
+            self.id, self.retention_days = id, retention_days
+
+    assert store.purge_expired([Line("demo-city", 30), Line("stadt-kreis", 60)]) == {"demo-city": 1, "stadt-kreis": 0}
+    with store.session() as session:
+        assert sorted(session.scalars(sa.select(Call.id))) == ["new", "other-line"]
+        assert session.scalar(sa.select(sa.func.count()).select_from(Turn).where(Turn.call_id == "old")) == 0
+        assert session.scalar(sa.select(sa.func.count()).select_from(CallEvent).where(CallEvent.call_id == "old")) == 0
+
+
+def test_the_report_counts_containment_handoffs_service_level_and_misses(store):
+    answered_call(store, "a1")
+    answered_call(store, "a2", topic="opening_hours")
+    handed_off_call(store, "h1", waited_s=10)  # within the 60 s service level
+    handed_off_call(store, "h2", waited_s=95)  # answered late
+    handed_off_call(store, "h3", waited_s=30, result="queue_abandoned", reason="misunderstood")
+    for n, text in enumerate(["blorp", "blorp", "flange"]):
+        record = store.record(f"m{n}", "demo-city", "en")
+        record.add("heard", text=text)
+        record.add("bot", intent="nlu_fallback", confidence=0.2, texts=["Sorry?"])
+        record.add("hangup", by="caller")
+        record.end()
+    live = store.record("live", "demo-city", "en")
+    live.add("answered")
+
+    since = dt.datetime.utcnow() - dt.timedelta(hours=1)
+    report = store.report(since, service_levels={"borgerservice": 60})
+    total = report.total
+    assert (total.calls, total.ended) == (9, 8)
+    assert total.outcomes == {"settled": 2, "handoff": 3, "abandoned": 3}
+    assert total.containment == 0.25 and total.handoff_rate == 0.375
+    assert total.handoff_reasons == {"requested": 2, "misunderstood": 1}
+    assert (total.queued, total.answered, total.abandoned) == (3, 2, 1)
+    assert total.service_level == round(1 / 3, 3) and total.abandon_rate == round(1 / 3, 3)
+    assert total.average_wait_s == round((10 + 95 + 30) / 3, 1)
+    assert report.by_line["demo-kommune"].handoff_rate == 1.0 and report.by_line["demo-city"].containment == 0.4
+    assert report.by_topic["passport"].calls == 1 and report.by_topic["request_agent"].calls == 3
+    assert report.not_understood == [("blorp", 2), ("flange", 1)]
+    only = store.report(since, line="demo-kommune", service_levels={"borgerservice": 60})
+    assert only.total.calls == 3 and list(only.by_line) == ["demo-kommune"]
+    assert store.report(dt.datetime.utcnow() + dt.timedelta(minutes=1)).total.calls == 0
+
+
+def test_postgresql_is_migrated_and_a_database_away_costs_a_delay_not_a_record(postgres):
+    store = RecordStore(postgres.url)
+    try:
+        answered_call(store, "before")
+        assert store.flush()
+        postgres.stop()
+        for n in range(5):
+            answered_call(store, f"while-down-{n}")
+        assert not store.flush(timeout=1)  # waiting for the database, records kept
+        postgres.start()
+        assert store.flush(timeout=30)
+        with store.session() as session:
+            assert session.scalar(sa.select(sa.func.count()).select_from(Call)) == 6
+            assert session.scalar(sa.select(sa.func.count()).select_from(Turn)) == 12
+        assert store.export("while-down-4")["call"]["outcome"] == "settled"
+    finally:
+        store.close()
+    RecordStore(postgres.url).close()  # a second start finds the schema up to date
+
+
+def test_an_unreachable_postgresql_at_start_up_is_a_clear_error(postgres):
+    postgres.stop()
+    with pytest.raises(ConfigError, match=r"store_url: cannot reach the database at .*127\.0\.0\.1:\d+/voicebot.*"):
+        RecordStore(postgres.url)

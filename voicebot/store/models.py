@@ -1,0 +1,87 @@
+"""The tables behind call records, the review inbox and callbacks. Times are naive UTC (SQLite
+keeps no zone); text is redacted before it gets here (voicebot.store.record)."""
+
+import sqlalchemy as sa
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+# How a call or conversation ended, for containment: "settled" means the bot did the job.
+OUTCOMES = ("settled", "handoff", "callback", "abandoned", "silence", "error")
+
+
+class Call(Base):
+    """A phone call (id = SIP Call-ID) or a text conversation (channel "text")."""
+
+    __tablename__ = "calls"
+
+    id = sa.Column(sa.String(128), primary_key=True)
+    channel = sa.Column(sa.String(8), nullable=False)  # phone | text
+    tenant = sa.Column(sa.String(64), nullable=False)
+    caller_ending = sa.Column(sa.String(4))  # the last digits only: enough to find a call again
+    started_at = sa.Column(sa.DateTime, nullable=False)
+    ended_at = sa.Column(sa.DateTime)
+    outcome = sa.Column(sa.String(16))  # OUTCOMES; empty while live
+    topic = sa.Column(sa.String(64))  # the first intent that names what the call is about
+    last_intent = sa.Column(sa.String(64))
+    turns = sa.Column(sa.Integer, nullable=False, default=0)
+    handoff_reason = sa.Column(sa.String(32))
+    queue = sa.Column(sa.String(64))
+    queue_result = sa.Column(sa.String(16))  # answered | abandoned | callback | refused | transferred | failed
+    waited_s = sa.Column(sa.Float)
+    __table_args__ = (sa.Index("ix_calls_tenant_started", "tenant", "started_at"),
+                      sa.Index("ix_calls_started", "started_at"))
+
+
+class Turn(Base):
+    """What the caller said or pressed, what the bot understood and how long it took."""
+
+    __tablename__ = "turns"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    call_id = sa.Column(sa.String(128), sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True)
+    seq = sa.Column(sa.Integer, nullable=False)
+    at = sa.Column(sa.DateTime, nullable=False)
+    tenant = sa.Column(sa.String(64), nullable=False)
+    language = sa.Column(sa.String(8), nullable=False)
+    source = sa.Column(sa.String(8), nullable=False)  # speech | keypad | text
+    text = sa.Column(sa.Text)
+    intent = sa.Column(sa.String(64))
+    confidence = sa.Column(sa.Float)
+    entities = sa.Column(sa.JSON)
+    replies = sa.Column(sa.JSON)
+    end_of_speech_ms = sa.Column(sa.Integer)
+    asr_ms = sa.Column(sa.Integer)
+    dialogue_ms = sa.Column(sa.Integer)
+    turn_ms = sa.Column(sa.Integer)  # end of the caller's speech to the bot's first audio
+    # The trainers' inbox: fallback and low-confidence turns wait for a decision.
+    review = sa.Column(sa.String(16))  # pending | assigned | discarded; empty when not for review
+    reviewed_intent = sa.Column(sa.String(64))
+    __table_args__ = (sa.Index("ix_turns_review", "review", "tenant"),)
+
+
+class CallEvent(Base):
+    """Handoffs, queue and agent events, transfers: the call's timeline beyond its turns."""
+
+    __tablename__ = "call_events"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    call_id = sa.Column(sa.String(128), sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True)
+    at = sa.Column(sa.DateTime, nullable=False)
+    kind = sa.Column(sa.String(32), nullable=False)
+    data = sa.Column(sa.JSON)
+
+
+class Callback(Base):
+    """A caller's request to be called back, for agents to work through. The number is kept
+    whole (that is the point of it) until the line's retention period ends."""
+
+    __tablename__ = "callbacks"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    tenant = sa.Column(sa.String(64), nullable=False, index=True)
+    conversation_id = sa.Column(sa.String(128), nullable=False)
+    number = sa.Column(sa.String(32), nullable=False)
+    topic = sa.Column(sa.String(64))
+    requested_at = sa.Column(sa.DateTime(timezone=True), nullable=False)
+    status = sa.Column(sa.String(16), nullable=False, default="open")

@@ -1,0 +1,183 @@
+"""A call's record: its timeline in memory (live calls, GET /calls) and, event by event, rows
+in the store. Everything is redacted as it is added, so no identifier reaches memory dumps,
+the database or the dashboard."""
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, List, Optional
+
+from sqlalchemy.orm import Session
+
+from voicebot.privacy import redact_value
+from voicebot.store.models import Call, CallEvent, Turn
+
+if TYPE_CHECKING:
+    from voicebot.metrics import Metrics
+
+Write = Callable[[Session], None]
+logger = logging.getLogger(__name__)
+
+# Timeline events that are not turns and not noise: kept as call_events rows.
+STORED_EVENTS = {"answered", "hangup", "error", "silence", "barge_in", "transfer", "transfer_result",
+                 "queue_refused", "queue_entered", "queue_position", "agent_ringing", "agent_alerting",
+                 "agent_missed", "queue_answered", "agent_whisper", "bridged", "agent_hung_up",
+                 "agent_lost", "queue_abandoned", "callback_offered", "callback_requested"}
+
+
+# Intents that say nothing about why someone called: never a call's topic.
+NOT_TOPICS = {"greet", "goodbye", "thank", "affirm", "deny", "nlu_fallback", "out_of_scope"}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class CallRecord:
+    """What happened on a call or text conversation, in order."""
+
+    call_id: str
+    tenant: str
+    caller: Optional[str] = None
+    channel: str = "phone"
+    language: str = ""
+    started: float = field(default_factory=time.time)
+    state: str = "ringing"
+    events: List[dict] = field(default_factory=list)
+    journal: Optional["Journal"] = None
+    metrics: Optional["Metrics"] = None
+
+    def add(self, kind: str, **data) -> None:
+        event = {"t": round(time.time() - self.started, 3), "event": kind, **redact_value(data)}
+        self.events.append(event)
+        if kind in ("heard", "bot"):  # with --verbose: the conversation, already redacted
+            logger.info("%s %s %s: %s", self.tenant, self.call_id[:12], kind,
+                        event.get("text") if kind == "heard" else f"{event.get('intent')} {event.get('texts')}")
+        if self.journal:
+            self.journal.add(event)
+        if self.metrics:
+            self.metrics.observe(self, event)
+
+    def end(self) -> None:
+        if self.journal and not self.journal.ended:
+            outcome = self.journal.end()
+            if self.metrics:
+                self.metrics.ended_call(self, outcome)
+
+    def as_dict(self) -> dict:
+        return {"call_id": self.call_id, "tenant": self.tenant, "channel": self.channel,
+                "caller": self.caller, "started": self.started, "state": self.state, "events": self.events}
+
+
+class Journal:
+    """Turns a record's events into store writes: a turn per bot reply (with what the caller
+    said or pressed before it), the call's outcome fields, and the other events as rows."""
+
+    def __init__(self, record: CallRecord, submit: Callable[[Write], None], review_below: float):
+        self.record, self.submit, self.review_below = record, submit, review_below
+        self.heard: Optional[dict] = None
+        self.seq = 0
+        self.fields: dict = {}
+        self.errors = self.silences = 0
+        self.called_back = False
+        self.ended = False
+        call = Call(id=record.call_id, channel=record.channel, tenant=record.tenant,
+                    caller_ending=_ending(record.caller), started_at=_at(record.started, 0), turns=0)
+        self.submit(lambda session: session.add(call))
+
+    def add(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "heard" and event.get("text"):
+            self.heard = {"source": event.get("source", "speech"), "text": event["text"],
+                          "end_of_speech_ms": event.get("end_of_speech_ms"), "asr_ms": event.get("asr_ms")}
+        elif kind == "dtmf":
+            self.heard = {"source": "keypad", "text": event["digit"]}
+        elif kind == "bot":
+            self._turn(event)
+        elif kind == "playing" and event.get("turn_ms") is not None and self.seq:
+            self._update(Turn, {"turn_ms": event["turn_ms"]}, seq=self.seq)
+        if kind in STORED_EVENTS:
+            self._event(event)
+        self._follow_outcome(event)
+
+    def end(self) -> str:
+        self.ended = True
+        self.fields.update(ended_at=utcnow(), outcome=self._outcome())
+        self._update(Call, dict(self.fields))
+        return self.fields["outcome"]
+
+    # -- writes
+    def _turn(self, event: dict) -> None:
+        heard, self.heard = self.heard or {"source": "text" if self.record.channel == "text" else "speech"}, None
+        self.seq += 1
+        intent, confidence = event.get("intent"), event.get("confidence")
+        spoken = heard["source"] != "keypad" and heard.get("text")
+        unsure = intent == "nlu_fallback" or (confidence is not None and confidence < self.review_below)
+        turn = Turn(call_id=self.record.call_id, seq=self.seq, at=_at(self.record.started, event["t"]),
+                    tenant=self.record.tenant, language=self.record.language, source=heard["source"],
+                    text=heard.get("text"), intent=intent, confidence=confidence,
+                    entities=event.get("entities") or None, replies=event.get("texts") or None,
+                    end_of_speech_ms=heard.get("end_of_speech_ms"), asr_ms=heard.get("asr_ms"),
+                    dialogue_ms=event.get("dialogue_ms"), review="pending" if spoken and unsure else None)
+        self.submit(lambda session: session.add(turn))
+        self.fields["turns"] = self.seq
+        if intent:
+            if intent not in NOT_TOPICS:
+                self.fields.setdefault("topic", intent)
+            self.fields["last_intent"] = intent
+        if event.get("handoff"):
+            self.fields.update(handoff_reason=event["handoff"].get("reason"), queue=event["handoff"].get("queue"))
+            self._event({"t": event["t"], "event": "handoff", **event["handoff"]})
+        self._update(Call, dict(self.fields))
+
+    def _event(self, event: dict) -> None:
+        data = {k: v for k, v in event.items() if k not in ("t", "event")}
+        row = CallEvent(call_id=self.record.call_id, at=_at(self.record.started, event["t"]),
+                        kind=event["event"], data=data or None)
+        self.submit(lambda session: session.add(row))
+
+    def _update(self, table, values: dict, **where) -> None:
+        key = table.call_id if table is Turn else table.id
+        filters = [key == self.record.call_id] + [getattr(table, k) == v for k, v in where.items()]
+        self.submit(lambda session: session.query(table).filter(*filters).update(values, synchronize_session=False))
+
+    # -- the outcome
+    def _follow_outcome(self, event: dict) -> None:
+        kind = event["event"]
+        result = {"queue_answered": "answered", "queue_abandoned": "abandoned", "queue_refused": "refused",
+                  "callback_requested": "callback"}.get(kind)
+        if kind == "transfer_result":
+            result = "transferred" if 200 <= event.get("code", 0) < 300 else "failed"
+        if result:
+            self.fields["queue_result"] = result
+            if event.get("waited_s") is not None:
+                self.fields["waited_s"] = event["waited_s"]
+            self._update(Call, dict(self.fields))
+        self.errors += kind == "error"
+        self.silences = event.get("count", self.silences) if kind == "silence" else self.silences
+        self.called_back = self.called_back or result == "callback" or bool(event.get("callback"))
+
+    def _outcome(self) -> str:
+        fields = self.fields
+        if self.called_back:
+            return "callback"
+        if fields.get("handoff_reason"):
+            return "handoff"
+        if self.errors:
+            return "error"
+        if self.silences >= 3:
+            return "silence"
+        if not fields.get("turns") or fields.get("last_intent") == "nlu_fallback":
+            return "abandoned"
+        return "settled"
+
+
+def _at(started: float, offset: float) -> dt.datetime:
+    return dt.datetime.utcfromtimestamp(started + offset)
+
+
+def _ending(caller: Optional[str]) -> Optional[str]:
+    digits = "".join(c for c in caller or "" if c.isdigit())
+    return digits[-4:] or None

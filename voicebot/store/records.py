@@ -1,0 +1,135 @@
+"""The store's API for the rest of the bot: records of calls and conversations, callbacks,
+and the data subject requests (export, delete) and retention purge."""
+
+import asyncio
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+
+from voicebot.metrics import Metrics
+from voicebot.store.database import engine_for, open_store
+from voicebot.store.models import Call, Callback, CallEvent, Turn
+from voicebot.store.record import CallRecord, Journal, utcnow
+from voicebot.store.report import Report, build_report
+from voicebot.store.writer import RecordWriter
+
+logger = logging.getLogger(__name__)
+
+
+class RecordStore:
+    """`migrate=False` for processes that only write beside the bot (the action server), so
+    two processes never migrate one database at once."""
+
+    def __init__(self, url: str, root: Path = Path("."), review_below: float = 0.7, migrate: bool = True,
+                 metrics: Optional[Metrics] = None):
+        self.metrics = metrics
+        self.engine = open_store(url, root) if migrate else engine_for(url, root)
+        self.session = sessionmaker(self.engine, future=True, expire_on_commit=False)
+        self.review_below = review_below
+        self._writer: Optional[RecordWriter] = None
+
+    @property
+    def writer(self) -> RecordWriter:
+        if self._writer is None:
+            self._writer = RecordWriter(self.session)
+        return self._writer
+
+    def record(self, call_id: str, tenant: str, language: str, caller: Optional[str] = None,
+               channel: str = "phone") -> CallRecord:
+        """A new call's record, written to the store as it grows."""
+        record = CallRecord(call_id, tenant, caller, channel=channel, language=language)
+        record.journal = Journal(record, self.writer.submit, self.review_below)
+        record.metrics = self.metrics
+        if self.metrics:
+            self.metrics.started(record)
+        return record
+
+    def flush(self, timeout: float = 10) -> bool:
+        return self._writer.flush(timeout) if self._writer else True
+
+    def close(self) -> None:
+        if self._writer:
+            self._writer.stop()
+        self.engine.dispose()
+
+    # -- callbacks
+    def add_callback(self, tenant: str, conversation_id: str, number: str, topic: str, when: dt.datetime) -> Callback:
+        record = Callback(tenant=tenant, conversation_id=conversation_id, number=number, topic=topic,
+                          requested_at=when, status="open")
+        with self.session.begin() as session:
+            session.add(record)
+        return record
+
+    def open_callbacks(self, tenant: str) -> List[Callback]:
+        with self.session() as session:
+            query = sa.select(Callback).where(Callback.tenant == tenant, Callback.status == "open")
+            return list(session.scalars(query.order_by(Callback.id)))
+
+    # -- data subject requests and retention
+    def export(self, call_id: str) -> Optional[dict]:
+        """Everything stored about one call, as JSON-ready data."""
+        self.flush()
+        with self.session() as session:
+            call = session.get(Call, call_id)
+            if call is None:
+                return None
+            turns = session.scalars(sa.select(Turn).where(Turn.call_id == call_id).order_by(Turn.seq))
+            events = session.scalars(sa.select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.id))
+            callbacks = session.scalars(sa.select(Callback).where(Callback.conversation_id == call_id))
+            return {"call": _row(call), "turns": [_row(t) for t in turns], "events": [_row(e) for e in events],
+                    "callbacks": [_row(c) for c in callbacks]}
+
+    def delete(self, call_id: str) -> dict:
+        """Remove one call and all that hangs on it; says how many rows of each went."""
+        self.flush()
+        with self.session.begin() as session:
+            return {table.__tablename__: session.execute(sa.delete(table).where(column == call_id)).rowcount
+                    for table, column in ((Turn, Turn.call_id), (CallEvent, CallEvent.call_id),
+                                          (Callback, Callback.conversation_id), (Call, Call.id))}
+
+    def purge_expired(self, tenants: Iterable) -> Dict[str, int]:
+        """The retention job: each line's records older than its retention_days go."""
+        return {t.id: self.purge(t.id, expired_before(t.retention_days)) for t in tenants}
+
+    async def purge_every(self, tenants: Iterable, every_s: float = 3600) -> None:
+        """The scheduled retention job, for as long as the bot runs."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                deleted = await loop.run_in_executor(None, self.purge_expired, list(tenants))
+                if any(deleted.values()):
+                    logger.info("retention: deleted %s", deleted)
+            except Exception:
+                logger.exception("the retention purge failed; trying again in %.0f s", every_s)
+            await asyncio.sleep(every_s)
+
+    def report(self, since: dt.datetime, until: Optional[dt.datetime] = None, line: Optional[str] = None,
+               service_levels: Mapping[str, float] = {}) -> Report:
+        self.flush()
+        with self.session() as session:
+            return build_report(session, since, until or utcnow(), line, service_levels)
+
+    def purge(self, tenant: str, before: dt.datetime) -> int:
+        """Delete a line's calls (and callbacks) that started before `before` (naive UTC)."""
+        self.flush()
+        old = sa.select(Call.id).where(Call.tenant == tenant, Call.started_at < before).scalar_subquery()
+        statements = [sa.delete(Turn).where(Turn.call_id.in_(old)), sa.delete(CallEvent).where(CallEvent.call_id.in_(old)),
+                      sa.delete(Callback).where(Callback.tenant == tenant,
+                                                Callback.requested_at < before.replace(tzinfo=dt.timezone.utc)),
+                      sa.delete(Call).where(Call.tenant == tenant, Call.started_at < before)]
+        with self.session.begin() as session:
+            counts = [session.execute(s.execution_options(synchronize_session=False)).rowcount for s in statements]
+        return counts[-1]
+
+
+def expired_before(retention_days: int, now: Optional[dt.datetime] = None) -> dt.datetime:
+    return (now or utcnow()) - dt.timedelta(days=retention_days)
+
+
+def _row(obj) -> dict:
+    values = {c.name: getattr(obj, c.name) for c in obj.__table__.columns}
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in values.items()}

@@ -1,0 +1,146 @@
+"""The figures operators steer by, over a period: per line and per topic, containment (settled
+by the bot), handoff rate and reasons, service level, abandonment, wait, callbacks; and what the
+bot most often did not understand. Aggregated in SQL, so 100,000 calls stay fast."""
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from voicebot.store.models import Call, Callback, Turn
+
+
+@dataclass
+class Figures:
+    calls: int = 0  # started in the period
+    ended: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    handoff_reasons: Counter = field(default_factory=Counter)
+    queued: int = 0  # reached the agent queue
+    answered: int = 0
+    answered_in_time: int = 0  # within the queue's service_level_s
+    abandoned: int = 0  # hung up while waiting
+    wait_total_s: float = 0.0
+
+    def rate(self, part: int, whole: int) -> Optional[float]:
+        return round(part / whole, 3) if whole else None
+
+    @property
+    def containment(self) -> Optional[float]:
+        return self.rate(self.outcomes["settled"], self.ended)
+
+    @property
+    def handoff_rate(self) -> Optional[float]:
+        return self.rate(self.outcomes["handoff"], self.ended)
+
+    @property
+    def service_level(self) -> Optional[float]:
+        return self.rate(self.answered_in_time, self.answered + self.abandoned)
+
+    @property
+    def abandon_rate(self) -> Optional[float]:
+        return self.rate(self.abandoned, self.queued)
+
+    @property
+    def average_wait_s(self) -> Optional[float]:
+        waited = self.answered + self.abandoned
+        return round(self.wait_total_s / waited, 1) if waited else None
+
+    def as_dict(self) -> dict:
+        return {"calls": self.calls, "ended": self.ended, "outcomes": dict(self.outcomes),
+                "containment": self.containment, "handoff_rate": self.handoff_rate,
+                "handoff_reasons": dict(self.handoff_reasons), "queued": self.queued, "answered": self.answered,
+                "service_level": self.service_level, "abandoned": self.abandoned,
+                "abandon_rate": self.abandon_rate, "average_wait_s": self.average_wait_s}
+
+
+@dataclass
+class Report:
+    since: dt.datetime
+    until: dt.datetime
+    line: Optional[str]
+    total: Figures
+    by_line: Dict[str, Figures]
+    by_topic: Dict[str, Figures]
+    callbacks_open: int
+    not_understood: List[Tuple[str, int]]
+
+    def as_dict(self) -> dict:
+        return {"since": self.since.isoformat(), "until": self.until.isoformat(), "line": self.line,
+                "total": self.total.as_dict(), "callbacks_open": self.callbacks_open,
+                "by_line": {k: v.as_dict() for k, v in self.by_line.items()},
+                "by_topic": {k: v.as_dict() for k, v in self.by_topic.items()},
+                "not_understood": [{"text": t, "count": n} for t, n in self.not_understood]}
+
+
+def build_report(session: Session, since: dt.datetime, until: dt.datetime, line: Optional[str] = None,
+                 service_levels: Mapping[str, float] = {}, top: int = 10) -> Report:
+    """Figures for calls started in [since, until) (naive UTC); `service_levels` maps a queue to
+    its service_level_s."""
+    in_time = sa.case(*[(sa.and_(Call.queue == q, Call.waited_s <= s), 1) for q, s in service_levels.items()],
+                      else_=0) if service_levels else sa.literal(0)
+    where = [Call.started_at >= since, Call.started_at < until] + ([Call.tenant == line] if line else [])
+    answered = Call.queue_result == "answered"
+    rows = session.execute(
+        sa.select(Call.tenant, Call.topic, Call.outcome, Call.handoff_reason, Call.queue_result,
+                  sa.func.count(), sa.func.sum(sa.case((answered, in_time), else_=0)),
+                  sa.func.sum(Call.waited_s))
+        .where(*where)
+        .group_by(Call.tenant, Call.topic, Call.outcome, Call.handoff_reason, Call.queue_result))
+    total, by_line, by_topic = Figures(), {}, {}
+    for tenant, topic, outcome, reason, result, count, in_time_count, waited in rows:
+        for figures in (total, by_line.setdefault(tenant, Figures()), by_topic.setdefault(topic or "(none)", Figures())):
+            figures.calls += count
+            if outcome:
+                figures.ended += count
+                figures.outcomes[outcome] += count
+            if reason and outcome == "handoff":
+                figures.handoff_reasons[reason] += count
+            if result in ("answered", "abandoned", "callback"):
+                figures.queued += count
+            if result == "answered":
+                figures.answered += count
+                figures.answered_in_time += int(in_time_count or 0)
+            if result == "abandoned":
+                figures.abandoned += count
+            if result in ("answered", "abandoned"):
+                figures.wait_total_s += float(waited or 0)
+    callbacks = sa.select(sa.func.count()).select_from(Callback).where(Callback.status == "open")
+    if line:
+        callbacks = callbacks.where(Callback.tenant == line)
+    turn_where = [Turn.intent == "nlu_fallback", Turn.text.isnot(None), Turn.at >= since, Turn.at < until]
+    misses = session.execute(
+        sa.select(Turn.text, sa.func.count().label("n"))
+        .where(*turn_where, *([Turn.tenant == line] if line else []))
+        .group_by(Turn.text).order_by(sa.desc("n"), Turn.text).limit(top))
+    return Report(since, until, line, total, dict(sorted(by_line.items())),
+                  dict(sorted(by_topic.items(), key=lambda kv: -kv[1].calls)),
+                  session.scalar(callbacks) or 0, [(text, n) for text, n in misses])
+
+
+def _percent(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def format_report(report: Report) -> str:
+    """The report as a terminal table."""
+    head = f"{'':24} {'calls':>6} {'ended':>6} {'contained':>9} {'handoff':>8} {'service':>8} {'abandon':>8} {'wait s':>7}"
+
+    def row(name: str, f: Figures) -> str:
+        wait = "-" if f.average_wait_s is None else f"{f.average_wait_s:.0f}"
+        return (f"{name[:24]:24} {f.calls:6d} {f.ended:6d} {_percent(f.containment):>9} {_percent(f.handoff_rate):>8}"
+                f" {_percent(f.service_level):>8} {_percent(f.abandon_rate):>8} {wait:>7}")
+
+    lines = [f"calls from {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
+             + (f", line {report.line}" if report.line else ""), "", head, row("all", report.total), "", "by line"]
+    lines += [row(name, f) for name, f in report.by_line.items()]
+    lines += ["", "by topic (first intent that names it)"] + [row(name, f) for name, f in report.by_topic.items()]
+    reasons = report.total.handoff_reasons
+    lines += ["", "handoffs by reason: " + (", ".join(f"{r} {n}" for r, n in reasons.most_common()) or "none"),
+              f"callbacks open: {report.callbacks_open}"]
+    if report.not_understood:
+        lines += ["", "not understood most often:"] + [f"{n:5d}  {text}" for text, n in report.not_understood]
+    return "\n".join(lines)
