@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # sip-tester (SIPp) and baresip-core are the SIP peers the tests call the bot with; postgresql gives
-# the tests the server binaries for private throwaway instances (tests/postgres.py).
-DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core postgresql)
+# the tests the server binaries for private throwaway instances (tests/postgres.py); chromium is the
+# headless browser the Playwright tests drive (tests/browser.py; Playwright never downloads its own).
+DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core postgresql chromium)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
