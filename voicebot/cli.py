@@ -127,7 +127,7 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
 
         async def start(app, loop):
             dialogue.load()
-            app.add_task(records.purge_every(inst.tenants.values()))
+            app.ctx.purge = loop.create_task(records.purge_every(inst.tenants.values()))
             if line:
                 line.start(loop)
                 click.echo(f"phone line on sip:{line.address} (UDP and TCP, at most {MAX_CALLS} calls at once); "
@@ -139,7 +139,7 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
         app.register_listener(start, "before_server_start")
         if line:
             app.register_listener(lambda app, loop: line.stop(), "after_server_stop")
-        app.register_listener(lambda app, loop: records.close(), "after_server_stop")
+        app.register_listener(lambda app, loop: (app.ctx.purge.cancel(), records.close()), "before_server_stop")
         click.echo(f"text channel on http://{host or http.host}:{port or http.port}, actions on {url}")
         app.run(host=host or http.host, port=port or http.port, access_log=False, motd=False)
     finally:
@@ -487,6 +487,37 @@ def _run_bench(section: str, command: str, root: Optional[Path], output: Optiona
     click.echo("\n".join(lines))
     path = record(output or REPO / "benchmarks" / "RESULTS.md", section, command, lines)
     click.echo(f"results written to {path}")
+
+
+@main.group()
+def users() -> None:
+    """Dashboard logins."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["operator", "trainer", "agent", "admin"]))
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 10 characters (asked for when not given; or pipe it in on standard input).")
+@click.pass_obj
+def users_add(obj: Context, name: str, role: str, password: str) -> None:
+    """Add a login, or set a login's role and password (its sessions end)."""
+    from voicebot.dashboard.auth import Logins
+
+    try:
+        Logins(_records(obj.inst).session).add_user(name, role, password)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--password" if "password" in str(error) else "--role")
+    click.echo(f"{name} can sign in at /dashboard as {role}")
+
+
+@users.command("list")
+@click.pass_obj
+def users_list(obj: Context) -> None:
+    from voicebot.dashboard.auth import Logins
+
+    for user in Logins(_records(obj.inst).session).users():
+        click.echo(f"{user.name}\t{user.role}")
 
 
 @main.group()

@@ -16,6 +16,7 @@ from sanic.exceptions import SanicException
 
 from voicebot.clock import ms
 from voicebot.config import ConfigError, Installation
+from voicebot.dashboard.pages import dashboard
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.store import CallRecord, RecordStore
 
@@ -27,6 +28,7 @@ OPEN_CONVERSATIONS = 1000
 def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, name: str = "voicebot_text",
                phone_line=None) -> Sanic:
     app = Sanic(name)
+    app.blueprint(dashboard(inst, dialogue, records, phone_line, inst.settings.dashboard.session_minutes))
     conversations: "collections.OrderedDict[str, CallRecord]" = collections.OrderedDict()
 
     def conversation(tenant, conversation_id: str, caller=None) -> CallRecord:

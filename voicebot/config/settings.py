@@ -23,6 +23,11 @@ class Endpoint(Strict):
         return f"http://{self.host}:{self.port}"
 
 
+class Dashboard(Strict):
+    # A signed-in browser must sign in again after this long.
+    session_minutes: int = pydantic.Field(480, ge=5, le=7 * 24 * 60)
+
+
 class ActionServer(Endpoint):
     # Start our own action server process; false means one runs elsewhere at host:port.
     spawn: bool = True
@@ -136,6 +141,7 @@ class Settings(Strict):
     store_url: str = "sqlite:///var/voicebot.sqlite3"
     http: Endpoint = Endpoint(port=8080)
     action_server: ActionServer = ActionServer(port=5055)
+    dashboard: Dashboard = Dashboard()
     nlu: NluSettings = NluSettings()
     sip: SipSettings = SipSettings()
     audio: AudioSettings = AudioSettings()
@@ -164,6 +170,7 @@ class Installation:
     root: Path
     settings: Settings
     tenants: Dict[str, Tenant]
+    settings_file: Optional[Path] = None
 
     def path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.root / relative
@@ -237,4 +244,4 @@ def load_installation(settings_path: Optional[Path] = None) -> Installation:
                 raise ConfigError(f"{path}: numbers: {number} is already dialled for {owner_of_number[number]}")
             owner_of_number[number] = path
         tenants[tenant.id] = tenant
-    return Installation(root=root, settings=settings, tenants=tenants)
+    return Installation(root=root, settings=settings, tenants=tenants, settings_file=settings_path)

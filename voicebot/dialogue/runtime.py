@@ -53,18 +53,24 @@ class Dialogue:
         self.agents: Dict[str, object] = {}
 
     def load(self) -> "Dialogue":
-        from rasa.core.agent import Agent
-        from rasa.utils.endpoints import EndpointConfig
-
         for lang in self.languages:
             path = model_path(self.inst, lang)
             if not path.exists():
                 raise ConfigError(f"no trained model for {lang!r} at {path}: run 'voicebot train'")
             if is_stale(self.inst, lang):
                 logger.warning("the %s model is older than its training data: run 'voicebot train'", lang)
-            endpoint = EndpointConfig(f"{self.action_server_url}/webhook")
-            self.agents[lang] = Agent.load(str(path), action_endpoint=endpoint)
+            self.reload(lang)
         return self
+
+    def reload(self, lang: str) -> None:
+        """Load the language's model from disk; conversations going on keep their trackers."""
+        from rasa.core.agent import Agent
+        from rasa.utils.endpoints import EndpointConfig
+
+        previous = self.agents.get(lang)
+        trackers = previous and getattr(previous.tracker_store, "_tracker_store", previous.tracker_store)
+        endpoint = EndpointConfig(f"{self.action_server_url}/webhook")
+        self.agents[lang] = Agent.load(str(model_path(self.inst, lang)), action_endpoint=endpoint, tracker_store=trackers)
 
     async def parse(self, lang: str, text: str) -> dict:
         text = clean_utterance(text)

@@ -85,3 +85,27 @@ class Callback(Base):
     topic = sa.Column(sa.String(64))
     requested_at = sa.Column(sa.DateTime(timezone=True), nullable=False)
     status = sa.Column(sa.String(16), nullable=False, default="open")
+
+
+class User(Base):
+    """A dashboard login: operators watch, trainers teach the bot, agents see screen pops."""
+
+    __tablename__ = "users"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.String(64), nullable=False, unique=True)
+    role = sa.Column(sa.String(16), nullable=False)
+    password_hash = sa.Column(sa.String(256), nullable=False)
+    failed_logins = sa.Column(sa.Integer, nullable=False, default=0)
+    locked_until = sa.Column(sa.DateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser; only the token's hash is kept."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash = sa.Column(sa.String(64), primary_key=True)
+    user_id = sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    csrf_token = sa.Column(sa.String(64), nullable=False)
+    expires_at = sa.Column(sa.DateTime, nullable=False)

@@ -5,7 +5,7 @@ import asyncio
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
@@ -68,6 +68,35 @@ class RecordStore:
         with self.session() as session:
             query = sa.select(Callback).where(Callback.tenant == tenant, Callback.status == "open")
             return list(session.scalars(query.order_by(Callback.id)))
+
+    # -- the trainers' review inbox
+    def inbox(self, tenants: Iterable[str], limit: int = 50) -> List[Turn]:
+        """Utterances waiting for a trainer, newest first."""
+        self.flush()
+        with self.session() as session:
+            query = sa.select(Turn).where(Turn.review == "pending", Turn.tenant.in_(list(tenants)))
+            return list(session.scalars(query.order_by(Turn.id.desc()).limit(limit)))
+
+    def pending_review(self, turn_id: int) -> Optional[Turn]:
+        with self.session() as session:
+            turn = session.get(Turn, turn_id)
+            return turn if turn is not None and turn.review == "pending" else None
+
+    def review(self, turn_id: int, intent: Optional[str]) -> Optional[Turn]:
+        """A trainer's decision: the intent the utterance meant, or None to discard it."""
+        with self.session.begin() as session:
+            turn = session.get(Turn, turn_id)
+            if turn is None or turn.review != "pending":
+                return None
+            turn.review, turn.reviewed_intent = ("assigned", intent) if intent else ("discarded", None)
+            return turn
+
+    def labelled(self, language: str) -> List[Tuple[str, str]]:
+        """(text, intent) of every utterance trainers assigned in this language."""
+        with self.session() as session:
+            rows = session.execute(sa.select(Turn.text, Turn.reviewed_intent)
+                                   .where(Turn.review == "assigned", Turn.language == language).order_by(Turn.id))
+            return [(text, intent) for text, intent in rows]
 
     # -- data subject requests and retention
     def export(self, call_id: str) -> Optional[dict]:

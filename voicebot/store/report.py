@@ -67,13 +67,15 @@ class Report:
     by_topic: Dict[str, Figures]
     callbacks_open: int
     not_understood: List[Tuple[str, int]]
+    per_day: List[Tuple[str, int, int]]  # (day, calls, settled by the bot)
 
     def as_dict(self) -> dict:
         return {"since": self.since.isoformat(), "until": self.until.isoformat(), "line": self.line,
                 "total": self.total.as_dict(), "callbacks_open": self.callbacks_open,
                 "by_line": {k: v.as_dict() for k, v in self.by_line.items()},
                 "by_topic": {k: v.as_dict() for k, v in self.by_topic.items()},
-                "not_understood": [{"text": t, "count": n} for t, n in self.not_understood]}
+                "not_understood": [{"text": t, "count": n} for t, n in self.not_understood],
+                "per_day": [{"day": d, "calls": n, "settled": s} for d, n, s in self.per_day]}
 
 
 def build_report(session: Session, since: dt.datetime, until: dt.datetime, line: Optional[str] = None,
@@ -116,9 +118,13 @@ def build_report(session: Session, since: dt.datetime, until: dt.datetime, line:
         sa.select(Turn.text, sa.func.count().label("n"))
         .where(*turn_where, *([Turn.tenant == line] if line else []))
         .group_by(Turn.text).order_by(sa.desc("n"), Turn.text).limit(top))
+    day = sa.func.date(Call.started_at)
+    days = session.execute(sa.select(day, sa.func.count(), sa.func.sum(sa.case((Call.outcome == "settled", 1), else_=0)))
+                           .where(*where).group_by(day).order_by(day))
     return Report(since, until, line, total, dict(sorted(by_line.items())),
                   dict(sorted(by_topic.items(), key=lambda kv: -kv[1].calls)),
-                  session.scalar(callbacks) or 0, [(text, n) for text, n in misses])
+                  session.scalar(callbacks) or 0, [(text, n) for text, n in misses],
+                  [(str(d), n, int(s or 0)) for d, n, s in days])
 
 
 def _percent(value: Optional[float]) -> str:

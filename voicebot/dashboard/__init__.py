@@ -1,0 +1,1 @@
+"""The operators' and trainers' web pages, served by `voicebot serve` under /dashboard."""

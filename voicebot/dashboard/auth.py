@@ -1,0 +1,120 @@
+"""Dashboard logins: scrypt password hashes, roles, sessions that expire, a CSRF token per
+session, and failed logins slowed down (per user name and per address)."""
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from voicebot.store.models import User, WebSession
+from voicebot.store.record import utcnow
+
+ROLES = ("operator", "trainer", "agent", "admin")
+MIN_PASSWORD = 10
+FREE_FAILURES = 3  # then each further failure locks the name (and the address) for longer
+MAX_LOCK_S = 3600
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    _, n, r, p, salt, digest = stored.split("$")
+    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def lock_seconds(failures: int) -> float:
+    """No lock for the first few mistakes, then 2 s doubling up to an hour."""
+    return 0 if failures < FREE_FAILURES else min(MAX_LOCK_S, 2 ** (failures - FREE_FAILURES + 1))
+
+
+@dataclass
+class SignedIn:
+    user_id: int
+    name: str
+    role: str
+    csrf_token: str
+
+
+class Logins:
+    def __init__(self, session_factory: Callable[[], Session], session_minutes: int = 480,
+                 clock: Callable[[], float] = time.monotonic):
+        self.session = session_factory
+        self.lifetime = dt.timedelta(minutes=session_minutes)
+        self.clock = clock
+        self._address_failures: Dict[str, List[float]] = defaultdict(list)  # address -> [count, locked until]
+
+    def add_user(self, name: str, role: str, password: str) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"the password needs at least {MIN_PASSWORD} characters")
+        with self.session.begin() as session:
+            user = session.scalar(sa.select(User).where(User.name == name))
+            if user is None:
+                session.add(User(name=name, role=role, password_hash=hash_password(password), failed_logins=0))
+            else:  # a new password or role: the old sessions end
+                user.role, user.password_hash, user.failed_logins, user.locked_until = role, hash_password(password), 0, None
+                session.execute(sa.delete(WebSession).where(WebSession.user_id == user.id))
+
+    def users(self) -> List[User]:
+        with self.session() as session:
+            return list(session.scalars(sa.select(User).order_by(User.name)))
+
+    def sign_in(self, name: str, password: str, address: str) -> Optional[str]:
+        """A session token, or None for a wrong name or password or while locked (one answer
+        for all, so names cannot be guessed from it)."""
+        count, until = self._address_failures.get(address, (0, 0.0))
+        if self.clock() < until:
+            return None
+        now = utcnow()
+        with self.session.begin() as session:
+            user = session.scalar(sa.select(User).where(User.name == name))
+            locked = user is not None and user.locked_until is not None and user.locked_until > now
+            # Unknown names cost a hash too: the answer's timing says nothing.
+            matches = password_matches(password, user.password_hash if user else hash_password("-"))
+            if user is None or locked or not matches:
+                if user is not None and not locked:
+                    user.failed_logins += 1
+                    if lock_seconds(user.failed_logins):
+                        user.locked_until = now + dt.timedelta(seconds=lock_seconds(user.failed_logins))
+                self._address_failures[address] = (count + 1, self.clock() + lock_seconds(count + 1))
+                return None
+            user.failed_logins, user.locked_until = 0, None
+            self._address_failures.pop(address, None)
+            token = secrets.token_urlsafe(32)
+            session.execute(sa.delete(WebSession).where(WebSession.expires_at < now))
+            session.add(WebSession(token_hash=_digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
+                                   expires_at=now + self.lifetime))
+            return token
+
+    def signed_in(self, token: Optional[str]) -> Optional[SignedIn]:
+        if not token:
+            return None
+        with self.session() as session:
+            row = session.execute(sa.select(WebSession, User).join(User, User.id == WebSession.user_id)
+                                  .where(WebSession.token_hash == _digest(token))).first()
+        if row is None or row[0].expires_at < utcnow():
+            return None
+        web, user = row
+        return SignedIn(user.id, user.name, user.role, web.csrf_token)
+
+    def sign_out(self, token: str) -> None:
+        with self.session.begin() as session:
+            session.execute(sa.delete(WebSession).where(WebSession.token_hash == _digest(token)))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,267 @@
+"""The dashboard's pages on the bot's own Sanic app: /dashboard/...
+
+Operators: live calls, queues and agents, and the figures over a period (per line and topic,
+with charts). Trainers: the review inbox and retraining. Agents: the screen pop of a call.
+Every page needs a login; every form carries the session's CSRF token; pages are rendered
+with autoescaping (callers can say anything) and a content security policy without inline
+scripts.
+"""
+
+import datetime as dt
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Optional
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sanic import Blueprint, response
+from sanic.exceptions import SanicException
+
+from voicebot.config import ConfigError, Installation
+from voicebot.dashboard.auth import Logins, SignedIn
+from voicebot.dashboard.retrain import Retrainer
+from voicebot.dialogue.examples import add_example
+from voicebot.dialogue.runtime import Dialogue
+from voicebot.store import RecordStore
+from voicebot.store.record import utcnow
+
+HERE = Path(__file__).parent
+COOKIE = "voicebot_session"
+HOME = {"operator": "/dashboard/operations", "admin": "/dashboard/operations", "trainer": "/dashboard/inbox",
+        "agent": "/dashboard/calls"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+
+
+def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phone_line=None,
+              session_minutes: int = 480) -> Blueprint:
+    bp = Blueprint("dashboard", url_prefix="/dashboard")
+    logins = Logins(records.session, session_minutes)
+    retrainer = Retrainer(inst, dialogue)
+    templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+    intents = sorted(_intents(inst))
+
+    def page(request, template: str, status: int = 200, **values):
+        html = templates.get_template(template).render(user=request.ctx.user, lines=inst.tenants, **values)
+        return response.html(html, status=status, headers=SECURITY_HEADERS)
+
+    def signed_in(request, *roles: str) -> SignedIn:
+        user = logins.signed_in(request.cookies.get(COOKIE))
+        if user is None:
+            raise _Redirect("/dashboard/login")
+        if roles and user.role not in roles and user.role != "admin":
+            raise SanicException("your role cannot see this page", status_code=403)
+        if request.method == "POST" and request.form.get("csrf") != user.csrf_token:
+            raise SanicException("the form expired: reload the page and try again", status_code=403)
+        request.ctx.user = user
+        return user
+
+    @bp.middleware("request")
+    async def same_origin_posts(request):
+        request.ctx.user = None
+        origin = request.headers.get("origin")
+        if request.method == "POST" and origin and origin.split("://", 1)[-1] != request.host:
+            return response.text("cross-site form refused", status=403)
+
+    @bp.exception(_Redirect)
+    async def redirect(request, error):
+        return response.redirect(error.location)
+
+    @bp.exception(SanicException)
+    async def error_page(request, error):
+        return page(request, "error.html", status=getattr(error, "status_code", 500), message=str(error))
+
+    @bp.get("/static/<name>")
+    async def static(request, name: str):
+        if name not in ("dashboard.js", "dashboard.css"):
+            raise SanicException("not found", status_code=404)
+        return await response.file(HERE / "static" / name, headers={"Cache-Control": "max-age=300"})
+
+    # -- signing in and out
+    @bp.get("/login")
+    async def login_form(request):
+        return page(request, "login.html")
+
+    @bp.post("/login")
+    async def login(request):
+        name, password = request.form.get("name", ""), request.form.get("password", "")
+        token = logins.sign_in(name, password, request.ip)
+        if token is None:
+            return page(request, "login.html", status=401, name=name,
+                        message="Wrong name or password, or too many attempts: wait a little and try again.")
+        user = logins.signed_in(token)
+        target = response.redirect(HOME[user.role])
+        target.cookies[COOKIE] = token
+        target.cookies[COOKIE].update({"httponly": True, "samesite": "Strict", "path": "/dashboard",
+                                       "max-age": session_minutes * 60})
+        return target
+
+    @bp.post("/logout")
+    async def logout(request):
+        signed_in(request)
+        logins.sign_out(request.cookies.get(COOKIE))
+        target = response.redirect("/dashboard/login")
+        del target.cookies[COOKIE]
+        return target
+
+    @bp.get("/")
+    async def home(request):
+        return response.redirect(HOME[signed_in(request).role])
+
+    # -- operators
+    @bp.get("/operations")
+    async def operations(request):
+        signed_in(request, "operator")
+        since, until, line_id = _period(request, inst)
+        levels = {q: queue.service_level_s for q, queue in inst.settings.queues.items()}
+        report = records.report(since, until, line_id, levels)
+        days = [(day[5:], calls) for day, calls, _ in report.per_day]
+        return page(request, "operations.html", report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
+                    line_id=line_id, live=_live_calls(phone_line), queues=phone_line.queues.snapshot() if phone_line else None)
+
+    @bp.get("/live.json")
+    async def live(request):
+        signed_in(request, "operator")
+        return response.json({"calls": _live_calls(phone_line),
+                              "queues": phone_line.queues.snapshot() if phone_line else None})
+
+    # -- trainers
+    @bp.get("/inbox")
+    async def inbox(request):
+        signed_in(request, "trainer")
+        line_id = _line(request, inst)
+        turns = records.inbox([line_id] if line_id else inst.tenants, limit=50)
+        guesses = {}
+        for turn in turns:
+            if turn.language in dialogue.agents:
+                parsed = await dialogue.parse(turn.language, turn.text or "")
+                guesses[turn.id] = [(g["name"], g["confidence"]) for g in parsed.get("intent_ranking", [])[:3]]
+        return page(request, "inbox.html", turns=turns, guesses=guesses, intents=intents, line_id=line_id,
+                    job=retrainer.job, notice=request.args.get("notice"))
+
+    @bp.post("/inbox/<turn_id:int>")
+    async def review(request, turn_id: int):
+        signed_in(request, "trainer")
+        intent = request.form.get("intent") if request.form.get("action") == "assign" else None
+        if intent is not None and intent not in intents:
+            raise SanicException(f"no intent {intent!r}", status_code=400)
+        turn = records.pending_review(turn_id)
+        if turn is None:
+            raise SanicException("that utterance was reviewed already", status_code=409)
+        notice = "Discarded."
+        if intent:
+            try:
+                added = add_example(inst, turn.language, intent, turn.text)
+            except ConfigError as error:
+                raise SanicException(str(error), status_code=409) from None
+            notice = f"Added to {intent}: retrain to use it." if added else f"Already an example of {intent}."
+        records.review(turn_id, intent)
+        return response.redirect("/dashboard/inbox?" + urllib.parse.urlencode({"notice": notice}))
+
+    @bp.post("/retrain")
+    async def retrain(request):
+        signed_in(request, "trainer")
+        lang = request.form.get("lang")
+        if lang not in dialogue.agents:
+            raise SanicException(f"no model for language {lang!r} in this bot", status_code=400)
+        try:
+            retrainer.start(lang, records.labelled(lang))
+        except RuntimeError as error:
+            raise SanicException(str(error), status_code=409)
+        return response.redirect("/dashboard/training")
+
+    @bp.get("/training")
+    async def training(request):
+        signed_in(request, "trainer")
+        return page(request, "training.html", job=retrainer.job, languages=sorted(dialogue.agents))
+
+    @bp.get("/training.json")
+    async def training_state(request):
+        signed_in(request, "trainer")
+        return response.json(retrainer.job.as_dict() if retrainer.job else None)
+
+    # -- agents: the screen pop
+    @bp.get("/calls")
+    async def calls(request):
+        signed_in(request, "agent", "operator", "trainer")
+        return page(request, "calls.html", live=_live_calls(phone_line))
+
+    @bp.get("/calls/<call_id>")
+    async def screen_pop(request, call_id: str):
+        signed_in(request, "agent", "operator", "trainer")
+        record = next((r for r in (phone_line.records() if phone_line else []) if r.call_id == call_id), None)
+        if record is not None:
+            turns = _conversation(record.events)
+            call = {"id": record.call_id, "tenant": record.tenant, "state": record.state}
+        else:
+            stored = records.export(call_id)
+            if stored is None:
+                raise SanicException(f"no call {call_id!r}", status_code=404)
+            turns = [{"who": "caller", "text": t["text"], "intent": t["intent"]} for t in stored["turns"] if t["text"]]
+            call = {"id": call_id, "tenant": stored["call"]["tenant"], "state": stored["call"]["outcome"] or "live"}
+        return page(request, "call.html", call=call, turns=turns)
+
+    return bp
+
+
+class _Redirect(Exception):
+    def __init__(self, location: str):
+        super().__init__(location)
+        self.location = location
+
+
+def _intents(inst: Installation):
+    import yaml
+
+    return yaml.safe_load((inst.root / "domain.yml").read_text())["intents"]
+
+
+def _line(request, inst: Installation) -> Optional[str]:
+    line_id = request.args.get("line") or None
+    if line_id is not None and line_id not in inst.tenants:
+        raise SanicException("choose a line from the list", status_code=400)
+    return line_id
+
+
+def _period(request, inst: Installation):
+    """since/until days from the filter form (default: the last 7 days); until is inclusive."""
+    today = utcnow().date()
+    try:
+        since = dt.date.fromisoformat(request.args.get("since") or str(today - dt.timedelta(days=6)))
+        until = dt.date.fromisoformat(request.args.get("until") or str(today))
+    except ValueError:
+        raise SanicException("give dates as YYYY-MM-DD", status_code=400) from None
+    if since > until:
+        raise SanicException("the period starts after it ends", status_code=400)
+    start = dt.datetime.combine(since, dt.time())
+    return start, dt.datetime.combine(until + dt.timedelta(days=1), dt.time()), _line(request, inst)
+
+
+def _live_calls(phone_line) -> list:
+    if phone_line is None:
+        return []
+    now = time.time()
+    waiting = {w["call_id"]: w["waited_s"] for q in phone_line.queues.snapshot()["queues"] for w in q["waiting"]}
+    calls = []
+    for session in list(phone_line.sessions.values()):
+        record = session.record
+        intents = [e.get("intent") for e in record.events if e["event"] == "bot" and e.get("intent")]
+        calls.append({"id": record.call_id, "tenant": record.tenant, "state": "queued" if record.call_id in waiting
+                      else "with agent" if session.queued is not None else record.state,
+                      "intent": intents[-1] if intents else None, "seconds": round(now - record.started),
+                      "waited_s": waiting.get(record.call_id)})
+    return calls
+
+
+def _conversation(events: list) -> list:
+    turns = []
+    for event in events:
+        if event["event"] == "heard" and event.get("text"):
+            turns.append({"who": "caller", "text": event["text"]})
+        elif event["event"] == "dtmf":
+            turns.append({"who": "caller", "text": f"(key {event['digit']})"})
+        elif event["event"] == "bot":
+            turns.append({"who": "bot", "text": " ".join(event.get("texts") or []), "intent": event.get("intent")})
+    return turns

@@ -1,0 +1,69 @@
+// Live tables and training progress refresh themselves. Values go in with textContent only:
+// callers can say anything, and none of it may ever run as markup.
+"use strict";
+
+function cell(row, value) {
+  const td = document.createElement("td");
+  td.textContent = value === null || value === undefined ? "" : String(value);
+  row.appendChild(td);
+  return td;
+}
+
+async function refreshLiveCalls(table) {
+  const reply = await fetch(table.dataset.refresh || "/dashboard/live.json", {credentials: "same-origin"});
+  if (!reply.ok) return;
+  const data = await reply.json();
+  const header = table.rows[0];
+  while (table.rows.length > 1) table.deleteRow(1);
+  for (const call of data.calls) {
+    const row = table.insertRow();
+    const link = document.createElement("a");
+    link.href = "/dashboard/calls/" + encodeURIComponent(call.id);
+    link.textContent = call.id.slice(0, 12);
+    cell(row, "").appendChild(link);
+    for (const value of [call.tenant, call.state, call.intent, call.seconds, call.waited_s].slice(0, header.cells.length - 1)) {
+      cell(row, value);
+    }
+  }
+}
+
+async function pollTraining(section) {
+  const reply = await fetch(section.dataset.poll, {credentials: "same-origin"});
+  if (!reply.ok) return;
+  const job = await reply.json();
+  if (!job) return;
+  document.getElementById("phase").textContent = job.phase;
+  document.getElementById("detail").textContent = job.detail;
+  document.getElementById("progress").value = job.progress;
+  for (const name of ["before", "after"]) {
+    const e = job[name];
+    const row = document.getElementById("eval-" + name);
+    if (e && row) {
+      row.cells[1].textContent = e.examples;
+      row.cells[2].textContent = e.correct;
+      row.cells[3].textContent = e.accuracy === null ? "" : Math.round(100 * e.accuracy) + "%";
+    }
+  }
+  if (job.phase === "done" || job.phase === "failed") {
+    window.location.reload();  // the final report, with what is still wrong
+    return true;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const live = document.getElementById("live-calls");
+  if (live && live.dataset.refresh !== undefined) {
+    setInterval(() => refreshLiveCalls(live), 5000);
+  }
+  const training = document.getElementById("training");
+  if (training && !["done", "failed"].includes(document.getElementById("phase").textContent)) {
+    const timer = setInterval(async () => { if (await pollTraining(training)) clearInterval(timer); }, 1000);
+  }
+  const find = document.getElementById("find-call");
+  if (find) {
+    find.addEventListener("submit", (event) => {
+      event.preventDefault();
+      window.location = "/dashboard/calls/" + encodeURIComponent(find.elements.id.value.trim());
+    });
+  }
+});
