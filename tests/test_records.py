@@ -3,11 +3,15 @@ data subject requests, retention, the report's figures, SQLite and a real Postgr
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
 from postgres import postgres  # noqa: F401
 
+from conftest import REPO
 from voicebot.config import ConfigError
 from voicebot.store import RecordStore
 from voicebot.store.models import Call, CallEvent, Turn
@@ -183,3 +187,13 @@ def test_an_unreachable_postgresql_at_start_up_is_a_clear_error(postgres):
     postgres.stop()
     with pytest.raises(ConfigError, match=r"store_url: cannot reach the database at .*127\.0\.0\.1:\d+/voicebot.*"):
         RecordStore(postgres.url)
+
+
+def test_the_bot_does_not_start_on_an_unreachable_database_and_says_why(postgres):
+    postgres.stop()
+    env = {**os.environ, "VOICEBOT_STORE_URL": postgres.url}
+    done = subprocess.run([sys.executable, "-m", "voicebot.cli", "serve", "--no-sip", "--port", "0"], env=env,
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "store_url: cannot reach the database at postgresql+psycopg2://postgres@127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr

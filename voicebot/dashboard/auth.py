@@ -6,9 +6,8 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -54,7 +53,7 @@ class Logins:
         self.session = session_factory
         self.lifetime = dt.timedelta(minutes=session_minutes)
         self.clock = clock
-        self._address_failures: Dict[str, List[float]] = defaultdict(list)  # address -> [count, locked until]
+        self._address_failures: Dict[str, Tuple[int, float]] = {}  # address -> (failures, locked until)
 
     def add_user(self, name: str, role: str, password: str) -> None:
         if role not in ROLES:
