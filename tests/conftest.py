@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,12 @@ class TextBot:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
+    def text(self, path: str) -> str:
+        """A plain-text resource, such as /metrics."""
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+            assert response.headers["Content-Type"].startswith("text/plain")
+            return response.read().decode()
+
     def start(self, line: str) -> tuple:
         status, body = self.request("POST", f"/lines/{line}/conversations")
         assert status == 201, body
@@ -134,6 +141,13 @@ def bot(trained, store_url):
     server = TextBot(AGENT_HOURS, store_url, sip=True)
     yield server
     server.stop()
+
+
+def metric(text, name, **labels):
+    """A sample's value from a Prometheus exposition, or None."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    match = re.search(rf"^{name}\{{{wanted}\}} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else None
 
 
 def events(record: dict, kind: str) -> list:

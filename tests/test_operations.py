@@ -8,11 +8,10 @@ import re
 import sqlite3
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 
-from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, place_call
+from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, metric, place_call
 from voicebot.store import RecordStore
 
 CPR_DIGITS = "290472-4817"
@@ -50,17 +49,11 @@ def test_identifiers_never_reach_the_database_the_logs_or_the_metrics(ops):
     RecordStore(ops.store_url).flush()
     with sqlite3.connect(ops.store_file) as db:
         dump = "\n".join(db.iterdump())
-    metrics = raw(ops, "/metrics")
+    metrics = ops.text("/metrics")
     log = ops.log.read_text(errors="replace")
     for where, text in (("database", dump), ("log", log), ("metrics", metrics)):
         assert "290472" not in text and CPR_SPOKEN_DA not in text, where
     assert "my personal number is [cpr]" in dump and "[cpr]" in log  # stored and logged, redacted
-
-
-def raw(ops, path):
-    with urllib.request.urlopen(ops.url + path, timeout=30) as response:
-        assert response.headers["Content-Type"].startswith("text/plain")
-        return response.read().decode()
 
 
 def test_every_turn_is_stored_with_its_intent_source_and_latency(ops):
@@ -77,14 +70,8 @@ def test_every_turn_is_stored_with_its_intent_source_and_latency(ops):
     assert [e["kind"] for e in handoff["events"]] == ["answered", "handoff"]
 
 
-def metric(text, name, **labels):
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    match = re.search(rf"^{name}\{{{wanted}\}} (\S+)$", text, re.M)
-    return float(match.group(1)) if match else None
-
-
 def test_metrics_count_calls_outcomes_handoffs_and_latency(ops):
-    text = raw(ops, "/metrics")
+    text = ops.text("/metrics")
     assert metric(text, "voicebot_calls_total", channel="text", tenant="demo-city") == 2
     assert metric(text, "voicebot_calls_total", channel="phone", tenant="demo-city") == 1
     assert metric(text, "voicebot_calls_ended_total", channel="text", outcome="settled", tenant="demo-city") == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEMO_CITY, events, place_call
+from conftest import DEMO_CITY, events, metric, place_call
 from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.telephony.media import RATE
@@ -136,6 +136,9 @@ def test_a_recognised_korean_utterance_drives_the_dialogue(korean_bot):
     first = timeline["turns"][0]
     assert first["latency_ms"] is not None and first["bot_ms"] > 1000
     assert all(e["end_of_speech_ms"] >= 300 for e in events(record, "heard"))
+    # The recogniser's real-time factor per utterance reaches the metrics.
+    assert all(e["speech_ms"] > 500 and e["asr_busy_ms"] > 0 for e in events(record, "heard"))
+    assert metric(korean_bot.text("/metrics"), "voicebot_asr_real_time_factor_count", language="ko") >= 2
 
 
 def test_models_get_fails_clearly_when_the_model_host_is_unreachable(tmp_path):
