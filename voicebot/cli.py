@@ -244,6 +244,8 @@ def demo(obj: Context, line_id: str) -> None:
         click.echo(f"demo call to {tenant.name}: {uri}, pressing 1 (the first menu topic)")
         _print_timeline(TestCaller().run(uri, parse_turns(["--dtmf", "1"], tenant.language)))
         click.echo(f"the bot keeps running: ring {uri} from a softphone, or press Ctrl-C to stop")
+        click.echo(f"dashboard: {inst.settings.http.url}/dashboard/ (first add a login: "
+                   "'voicebot users add NAME --role admin')")
         bot.wait()
     finally:
         procs.stop(bot)
