@@ -3,6 +3,7 @@ data subject requests, retention, the report's figures, SQLite and a real Postgr
 
 import datetime as dt
 import json
+import re
 import os
 import subprocess
 import sys
@@ -197,3 +198,13 @@ def test_the_bot_does_not_start_on_an_unreachable_database_and_says_why(postgres
     assert done.returncode == 1
     assert "store_url: cannot reach the database at postgresql+psycopg2://postgres@127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_records_benchmark_runs_and_writes_its_figures(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    done = subprocess.run([sys.executable, "-m", "voicebot.cli", "bench", "records", "--calls", "200",
+                           "--output", str(results)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = results.read_text()
+    assert "## Records and report" in text and "200 calls over 30 days" in text
+    assert re.search(r"GET /dashboard/operations, last 30 days, all lines\s+\d+\s+\d+", text)

@@ -475,6 +475,19 @@ def bench_handoff(calls: int, root: Optional[Path], output: Optional[Path]) -> N
                lambda folder: run(folder, calls, click.echo))
 
 
+@bench.command("records")
+@click.option("--calls", default=100_000, show_default=True, type=click.IntRange(1))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366))
+@click.option("--store-url", help="An empty database to fill (default: a temporary SQLite file).")
+@click.option("--nlu", is_flag=True, help="Load the trained models so the inbox page shows its guesses (a minute more).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default benchmarks/RESULTS.md).")
+def bench_records(calls: int, days: int, store_url: Optional[str], nlu: bool, output: Optional[Path]) -> None:
+    """Report queries and dashboard pages with CALLS stored calls (100,000: about 8 minutes to generate)."""
+    from voicebot.bench_records import main as run_records_bench
+
+    run_records_bench(calls, store_url, days, output, click.echo, nlu)
+
+
 def _run_bench(section: str, command: str, root: Optional[Path], output: Optional[Path],
                run: Callable[[Path], List[str]]) -> None:
     """Run a benchmark in root (default: a temporary folder), print its lines and write them to
