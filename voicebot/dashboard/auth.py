@@ -89,7 +89,7 @@ class Logins:
                     user.failed_logins += 1
                     if lock_seconds(user.failed_logins):
                         user.locked_until = now + dt.timedelta(seconds=lock_seconds(user.failed_logins))
-                self._address_failures[address] = (count + 1, self.clock() + lock_seconds(count + 1))
+                self._remember_failure(address, count + 1)
                 return None
             user.failed_logins, user.locked_until = 0, None
             self._address_failures.pop(address, None)
@@ -98,6 +98,12 @@ class Logins:
             session.add(WebSession(token_hash=_digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
                                    expires_at=now + self.lifetime))
             return token
+
+    def _remember_failure(self, address: str, count: int) -> None:
+        now = self.clock()
+        if len(self._address_failures) > 10_000:  # many addresses: forget those no longer locked
+            self._address_failures = {a: f for a, f in self._address_failures.items() if f[1] > now}
+        self._address_failures[address] = (count, now + lock_seconds(count))
 
     def signed_in(self, token: Optional[str]) -> Optional[SignedIn]:
         if not token:
