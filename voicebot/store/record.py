@@ -8,15 +8,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional
 
-from sqlalchemy.orm import Session
-
 from voicebot.privacy import redact_value
 from voicebot.store.models import Call, CallEvent, Turn
+from voicebot.store.writer import Write
 
 if TYPE_CHECKING:
     from voicebot.metrics import Metrics
 
-Write = Callable[[Session], None]
 logger = logging.getLogger(__name__)
 
 # Timeline events that are not turns and not noise: kept as call_events rows.
@@ -24,7 +22,6 @@ STORED_EVENTS = {"answered", "hangup", "error", "silence", "barge_in", "transfer
                  "queue_refused", "queue_entered", "queue_position", "agent_ringing", "agent_alerting",
                  "agent_missed", "queue_answered", "agent_whisper", "bridged", "agent_hung_up",
                  "agent_lost", "queue_abandoned", "callback_offered", "callback_requested"}
-
 
 # Intents that say nothing about why someone called: never a call's topic.
 NOT_TOPICS = {"greet", "goodbye", "thank", "affirm", "deny", "nlu_fallback", "out_of_scope"}
