@@ -208,3 +208,20 @@ def test_the_records_benchmark_runs_and_writes_its_figures(tmp_path):
     text = results.read_text()
     assert "## Records and report" in text and "200 calls over 30 days" in text
     assert re.search(r"GET /dashboard/operations, last 30 days, all lines\s+\d+\s+\d+", text)
+
+
+def test_a_quiet_text_conversation_is_over_after_half_an_hour(store):
+    import collections
+    import time
+
+    from voicebot.channels.http import IDLE_CONVERSATION_S, close_quiet
+
+    conversations = collections.OrderedDict()
+    for name in ("quiet", "active"):
+        record = conversations[name] = store.record(name, "demo-city", "en", channel="text")
+        record.add("heard", text="when are you open", source="text")
+        record.add("bot", intent="opening_hours", confidence=0.9, texts=["..."])
+    conversations["quiet"].started -= IDLE_CONVERSATION_S + 1
+    close_quiet(conversations, time.time())
+    assert list(conversations) == ["active"]
+    assert store.export("quiet")["call"]["outcome"] == "settled" and store.export("active")["call"]["outcome"] is None

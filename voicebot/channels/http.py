@@ -20,9 +20,22 @@ from voicebot.dashboard.pages import dashboard
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.store import CallRecord, RecordStore
 
-# Text conversations have no hang-up: the oldest open ones are closed (and their records
-# ended) beyond this many.
+# Text conversations have no hang-up: one quiet this long, or the least recently active beyond
+# this many, is over (its record ended, so it counts in the figures).
+IDLE_CONVERSATION_S = 30 * 60
 OPEN_CONVERSATIONS = 1000
+
+
+def close_quiet(conversations: "collections.OrderedDict[str, CallRecord]", now: float) -> None:
+    """End the conversations quiet for IDLE_CONVERSATION_S, and the least recently active ones
+    beyond OPEN_CONVERSATIONS (`conversations` is in order of activity, oldest first)."""
+    while conversations:
+        oldest = next(iter(conversations.values()))
+        if len(conversations) <= OPEN_CONVERSATIONS and oldest.last_active > now - IDLE_CONVERSATION_S:
+            return
+        conversations.popitem(last=False)
+        oldest.state = "ended"
+        oldest.end()
 
 
 def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, name: str = "voicebot_text",
@@ -37,8 +50,8 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
             record = conversations[conversation_id] = records.record(conversation_id, tenant.id, tenant.language,
                                                                      caller, channel="text")
             record.state = "talking"
-            while len(conversations) > OPEN_CONVERSATIONS:
-                conversations.popitem(last=False)[1].end()
+        conversations.move_to_end(conversation_id)
+        close_quiet(conversations, time.time())
         return record
 
     def line(line_id: str):

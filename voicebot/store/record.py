@@ -57,6 +57,10 @@ class CallRecord:
         if self.metrics:
             self.metrics.observe(self, event)
 
+    @property
+    def last_active(self) -> float:
+        return self.started + (self.events[-1]["t"] if self.events else 0)
+
     def end(self) -> None:
         if self.journal and not self.journal.ended:
             outcome = self.journal.end()
