@@ -132,12 +132,25 @@ def test_wrong_passwords_are_slowed_down_and_sessions_expire(dash, page):
     expect(page.locator("#message")).to_contain_text("Wrong name or password")
     time.sleep(4.5)
     sign_in(page, dash, "alice")
-    expect(page.locator("h1")).to_have_text("Calls now")
+    expect(page.locator("h1")).to_have_text("Callbacks to make")
     store = RecordStore(dash.store_url)
     with store.session.begin() as session:
         session.execute(sa.update(WebSession).values(expires_at=dt.datetime(2000, 1, 1)))
     page.goto(dash.url + "/dashboard/calls")
     expect(page).to_have_url(re.compile(r"/dashboard/login$"))
+
+
+def test_an_agent_works_through_the_callbacks(dash, page):
+    store = RecordStore(dash.store_url)
+    store.add_callback("demo-kommune", dash.script_id, "+4512345678", "passport", dt.datetime.now(dt.timezone.utc))
+    sign_in(page, dash, "alice")
+    row = page.locator("#callbacks tr", has_text="+4512345678")
+    expect(row).to_contain_text("passport")
+    row.locator("button:has-text('Called back')").click()
+    expect(page.locator("#notice")).to_have_text("Marked as done.")
+    expect(page.locator("#callbacks tr", has_text="+4512345678")).to_have_count(0)
+    assert store.open_callbacks("demo-kommune") == []
+    assert store.export(dash.script_id)["events"][-1]["kind"] == "called_back"
 
 
 def test_an_agent_sees_the_conversation_of_a_call(dash, page):

@@ -28,7 +28,7 @@ from voicebot.store.record import utcnow
 HERE = Path(__file__).parent
 COOKIE = "voicebot_session"
 HOME = {"operator": "/dashboard/operations", "admin": "/dashboard/operations", "trainer": "/dashboard/inbox",
-        "agent": "/dashboard/calls"}
+        "agent": "/dashboard/callbacks"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
@@ -182,7 +182,22 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         signed_in(request, "trainer")
         return response.json(retrainer.job.as_dict() if retrainer.job else None)
 
-    # -- agents: the screen pop
+    # -- agents: callbacks to make, and the screen pop
+    @bp.get("/callbacks")
+    async def callbacks(request):
+        signed_in(request, "agent", "operator")
+        line_id = _line(request, inst)
+        waiting = [(tenant, records.open_callbacks(tenant)) for tenant in ([line_id] if line_id else inst.tenants)]
+        return page(request, "callbacks.html", waiting=waiting, line_id=line_id, notice=request.args.get("notice"))
+
+    @bp.post("/callbacks/<callback_id:int>")
+    async def callback_done(request, callback_id: int):
+        user = signed_in(request, "agent", "operator")
+        if not records.close_callback(callback_id, user.name):
+            raise SanicException("that callback is done already", status_code=409)
+        return response.redirect("/dashboard/callbacks?notice=Marked+as+done.")
+
+
     @bp.get("/calls")
     async def calls(request):
         signed_in(request, "agent", "operator", "trainer")

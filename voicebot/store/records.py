@@ -98,6 +98,18 @@ class RecordStore:
                                    .where(Turn.review == "assigned", Turn.language == language).order_by(Turn.id))
             return [(text, intent) for text, intent in rows]
 
+    def close_callback(self, callback_id: int, by: str) -> bool:
+        """An agent called back; False if it was not open."""
+        with self.session.begin() as session:
+            callback = session.get(Callback, callback_id)
+            if callback is None or callback.status != "open":
+                return False
+            callback.status = "done"
+            if session.get(Call, callback.conversation_id) is not None:
+                session.add(CallEvent(call_id=callback.conversation_id, at=utcnow(), kind="called_back",
+                                      data={"by": by}))
+            return True
+
     # -- data subject requests and retention
     def export(self, call_id: str) -> Optional[dict]:
         """Everything stored about one call, as JSON-ready data."""
