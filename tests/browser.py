@@ -1,19 +1,17 @@
 """A real headless browser for tests: Playwright driving Debian's Chromium (package `chromium`,
 which scripts/install.sh installs). Playwright never downloads a browser of its own here: the
 fixture launches /usr/bin/chromium by `executable_path`, and the `playwright` wheel carries its own
-node driver, so nothing is fetched at run time.
-
-    from browser import browser, page  # noqa: F401  (the fixtures; tests/ is on sys.path, like peers)
+node driver, so nothing is fetched at run time. The fixtures reach every test through conftest's
+pytest_plugins:
 
     def test_something(page):
         page.goto(url)
         expect(page.locator("h1")).to_have_text("Calls")
 
 Fixtures:
-- `browser` (module scope): one headless Chromium per test module that imports it, started with
-  Playwright's sync API and closed after the module's last test. Module, not session, scope: a
-  fixture imported into several modules (rather than defined in conftest.py) gets one definition
-  per module anyway, and a launch costs well under a second.
+- `browser` (module scope): one headless Chromium per test module that uses it, started with
+  Playwright's sync API and closed after the module's last test (a launch costs well under a
+  second; no browser lingers through the rest of the suite).
 - `page` (function scope): a fresh browser context (its own cookies, storage and cache, so nothing
   leaks between tests) and a page in it, both closed after the test. Its default timeout is
   `TIMEOUT_MS`, shorter than Playwright's 30 s so that a broken page fails fast.

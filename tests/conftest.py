@@ -20,6 +20,9 @@ from voicebot.dialogue.training import train_stale
 from voicebot.telephony.caller import timeline_from_output
 from voicebot import procs
 
+# Fixtures of their own modules: a private PostgreSQL server, a headless browser.
+pytest_plugins = ("postgres", "browser")
+
 REPO = Path(__file__).resolve().parents[1]
 # A Tuesday morning: every demo line's agents are at work.
 AGENT_HOURS = "2026-11-24T10:00:00+01:00"

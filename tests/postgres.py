@@ -1,8 +1,7 @@
 """A private PostgreSQL server per test: initdb'd in a fresh directory, on a free loopback port,
 stopped by itself. Needs only Debian's `postgresql` package (scripts/install.sh installs it); it
 never uses the package's default cluster, which a container without systemd may not even have.
-
-    from postgres import postgres  # noqa: F401  (the fixture; tests/ is on sys.path, like peers)
+The `postgres` fixture reaches every test through conftest's pytest_plugins:
 
     def test_something(postgres):
         engine = sqlalchemy.create_engine(postgres.url)

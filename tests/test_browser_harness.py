@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 import browser as harness
-from browser import browser, page  # noqa: F401  (the fixtures)
 
 # Text a caller could put in a note; must show as text, never run.
 PAYLOADS = ["<script>window.__injected = true</script>",

@@ -13,7 +13,6 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from browser import browser, page  # noqa: F401
 from playwright.sync_api import expect
 
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, place_call

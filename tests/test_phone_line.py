@@ -8,7 +8,6 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conftest import DEMO_CITY, events, metric, place_call
 from voicebot import korean_line

@@ -7,7 +7,7 @@ import sqlalchemy
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from postgres import postgres, private_postgres  # noqa: F401  (postgres: the fixture)
+from postgres import private_postgres
 
 
 def test_stop_and_start_keep_the_data(tmp_path):
@@ -34,7 +34,7 @@ def test_stop_and_start_keep_the_data(tmp_path):
         engine.connect()
 
 
-def test_fixture_gives_an_empty_voicebot_database(postgres):  # noqa: F811
+def test_fixture_gives_an_empty_voicebot_database(postgres):
     engine = sqlalchemy.create_engine(postgres.url)
     with engine.connect() as connection:
         assert connection.execute(sqlalchemy.text("SELECT current_database()")).scalar() == "voicebot"

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import sqlalchemy as sa
-from postgres import postgres  # noqa: F401
 
 from conftest import REPO
 from voicebot.config import ConfigError

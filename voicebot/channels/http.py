@@ -96,9 +96,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         record.add("heard", text=body["text"], source="text")
         started = time.monotonic()
         reply = await dialogue.handle(tenant, conversation_id, body["text"], caller=caller)
-        record.add("bot", intent=reply.intent, confidence=reply.confidence, entities=reply.entities,
-                   texts=reply.texts, handoff=reply.handoff, hangup=reply.hangup, callback=reply.callback,
-                   dialogue_ms=ms(time.monotonic() - started))
+        record.add("bot", **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
         if reply.ends_conversation:
             record.state = "ended"
             conversations.pop(conversation_id, None)

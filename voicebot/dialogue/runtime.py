@@ -34,6 +34,11 @@ class BotReply:
     def ends_conversation(self) -> bool:
         return bool(self.handoff or self.hangup)
 
+    def as_event(self) -> dict:
+        """The reply as a call record's "bot" event."""
+        return {"intent": self.intent, "confidence": self.confidence, "entities": self.entities, "texts": self.texts,
+                "handoff": self.handoff, "hangup": self.hangup, "callback": self.callback}
+
     def as_dict(self) -> dict:
         return {"messages": self.texts, "handoff": self.handoff, "hangup": self.hangup, "callback": self.callback,
                 "intent": self.intent, "confidence": self.confidence, "entities": self.entities}

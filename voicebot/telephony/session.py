@@ -208,9 +208,7 @@ class CallSession:
         reply: BotReply = await self.line.dialogue.handle(self.tenant, self.call_id, text, self.caller, intent,
                                                           queue_refusal=refusal)
         self.last_intent = reply.intent or self.last_intent
-        self.record.add("bot", intent=reply.intent, confidence=reply.confidence, entities=reply.entities,
-                        texts=reply.texts, handoff=reply.handoff, hangup=reply.hangup, callback=reply.callback,
-                        dialogue_ms=ms(time.monotonic() - started))
+        self.record.add("bot", **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
         self._speak(reply.texts, "answer", heard_at)
         if reply.handoff and own_queue:
             self.handoff_at = time.monotonic()
