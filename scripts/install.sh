@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # sip-tester (SIPp) and baresip-core are the SIP peers the tests call the bot with; postgresql gives
 # the tests the server binaries for private throwaway instances (tests/postgres.py); chromium is the
-# headless browser the Playwright tests drive (tests/browser.py; Playwright never downloads its own).
-DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core postgresql chromium)
+# headless browser the Playwright tests drive (tests/browser.py; Playwright never downloads its own);
+# kamailio is the SIP front before several workers (voicebot cluster front).
+DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core postgresql kamailio chromium)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -505,6 +505,45 @@ def _run_bench(section: str, command: str, root: Optional[Path], output: Optiona
 
 
 @main.group()
+def cluster() -> None:
+    """Several bot workers behind one SIP front."""
+
+
+def _address(value: str) -> tuple:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"{value!r} is not HOST:PORT")
+    return host, int(port)
+
+
+@cluster.command("front")
+@click.option("--worker", "workers", multiple=True, required=True, callback=lambda c, p, v: [_address(w) for w in v],
+              help="A bot worker's SIP address, HOST:PORT (repeat for each worker).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where callers reach the front.")
+@click.option("--port", default=5060, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path("var/cluster"),
+              show_default=True, help="Where the generated Kamailio configuration goes.")
+@click.option("--check", is_flag=True, help="Only write and check the configuration.")
+def cluster_front(workers: list, host: str, port: int, folder: Path, check: bool) -> None:
+    """Run Kamailio in front of the workers: calls spread over those that answer OPTIONS, a
+    worker that fails or does not answer is skipped, floods from one address are dropped."""
+    import shutil
+    import subprocess
+
+    from voicebot.cluster.kamailio import write_front
+
+    if shutil.which("kamailio") is None:
+        raise click.ClickException("kamailio is not installed: install the Debian package 'kamailio'")
+    config = write_front(folder.resolve(), host, port, workers)
+    checked = subprocess.run(["kamailio", "-c", "-f", str(config)], capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise click.ClickException(f"Kamailio refused {config}:\n{checked.stderr[-2000:]}")
+    click.echo(f"front on sip:{host}:{port} for " + ", ".join(f"{h}:{p}" for h, p in workers) + f" ({config})")
+    if not check:
+        os.execvp("kamailio", ["kamailio", "-DD", "-E", "-f", str(config)])
+
+
+@main.group()
 def users() -> None:
     """Dashboard logins."""
 

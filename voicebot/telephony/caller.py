@@ -171,7 +171,7 @@ class TestCaller:
             raise ValueError(f"one caller holds 1 to {MAX_CALLS} calls at a time (pjsua2's PJSUA_MAX_CALLS), "
                              f"not {concurrent}")
         for turn in turns:  # render the caller's speech now, not while calls are running
-            if turn.kind != "dtmf":
+            if turn.kind in ("say", "wav"):
                 caller_speech(turn)
 
         def register() -> None:  # each call's thread uses its media port

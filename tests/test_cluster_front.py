@@ -1,0 +1,57 @@
+"""Kamailio in front of bot workers (`voicebot cluster front`): real calls over 127.0.0.1 through
+the front reach every live worker, and a worker that is down gets none and loses none."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, place_call
+from voicebot import procs
+from voicebot.dialogue.action_server import free_port
+
+
+@pytest.fixture(scope="module")
+def second_bot(trained, store_url):
+    server = TextBot(AGENT_HOURS, store_url, sip=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def front(bot, second_bot, tmp_path_factory):
+    """The front on a free port before the two bots and an address where no worker runs."""
+    port, down = free_port(), free_port()
+    command = [sys.executable, "-m", "voicebot.cli", "cluster", "front", "--port", str(port),
+               "--folder", str(tmp_path_factory.mktemp("front"))]
+    for worker in (bot.sip_port, down, second_bot.sip_port):
+        command += ["--worker", f"127.0.0.1:{worker}"]
+    process = subprocess.Popen(command, cwd=REPO, preexec_fn=procs.die_with_parent,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(5)  # two OPTIONS rounds: the worker that does not answer is marked down
+    assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
+    yield f"sip:{DEMO_CITY}@127.0.0.1:{port}"
+    procs.stop(process)
+
+
+def answered_by(server, call_ids) -> set:
+    return {c["call_id"] for c in server.request("GET", "/calls")[1]} & set(call_ids)
+
+
+def test_calls_through_the_front_spread_over_the_live_workers_and_skip_the_one_down(front, bot, second_bot):
+    timelines = place_call(front, "--wait", "1", "--calls", "6", "--concurrent", "2", total_timeout=300)
+    assert all(t["connected"] for t in timelines), timelines
+    call_ids = [t["call_id"] for t in timelines]
+    first, second = answered_by(bot, call_ids), answered_by(second_bot, call_ids)
+    assert first and second and first | second == set(call_ids) and not first & second
+
+
+def test_the_generated_configuration_is_one_kamailio_accepts(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "voicebot.cli", "cluster", "front", "--worker", "127.0.0.1:5071",
+                           "--port", str(free_port()), "--folder", str(tmp_path), "--check"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    config = (tmp_path / "kamailio.cfg").read_text()
+    assert "ds_select_dst" in config and "pike_check_req" in config
+    assert (tmp_path / "dispatcher.list").read_text() == "1 sip:127.0.0.1:5071\n"

@@ -1,0 +1,1 @@
+"""Several bot workers behind one SIP front (Kamailio's dispatcher)."""
