@@ -7,7 +7,9 @@ with autoescaping (callers can say anything) and a content security policy witho
 scripts.
 """
 
+import asyncio
 import datetime as dt
+import functools
 import time
 import urllib.parse
 from pathlib import Path
@@ -87,7 +89,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     @bp.post("/login")
     async def login(request):
         name, password = request.form.get("name", ""), request.form.get("password", "")
-        token = logins.sign_in(name, password, request.ip)
+        token = await off_loop(logins.sign_in, name, password, request.ip)
         if token is None:
             return page(request, "login.html", status=401, name=name,
                         message="Wrong name or password, or too many attempts: wait a little and try again.")
@@ -116,23 +118,22 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         signed_in(request, "operator")
         since, until, line_id = _period(request, inst)
         levels = {q: queue.service_level_s for q, queue in inst.settings.queues.items()}
-        report = records.report(since, until, line_id, levels)
+        report = await off_loop(records.report, since, until, line_id, levels)
         days = [(day[5:], calls) for day, calls, _ in report.per_day]
         return page(request, "operations.html", report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
-                    line_id=line_id, live=_live_calls(phone_line), queues=phone_line.queues.snapshot() if phone_line else None)
+                    line_id=line_id, **_live(phone_line))
 
     @bp.get("/live.json")
     async def live(request):
         signed_in(request, "operator")
-        return response.json({"calls": _live_calls(phone_line),
-                              "queues": phone_line.queues.snapshot() if phone_line else None})
+        return response.json(_live(phone_line))
 
     # -- trainers
     @bp.get("/inbox")
     async def inbox(request):
         signed_in(request, "trainer")
         line_id = _line(request, inst)
-        turns = records.inbox([line_id] if line_id else inst.tenants, limit=50)
+        turns = await off_loop(records.inbox, [line_id] if line_id else inst.tenants, 50)
         guesses = {}
         for turn in turns:
             if turn.language in dialogue.agents:
@@ -147,7 +148,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         intent = request.form.get("intent") if request.form.get("action") == "assign" else None
         if intent is not None and intent not in intents:
             raise SanicException(f"no intent {intent!r}", status_code=400)
-        turn = records.pending_review(turn_id)
+        turn = await off_loop(records.pending_review, turn_id)
         if turn is None:
             raise SanicException("that utterance was reviewed already", status_code=409)
         notice = "Discarded."
@@ -157,7 +158,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
             except ConfigError as error:
                 raise SanicException(str(error), status_code=409) from None
             notice = f"Added to {intent}: retrain to use it." if added else f"Already an example of {intent}."
-        records.review(turn_id, intent)
+        await off_loop(records.review, turn_id, intent)
         return response.redirect("/dashboard/inbox?" + urllib.parse.urlencode({"notice": notice}))
 
     @bp.post("/retrain")
@@ -167,7 +168,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         if lang not in dialogue.agents:
             raise SanicException(f"no model for language {lang!r} in this bot", status_code=400)
         try:
-            retrainer.start(lang, records.labelled(lang))
+            retrainer.start(lang, await off_loop(records.labelled, lang))
         except RuntimeError as error:
             raise SanicException(str(error), status_code=409)
         return response.redirect("/dashboard/training")
@@ -187,13 +188,14 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     async def callbacks(request):
         signed_in(request, "agent", "operator")
         line_id = _line(request, inst)
-        waiting = [(tenant, records.open_callbacks(tenant)) for tenant in ([line_id] if line_id else inst.tenants)]
+        waiting = [(tenant, await off_loop(records.open_callbacks, tenant))
+                   for tenant in ([line_id] if line_id else inst.tenants)]
         return page(request, "callbacks.html", waiting=waiting, line_id=line_id, notice=request.args.get("notice"))
 
     @bp.post("/callbacks/<callback_id:int>")
     async def callback_done(request, callback_id: int):
         user = signed_in(request, "agent", "operator")
-        if not records.close_callback(callback_id, user.name):
+        if not await off_loop(records.close_callback, callback_id, user.name):
             raise SanicException("that callback is done already", status_code=409)
         return response.redirect("/dashboard/callbacks?notice=Marked+as+done.")
 
@@ -201,7 +203,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     @bp.get("/calls")
     async def calls(request):
         signed_in(request, "agent", "operator", "trainer")
-        return page(request, "calls.html", live=_live_calls(phone_line))
+        return page(request, "calls.html", calls=_live(phone_line)["calls"])
 
     @bp.get("/calls/<call_id>")
     async def screen_pop(request, call_id: str):
@@ -211,7 +213,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
             turns = _conversation(record.events)
             call = {"id": record.call_id, "tenant": record.tenant, "state": record.state}
         else:
-            stored = records.export(call_id)
+            stored = await off_loop(records.export, call_id)
             if stored is None:
                 raise SanicException(f"no call {call_id!r}", status_code=404)
             turns = [{"who": "caller", "text": t["text"], "intent": t["intent"]} for t in stored["turns"] if t["text"]]
@@ -254,11 +256,18 @@ def _period(request, inst: Installation):
     return start, dt.datetime.combine(until + dt.timedelta(days=1), dt.time()), _line(request, inst)
 
 
-def _live_calls(phone_line) -> list:
+async def off_loop(fn, *args):
+    """Store queries and password hashing run on a worker thread: the event loop also runs calls."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+
+def _live(phone_line) -> dict:
+    """The calls in progress on this process and its queues, from one snapshot."""
     if phone_line is None:
-        return []
+        return {"calls": [], "queues": None}
     now = time.time()
-    waiting = {w["call_id"]: w["waited_s"] for q in phone_line.queues.snapshot()["queues"] for w in q["waiting"]}
+    queues = phone_line.queues.snapshot()
+    waiting = {w["call_id"]: w["waited_s"] for q in queues["queues"] for w in q["waiting"]}
     calls = []
     for session in list(phone_line.sessions.values()):
         record = session.record
@@ -267,7 +276,7 @@ def _live_calls(phone_line) -> list:
                       else "with agent" if session.queued is not None else record.state,
                       "intent": intents[-1] if intents else None, "seconds": round(now - record.started),
                       "waited_s": waiting.get(record.call_id)})
-    return calls
+    return {"calls": calls, "queues": queues}
 
 
 def _conversation(events: list) -> list:
