@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from conftest import REPO
 from voicebot.config import ConfigError
 from voicebot.store import RecordStore
+from voicebot.store.records import spool_folder
+from voicebot.store.writer import Write
 from voicebot.store.models import Call, CallEvent, Turn
 
 CPR = "120385-1234"
@@ -163,17 +165,19 @@ def test_the_report_counts_containment_handoffs_service_level_and_misses(store):
     assert store.report(dt.datetime.utcnow() + dt.timedelta(minutes=1)).total.calls == 0
 
 
-def test_postgresql_is_migrated_and_a_database_away_costs_a_delay_not_a_record(postgres):
-    store = RecordStore(postgres.url)
+def test_postgresql_is_migrated_and_a_database_away_costs_a_delay_not_a_record(postgres, tmp_path):
+    store = RecordStore(postgres.url, tmp_path)
     try:
         answered_call(store, "before")
         assert store.flush()
         postgres.stop()
         for n in range(5):
             answered_call(store, f"while-down-{n}")
-        assert not store.flush(timeout=1)  # waiting for the database, records kept
+        assert not store.flush(timeout=1)  # waiting for the database, records kept on disk
+        assert "while-down-4" in spooled(postgres.url, tmp_path)
         postgres.start()
         assert store.flush(timeout=30)
+        assert spooled(postgres.url, tmp_path) == ""
         with store.session() as session:
             assert session.scalar(sa.select(sa.func.count()).select_from(Call)) == 6
             assert session.scalar(sa.select(sa.func.count()).select_from(Turn)) == 12
@@ -181,6 +185,70 @@ def test_postgresql_is_migrated_and_a_database_away_costs_a_delay_not_a_record(p
     finally:
         store.close()
     RecordStore(postgres.url).close()  # a second start finds the schema up to date
+
+
+SPOOLING_WORKER = """
+import datetime as dt, sys, time
+sys.path.insert(0, "tests")
+from test_records import answered_call
+from voicebot.store import RecordStore
+from voicebot.store.records import spool_folder
+from voicebot.store.writer import Write
+store = RecordStore(sys.argv[1], __import__("pathlib").Path(sys.argv[2]), migrate=False)
+for n in range(5):
+    answered_call(store, f"spooled-{n}")
+store.add_callback("demo-city", "spooled-4", "+4512345678", "passport", dt.datetime.now(dt.timezone.utc))
+assert not store.flush(timeout=3)
+print("spooled", flush=True)
+time.sleep(600)
+"""
+
+
+def test_records_spooled_by_a_worker_killed_while_postgresql_is_away_are_written_by_the_next_start(postgres, tmp_path):
+    """The worker is killed (SIGKILL: no shutdown) with its records only in its spool file."""
+    RecordStore(postgres.url, tmp_path).close()  # migrated
+    postgres.stop()
+    worker = subprocess.Popen([sys.executable, "-c", SPOOLING_WORKER, postgres.url, str(tmp_path)],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "spooled"
+    finally:
+        worker.kill()
+        worker.wait()
+    postgres.start()
+    assert spooled(postgres.url, tmp_path).count("spooled-3") >= 2  # the call row and its turns
+    store = RecordStore(postgres.url, tmp_path)  # the restarted worker adopts the spool
+    try:
+        assert store.flush(timeout=30)
+        assert spooled(postgres.url, tmp_path) == ""
+        assert store.export("spooled-4")["call"]["outcome"] == "settled"
+        with store.session() as session:
+            assert session.scalar(sa.select(sa.func.count()).select_from(Call)) == 5
+            assert session.scalar(sa.select(sa.func.count()).select_from(Turn)) == 10
+        assert [c.conversation_id for c in store.open_callbacks("demo-city")] == ["spooled-4"]
+    finally:
+        store.close()
+
+
+def test_a_spool_line_cut_short_by_a_crash_is_skipped_and_the_rest_written(tmp_path):
+    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    RecordStore(url, tmp_path).close()
+    folder = spool_folder(url, tmp_path)
+    folder.mkdir(parents=True)
+    call = Write("calls", {"id": "crashed", "channel": "phone", "tenant": "demo-city", "turns": 0,
+                           "started_at": dt.datetime(2026, 11, 24, 9, 30)})
+    (folder / "records-1-dead.jsonl").write_text(call.to_json() + "\n" + call.to_json()[:20])
+    store = RecordStore(url, tmp_path)
+    try:
+        assert store.flush(timeout=10)
+        assert store.export("crashed")["call"]["started_at"] == "2026-11-24T09:30:00"
+        assert not list(folder.iterdir())
+    finally:
+        store.close()
+
+
+def spooled(url, root) -> str:
+    return "".join(path.read_text() for path in spool_folder(url, root).glob("records-*.jsonl"))
 
 
 def test_an_unreachable_postgresql_at_start_up_is_a_clear_error(postgres):

@@ -84,9 +84,9 @@ class Journal:
         self.errors = self.silences = 0
         self.called_back = False
         self.ended = False
-        call = Call(id=record.call_id, channel=record.channel, tenant=record.tenant,
-                    caller_ending=_ending(record.caller), started_at=_at(record.started, 0), turns=0)
-        self.submit(lambda session: session.add(call))
+        self.submit(Write(Call.__tablename__, dict(
+            id=record.call_id, channel=record.channel, tenant=record.tenant, caller_ending=_ending(record.caller),
+            started_at=_at(record.started, 0), turns=0)))
 
     def add(self, event: dict) -> None:
         kind = event["event"]
@@ -116,13 +116,13 @@ class Journal:
         intent, confidence = event.get("intent"), event.get("confidence")
         spoken = heard["source"] != "keypad" and heard.get("text")
         unsure = intent == "nlu_fallback" or (confidence is not None and confidence < self.review_below)
-        turn = Turn(call_id=self.record.call_id, seq=self.seq, at=_at(self.record.started, event["t"]),
-                    tenant=self.record.tenant, language=self.record.language, source=heard["source"],
-                    text=heard.get("text"), intent=intent, confidence=confidence,
-                    entities=event.get("entities") or None, replies=event.get("texts") or None,
-                    end_of_speech_ms=heard.get("end_of_speech_ms"), asr_ms=heard.get("asr_ms"),
-                    dialogue_ms=event.get("dialogue_ms"), review="pending" if spoken and unsure else None)
-        self.submit(lambda session: session.add(turn))
+        self.submit(Write(Turn.__tablename__, dict(
+            call_id=self.record.call_id, seq=self.seq, at=_at(self.record.started, event["t"]),
+            tenant=self.record.tenant, language=self.record.language, source=heard["source"],
+            text=heard.get("text"), intent=intent, confidence=confidence,
+            entities=event.get("entities") or None, replies=event.get("texts") or None,
+            end_of_speech_ms=heard.get("end_of_speech_ms"), asr_ms=heard.get("asr_ms"),
+            dialogue_ms=event.get("dialogue_ms"), review="pending" if spoken and unsure else None)))
         self.fields["turns"] = self.seq
         if intent:
             if intent not in NOT_TOPICS:
@@ -135,14 +135,13 @@ class Journal:
 
     def _event(self, event: dict) -> None:
         data = {k: v for k, v in event.items() if k not in ("t", "event")}
-        row = CallEvent(call_id=self.record.call_id, at=_at(self.record.started, event["t"]),
-                        kind=event["event"], data=data or None)
-        self.submit(lambda session: session.add(row))
+        self.submit(Write(CallEvent.__tablename__, dict(
+            call_id=self.record.call_id, at=_at(self.record.started, event["t"]), kind=event["event"],
+            data=data or None)))
 
     def _update(self, table, values: dict, **where) -> None:
-        key = table.call_id if table is Turn else table.id
-        filters = [key == self.record.call_id] + [getattr(table, k) == v for k, v in where.items()]
-        self.submit(lambda session: session.query(table).filter(*filters).update(values, synchronize_session=False))
+        key = "call_id" if table is Turn else "id"
+        self.submit(Write(table.__tablename__, values, {key: self.record.call_id, **where}))
 
     # -- the outcome
     def _follow_outcome(self, event: dict) -> None:

@@ -3,11 +3,13 @@ and the data subject requests (export, delete) and retention purge."""
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from voicebot.metrics import Metrics
@@ -15,14 +17,16 @@ from voicebot.store.database import engine_for, open_store
 from voicebot.store.models import Call, Callback, CallEvent, Turn
 from voicebot.store.record import CallRecord, Journal, utcnow
 from voicebot.store.report import Report, build_report
-from voicebot.store.writer import RecordWriter
+from voicebot.store.writer import RecordWriter, Write
 
 logger = logging.getLogger(__name__)
 
 
 class RecordStore:
     """`migrate=False` for processes that only write beside the bot (the action server), so
-    two processes never migrate one database at once."""
+    two processes never migrate one database at once. Writes that the database cannot take
+    wait in `var/spool/<database>/` under `root` (shared by the processes on one machine that use
+    that database: one that starts adopts what one that stopped left)."""
 
     def __init__(self, url: str, root: Path = Path("."), review_below: float = 0.7, migrate: bool = True,
                  metrics: Optional[Metrics] = None):
@@ -30,13 +34,7 @@ class RecordStore:
         self.engine = open_store(url, root) if migrate else engine_for(url, root)
         self.session = sessionmaker(self.engine, future=True, expire_on_commit=False)
         self.review_below = review_below
-        self._writer: Optional[RecordWriter] = None
-
-    @property
-    def writer(self) -> RecordWriter:
-        if self._writer is None:
-            self._writer = RecordWriter(self.session)
-        return self._writer
+        self.writer = RecordWriter(self.session, spool_folder(url, root))
 
     def record(self, call_id: str, tenant: str, language: str, caller: Optional[str] = None,
                channel: str = "phone") -> CallRecord:
@@ -49,20 +47,23 @@ class RecordStore:
         return record
 
     def flush(self, timeout: float = 10) -> bool:
-        return self._writer.flush(timeout) if self._writer else True
+        return self.writer.flush(timeout)
 
     def close(self) -> None:
-        if self._writer:
-            self._writer.stop()
+        self.writer.stop()
         self.engine.dispose()
 
     # -- callbacks
-    def add_callback(self, tenant: str, conversation_id: str, number: str, topic: str, when: dt.datetime) -> Callback:
-        record = Callback(tenant=tenant, conversation_id=conversation_id, number=number, topic=topic,
-                          requested_at=when, status="open")
-        with self.session.begin() as session:
-            session.add(record)
-        return record
+    def add_callback(self, tenant: str, conversation_id: str, number: str, topic: str, when: dt.datetime) -> None:
+        """Stored at once (agents see it now) or, with the database away, spooled with the records."""
+        write = Write(Callback.__tablename__, dict(tenant=tenant, conversation_id=conversation_id, number=number,
+                                                   topic=topic, requested_at=when, status="open"))
+        try:
+            with self.session.begin() as session:
+                write.apply(session)
+        except OperationalError:
+            logger.warning("the database is away: the callback for %s waits in the spool", conversation_id)
+            self.writer.submit(write)
 
     def open_callbacks(self, tenant: str) -> List[Callback]:
         with self.session() as session:
@@ -165,6 +166,11 @@ class RecordStore:
         with self.session.begin() as session:
             counts = [session.execute(s.execution_options(synchronize_session=False)).rowcount for s in statements]
         return counts[-1]
+
+
+def spool_folder(url: str, root: Path) -> Path:
+    """One folder per database, so a spool is only ever written to the database it was for."""
+    return root / "var" / "spool" / hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
 def expired_before(retention_days: int, now: Optional[dt.datetime] = None) -> dt.datetime:
