@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 # sip-tester (SIPp) and baresip-core are the SIP peers the tests call the bot with; postgresql gives
 # the tests the server binaries for private throwaway instances (tests/postgres.py); chromium is the
 # headless browser the Playwright tests drive (tests/browser.py; Playwright never downloads its own);
-# kamailio is the SIP front before several workers (voicebot cluster front).
-DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core postgresql kamailio chromium)
+# kamailio is the SIP front before several workers (voicebot cluster front); redis-server holds
+# the shared conversations of Rasa servers (voicebot rasa serve) and gives the tests private
+# instances (tests/redis_server.py); sipvicious is the attacker the SIP security tests play.
+DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core postgresql kamailio chromium redis-server sipvicious)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -104,9 +104,11 @@ def chat(obj: Context, line_id: str, caller: Optional[str]) -> None:
 @click.option("--sip-port", type=int, help="Port for the SIP line, UDP and TCP (default from voicebot.yml).")
 @click.option("--registrar-port", type=int, help="Port where agents' softphones register (UDP).")
 @click.option("--no-sip", is_flag=True, help="Text channel only, no phone line.")
+@click.option("--rasa-server", "rasa_servers", multiple=True, metavar="LANG=URL", callback=lambda c, p, v: _rasa_servers(v),
+              help="A language's Rasa server (voicebot rasa serve), instead of its model in this process (repeatable).")
 @click.pass_obj
 def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: Optional[int],
-          sip_port: Optional[int], registrar_port: Optional[int], no_sip: bool) -> None:
+          sip_port: Optional[int], registrar_port: Optional[int], no_sip: bool, rasa_servers: dict) -> None:
     """Run the phone line (SIP), the HTTP text channel and the action server."""
     from voicebot.channels.http import create_app
     from voicebot.dialogue.runtime import Dialogue
@@ -115,11 +117,12 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
     inst, http = obj.inst, obj.inst.settings.http
     records = _records(inst)
     line = None if no_sip else _phone_line(obj, records, sip_port)
-    server, url = _start_actions(obj, port=actions_port)
+    local = set(inst.languages) - set(rasa_servers) - set(inst.settings.rasa_servers)
+    server, url = _start_actions(obj, port=actions_port) if local else (None, inst.settings.action_server.url)
     if server:
         server.supervise()
     try:
-        dialogue = Dialogue(inst, url)
+        dialogue = Dialogue(inst, url, servers=rasa_servers)
         if line:
             line.dialogue = dialogue
             records.metrics.watch_queues(line.queues.snapshot)
@@ -145,6 +148,14 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
     finally:
         if server:
             server.stop()
+
+
+def _rasa_servers(values) -> dict:
+    servers = dict(value.partition("=")[::2] for value in values)
+    wrong = [f"{lang}={url}" for lang, url in servers.items() if not lang or not url.startswith(("http://", "https://"))]
+    if wrong:
+        raise click.BadParameter(f"{', '.join(wrong)}: give LANG=http://HOST:PORT")
+    return servers
 
 
 def _records(inst):
@@ -502,6 +513,36 @@ def _run_bench(section: str, command: str, root: Optional[Path], output: Optiona
     click.echo("\n".join(lines))
     path = record(output or REPO / "benchmarks" / "RESULTS.md", section, command, lines)
     click.echo(f"results written to {path}")
+
+
+@main.group()
+def rasa() -> None:
+    """A language's Rasa as its own server, shared by several bot workers."""
+
+
+@rasa.command("serve")
+@click.option("--lang", required=True, help="The language whose model this server runs.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5005, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--redis", "redis_url", metavar="redis://HOST:PORT",
+              help="Keep conversations and their locks in Redis, so several servers share them.")
+@click.option("--actions-port", type=int, default=0, help="Port for its action server (0: any free port).")
+@click.pass_obj
+def rasa_serve(obj: Context, lang: str, host: str, port: int, redis_url: Optional[str], actions_port: int) -> None:
+    """Serve LANG's model over HTTP for workers started with --rasa-server LANG=URL (the API
+    wants the token in VOICEBOT_RASA_TOKEN, if that is set)."""
+    from voicebot.dialogue import rasa_server
+
+    _languages(obj.inst, lang)
+    server, url = _start_actions(obj, port=actions_port)
+    if server:
+        server.supervise()
+    try:
+        click.echo(f"Rasa for {lang} on http://{host}:{port}" + (f", conversations in {redis_url}" if redis_url else ""))
+        rasa_server.serve(obj.inst, lang, host, port, url, redis_url, os.environ.get("VOICEBOT_RASA_TOKEN"))
+    finally:
+        if server:
+            server.stop()
 
 
 @main.group()

@@ -149,6 +149,9 @@ class Settings(Strict):
     queues: Dict[str, Queue]
     agents: Dict[str, Agent] = {}
     agent_registrar: AgentRegistrar = AgentRegistrar()
+    # Languages whose Rasa runs as its own server (`voicebot rasa serve`): language -> its URL.
+    # The others are loaded into the bot's own process.
+    rasa_servers: Dict[str, pydantic.AnyHttpUrl] = {}
 
     @pydantic.validator("agents")
     def agents_serve_known_queues(cls, agents, values):

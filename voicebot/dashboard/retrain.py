@@ -74,7 +74,7 @@ class Retrainer:
             job.phase = "training"
             await self._train(job)
             job.phase, job.progress = "loading", 1.0
-            await asyncio.get_running_loop().run_in_executor(None, self.dialogue.reload, job.lang)
+            await self.dialogue.load_new_model(job.lang)
             job.after = await self._evaluate(job.lang, labelled)
             job.phase = "done"
         except Exception as error:

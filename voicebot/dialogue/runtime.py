@@ -1,4 +1,5 @@
-"""Drives conversations: one Rasa agent per language, a conversation per call or chat.
+"""Drives conversations: one Rasa per language (in this process, or a Rasa server that several
+workers share), a conversation per call or chat.
 
 A turn always ends in something to say. If the NLU or the action server fails, the caller is
 told and handed to a person (reason technical_fault): Rasa itself would just go silent.
@@ -6,11 +7,13 @@ told and handed to a person (reason technical_fault): Rasa itself would just go 
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Union
 
 from voicebot.config import ConfigError, Installation, Tenant
 from voicebot.dialogue import payloads
+from voicebot.dialogue.backends import LocalRasa, RemoteRasa
 from voicebot.dialogue.training import is_stale, model_path
 from voicebot.knowledge.phrasebook import phrasebook
 
@@ -51,14 +54,24 @@ def clean_utterance(text: str) -> str:
 
 
 class Dialogue:
-    def __init__(self, inst: Installation, action_server_url: str, languages: Optional[Iterable[str]] = None):
+    """`servers` maps a language to the URL of the Rasa server that runs it; the other languages'
+    models are loaded into this process."""
+
+    def __init__(self, inst: Installation, action_server_url: str, languages: Optional[Iterable[str]] = None,
+                 servers: Optional[Dict[str, str]] = None):
         self.inst = inst
         self.action_server_url = action_server_url
         self.languages = sorted(set(languages or inst.languages))
-        self.agents: Dict[str, object] = {}
+        self.servers = {lang: url for lang, url in {**inst.settings.rasa_servers, **(servers or {})}.items()
+                        if lang in self.languages}
+        self.agents: Dict[str, Union[LocalRasa, RemoteRasa]] = {}
 
     def load(self) -> "Dialogue":
+        for lang, url in self.servers.items():
+            self.agents[lang] = RemoteRasa(url, os.environ.get("VOICEBOT_RASA_TOKEN"))
         for lang in self.languages:
+            if lang in self.servers:
+                continue
             path = model_path(self.inst, lang)
             if not path.exists():
                 raise ConfigError(f"no trained model for {lang!r} at {path}: run 'voicebot train'")
@@ -73,15 +86,24 @@ class Dialogue:
         from rasa.utils.endpoints import EndpointConfig
 
         previous = self.agents.get(lang)
-        trackers = previous and getattr(previous.tracker_store, "_tracker_store", previous.tracker_store)
+        trackers = previous and getattr(previous.agent.tracker_store, "_tracker_store", previous.agent.tracker_store)
         endpoint = EndpointConfig(f"{self.action_server_url}/webhook")
-        self.agents[lang] = Agent.load(str(model_path(self.inst, lang)), action_endpoint=endpoint, tracker_store=trackers)
+        self.agents[lang] = LocalRasa(Agent.load(str(model_path(self.inst, lang)), action_endpoint=endpoint,
+                                                 tracker_store=trackers))
+
+    async def load_new_model(self, lang: str) -> None:
+        """After retraining: the language's new model replaces the old, here or on its Rasa server."""
+        rasa = self.agents[lang]
+        if isinstance(rasa, RemoteRasa):
+            await rasa.replace_model(model_path(self.inst, lang))
+        else:
+            await asyncio.get_running_loop().run_in_executor(None, self.reload, lang)
 
     async def parse(self, lang: str, text: str) -> dict:
         text = clean_utterance(text)
         if not text:
             return {"text": "", "intent": {"name": None, "confidence": 0.0}, "entities": []}
-        return await self.agents[lang].parse_message(text)
+        return await self.agents[lang].parse(text)
 
     async def handle(self, tenant: Tenant, conversation_id: str, text: str,
                      caller: Optional[str] = None, intent: Optional[str] = None,
@@ -89,17 +111,14 @@ class Dialogue:
         """The bot's reply to what the caller said, or to a chosen intent (a keypad choice).
         `queue_refusal` says why the line's queue would not take a caller now ('no_agents',
         'full'): a handoff then becomes a callback offer."""
-        from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-
-        agent = self.agents[tenant.language]
+        rasa = self.agents[tenant.language]
         text = clean_utterance(text)
         # Silence or an empty message counts as not understood, like any other miss.
         message_text = f"/{intent}" if intent else text or "/nlu_fallback"
         metadata = {"tenant": tenant.id, "caller": caller, "queue_refusal": queue_refusal}
-        message = UserMessage(message_text, CollectingOutputChannel(), conversation_id, metadata=metadata)
         try:
-            messages = await asyncio.wait_for(agent.handle_message(message),
-                                              self.inst.settings.action_server.timeout_s) or []
+            messages = await asyncio.wait_for(rasa.send(conversation_id, message_text, metadata),
+                                              self.inst.settings.action_server.timeout_s)
         except asyncio.TimeoutError:
             logger.error("no reply within %.0f s on conversation %s (action_server.timeout_s)",
                          self.inst.settings.action_server.timeout_s, conversation_id)
@@ -108,23 +127,28 @@ class Dialogue:
             logger.exception("the dialogue failed on conversation %s", conversation_id)
             messages = []
         reply = self._reply(messages)
-        tracker = await agent.processor.get_tracker(conversation_id)
-        latest = tracker.latest_message
-        if latest and latest.intent:
-            reply.intent = latest.intent.get("name")
-            reply.confidence = latest.intent.get("confidence")
-            reply.entities = [{k: e.get(k) for k in ("entity", "value", "start", "end")} for e in latest.entities]
+        await self._understood(rasa, conversation_id, reply)
         if not reply.texts and not reply.ends_conversation:
             return self._technical_fault(tenant, text)
         return reply
 
     def forget(self, tenant: Tenant, conversation_id: str) -> None:
-        """Drop a finished call's conversation: the in-memory tracker store keeps all forever."""
-        tracker_store = self.agents[tenant.language].tracker_store
-        tracker_store = getattr(tracker_store, "_tracker_store", tracker_store)  # FailSafeTrackerStore
-        store = getattr(tracker_store, "store", None)
-        if isinstance(store, dict):
-            store.pop(conversation_id, None)
+        """A finished call's conversation is no longer needed."""
+        self.agents[tenant.language].forget(conversation_id)
+
+    async def _understood(self, rasa, conversation_id: str, reply: BotReply) -> None:
+        """What Rasa took the caller's words for: the intent, its confidence, the entities."""
+        try:
+            latest = await asyncio.wait_for(rasa.latest_message(conversation_id),
+                                            self.inst.settings.action_server.timeout_s)
+        except Exception:  # the reply stands; only the record lacks the intent
+            logger.exception("could not read what conversation %s was understood as", conversation_id)
+            return
+        if latest.get("intent"):
+            reply.intent = latest["intent"].get("name")
+            reply.confidence = latest["intent"].get("confidence")
+            reply.entities = [{k: e.get(k) for k in ("entity", "value", "start", "end")}
+                              for e in latest.get("entities") or []]
 
     @staticmethod
     def _reply(messages: List[dict]) -> BotReply:
@@ -142,7 +166,8 @@ class Dialogue:
         return reply
 
     def _technical_fault(self, tenant: Tenant, text: str) -> BotReply:
-        logger.error("no answer from the dialogue for line %s: is the action server at %s up?",
-                     tenant.id, self.action_server_url)
+        logger.error("no answer from the dialogue for line %s: is the action server at %s up%s?",
+                     tenant.id, self.action_server_url,
+                     f", and the Rasa server at {self.servers[tenant.language]}" if tenant.language in self.servers else "")
         decision = payloads.handoff("technical_fault", tenant.handoff.queue, [], text)["voicebot"]
         return BotReply(texts=[phrasebook(tenant.language).say("handoff_technical")], handoff=decision)

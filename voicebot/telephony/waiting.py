@@ -89,7 +89,11 @@ class QueuedCaller:
         """The caller said something while waiting: 'call me back' is the one thing we act on."""
         if not text or self.bridged or self.keypad is not None:
             return
-        parsed = await self.line.dialogue.parse(self.session.tenant.language, text)
+        try:
+            parsed = await self.line.dialogue.parse(self.session.tenant.language, text)
+        except Exception:  # the NLU is away: the caller keeps waiting, which is what they were doing
+            logger.exception("could not parse what a waiting caller said")
+            return
         if parsed.get("intent", {}).get("name") == "callback_request":
             self._start(self._callback())
 

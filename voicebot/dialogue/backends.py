@@ -1,0 +1,78 @@
+"""Where a language's Rasa runs: in the bot's own process (the embedded default), or as its own
+server (`voicebot rasa serve`) that workers reach over HTTP, so that several workers share the
+models, the conversations (a Redis tracker store) and the locks (a Redis lock store).
+Both answer the same three questions, so the dialogue does not care which it talks to."""
+
+import logging
+from pathlib import Path
+from typing import List, Optional
+from urllib.parse import quote
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+
+class LocalRasa:
+    """A Rasa agent loaded in this process."""
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    async def send(self, conversation_id: str, text: str, metadata: dict) -> List[dict]:
+        from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+        message = UserMessage(text, CollectingOutputChannel(), conversation_id, metadata=metadata)
+        return await self.agent.handle_message(message) or []
+
+    async def latest_message(self, conversation_id: str) -> dict:
+        latest = (await self.agent.processor.get_tracker(conversation_id)).latest_message
+        return {"intent": latest.intent, "entities": latest.entities} if latest else {}
+
+    async def parse(self, text: str) -> dict:
+        return await self.agent.parse_message(text)
+
+    def forget(self, conversation_id: str) -> None:
+        """The in-memory tracker store keeps every conversation forever: drop a finished one."""
+        tracker_store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
+        store = getattr(tracker_store, "store", None)
+        if isinstance(store, dict):
+            store.pop(conversation_id, None)
+
+
+class RemoteRasa:
+    """A Rasa server (`voicebot rasa serve`): messages through its REST channel, the intent from
+    the conversation's tracker. Its HTTP API wants the token in VOICEBOT_RASA_TOKEN, if it has one."""
+
+    def __init__(self, url: str, token: Optional[str] = None):
+        self.url = url.rstrip("/")
+        self.params = {"token": token} if token else {}
+        self._http: Optional[aiohttp.ClientSession] = None
+
+    async def send(self, conversation_id: str, text: str, metadata: dict) -> List[dict]:
+        body = {"sender": conversation_id, "message": text, "metadata": metadata}
+        return await self._request("POST", "/webhooks/rest/webhook", body) or []
+
+    async def latest_message(self, conversation_id: str) -> dict:
+        tracker = await self._request("GET", f"/conversations/{quote(conversation_id, safe='')}/tracker"
+                                             "?include_events=NONE")
+        return tracker.get("latest_message") or {}
+
+    async def parse(self, text: str) -> dict:
+        return await self._request("POST", "/model/parse", {"text": text})
+
+    async def replace_model(self, path: Path) -> None:
+        """The server loads a new model from its disk (the same machine's, or a shared folder)."""
+        await self._request("PUT", "/model", {"model_file": str(path.resolve())}, expect=204)
+
+    def forget(self, conversation_id: str) -> None:
+        """Nothing to do: the shared tracker store expires conversations itself (record_exp)."""
+
+    async def _request(self, method: str, path: str, body: Optional[dict] = None, expect: int = 200):
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        async with self._http.request(method, self.url + path, json=body, params=self.params) as response:
+            if response.status != expect:
+                raise RuntimeError(f"the Rasa server at {self.url} answered {response.status} to {method} {path}: "
+                                   + (await response.text())[:200])
+            return await response.json() if expect == 200 else None
