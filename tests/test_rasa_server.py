@@ -11,6 +11,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, events, place_call
 from test_dialogue import say
@@ -58,9 +59,27 @@ def test_a_conversation_begun_on_one_worker_goes_on_on_another(workers, redis_se
     recorded = second.say("demo-city", conversation_id, "my number is 12 34 46 78")
     assert recorded["messages"][0] == say("en", "callback_recorded", last_digits="4 6 7 8",
                                           promise="within two working days")
-    import redis
-
     assert any(conversation_id in key.decode() for key in redis.Redis.from_url(redis_server.url).keys("voicebot*"))
+
+
+def test_with_redis_away_conversations_go_on_on_the_rasa_server_and_are_shared_again_after(workers, redis_server):
+    first, second = workers
+    redis_server.stop()
+    try:
+        during, _ = first.start("demo-city")
+        asked = first.say("demo-city", during, "can someone call me back please")
+        assert asked["messages"] == [say("en", "callback_ask_number")]
+        recorded = second.say("demo-city", during, "my number is 12 34 46 78")  # the same Rasa server's memory
+        assert recorded["messages"][0] == say("en", "callback_recorded", last_digits="4 6 7 8",
+                                              promise="within two working days")
+        opened = second.say("demo-city", during, "when is the central library open")
+        assert opened["intent"] == "opening_hours" and not opened["handoff"]
+    finally:
+        redis_server.start()  # empty: this Redis keeps nothing
+    # The conversation goes on with what it held (the number given), and is in Redis again.
+    again = first.say("demo-city", during, "can someone call me back please")
+    assert again["messages"][0] == say("en", "callback_recorded", last_digits="4 6 7 8", promise="within two working days")
+    assert any(during in key.decode() for key in redis.Redis.from_url(redis_server.url).keys("voicebot*"))
 
 
 def test_the_rasa_server_killed_mid_call_gets_the_caller_told_and_handed_to_a_person(workers, rasa_en):
