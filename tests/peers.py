@@ -22,9 +22,11 @@ class SippRun:
     output: str
 
 
-def run_sipp(sip_port: int, number: str, scenario: str, workdir: Path, timeout: int = 60, **fill) -> SippRun:
-    """One call from SIPp to the bot on 127.0.0.1:sip_port. `fill` replaces @KEY@ placeholders
-    in the scenario (pause lengths and media actions cannot be SIPp keywords)."""
+def run_sipp(sip_port: int, number: str, scenario: str, workdir: Path, timeout: int = 60,
+             local_ip: str = "127.0.0.1", extra: tuple = (), **fill) -> SippRun:
+    """One call from SIPp on local_ip to the bot on 127.0.0.1:sip_port. `fill` replaces @KEY@
+    placeholders in the scenario (pause lengths and media actions cannot be SIPp keywords);
+    `extra` are more SIPp options."""
     workdir.mkdir(parents=True, exist_ok=True)
     text = (SCENARIOS / scenario).read_text()
     for key, value in fill.items():
@@ -34,13 +36,13 @@ def run_sipp(sip_port: int, number: str, scenario: str, workdir: Path, timeout: 
     tag = f"sipp-{uuid.uuid4()}"
     done = subprocess.run(
         ["sipp", f"127.0.0.1:{sip_port}", "-sf", str(path), "-s", number, "-cid_str", f"{tag}-%u@%s",
-         "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1", "-mp", str(free_port()),
+         "-i", local_ip, "-p", str(free_port()), "-mi", local_ip, "-mp", str(free_port()),
          "-m", "1", "-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err",
-         "-error_file", str(workdir / "sipp_errors.log")],
+         "-error_file", str(workdir / "sipp_errors.log"), *extra],
         cwd=workdir, capture_output=True, text=True, timeout=timeout + 30)
     errors = workdir / "sipp_errors.log"
     output = done.stdout[-3000:] + done.stderr[-3000:] + (errors.read_text()[-3000:] if errors.exists() else "")
-    return SippRun(f"{tag}-1@127.0.0.1", done.returncode, output)
+    return SippRun(f"{tag}-1@{local_ip}", done.returncode, output)
 
 
 def ulaw_speech(text: str, lang: str, path: Path) -> str:

@@ -41,7 +41,7 @@ def answered_by(server, call_ids) -> set:
 
 def test_calls_through_the_front_spread_over_the_live_workers_and_skip_the_one_down(front, bot, second_bot):
     timelines = place_call(front, "--wait", "1", "--calls", "6", "--concurrent", "2", total_timeout=300)
-    assert all(t["connected"] for t in timelines), timelines
+    assert all(t["connected"] for t in timelines), [t for t in timelines if not t["connected"]]
     call_ids = [t["call_id"] for t in timelines]
     first, second = answered_by(bot, call_ids), answered_by(second_bot, call_ids)
     assert first and second and first | second == set(call_ids) and not first & second
@@ -54,4 +54,19 @@ def test_the_generated_configuration_is_one_kamailio_accepts(tmp_path):
     assert done.returncode == 0, done.stderr
     config = (tmp_path / "kamailio.cfg").read_text()
     assert "ds_select_dst" in config and "pike_check_req" in config
+    assert 'allow_source_address("1")' in config and 'loadmodule "topoh.so"' in config
+    assert "[+]?441632960100" in config  # the lines' numbers, from voicebot.yml
     assert (tmp_path / "dispatcher.list").read_text() == "1 sip:127.0.0.1:5071\n"
+    # Trunks: 127.0.0.1 when none is given (group 1); the workers (group 2).
+    assert (tmp_path / "addresses.list").read_text() == "1 127.0.0.1 32 0\n2 127.0.0.1 32 5071\n"
+
+
+def test_the_front_takes_trunks_as_addresses_or_networks_and_refuses_nonsense(tmp_path):
+    front = [sys.executable, "-m", "voicebot.cli", "cluster", "front", "--worker", "127.0.0.1:5071",
+             "--folder", str(tmp_path), "--check"]
+    done = subprocess.run(front + ["--trunk", "192.0.2.10", "--trunk", "198.51.100.7/28"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "addresses.list").read_text().startswith("1 192.0.2.10 32 0\n1 198.51.100.0 28 0\n")
+    done = subprocess.run(front + ["--trunk", "carrier.example"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--trunk" in done.stderr

@@ -557,17 +557,37 @@ def _address(value: str) -> tuple:
     return host, int(port)
 
 
+def _trunk(value: str) -> str:
+    from voicebot.cluster.kamailio import trunk_network
+
+    try:
+        return str(trunk_network(value))
+    except ValueError as error:
+        raise click.BadParameter(str(error))
+
+
 @cluster.command("front")
 @click.option("--worker", "workers", multiple=True, required=True, callback=lambda c, p, v: [_address(w) for w in v],
               help="A bot worker's SIP address, HOST:PORT (repeat for each worker).")
+@click.option("--trunk", "trunks", multiple=True, default=("127.0.0.1",), show_default=True,
+              callback=lambda c, p, v: [_trunk(t) for t in v],
+              help="An address or CIDR network allowed to send calls (repeat for each trunk); "
+                   "anyone else gets 403 to everything.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where callers reach the front.")
 @click.option("--port", default=5060, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--flood-requests", default=30, show_default=True, type=click.IntRange(5, 100000),
+              help="Requests in 2 s from one address above which its requests are dropped (pike); "
+                   "mind a busy trunk.")
 @click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path("var/cluster"),
               show_default=True, help="Where the generated Kamailio configuration goes.")
 @click.option("--check", is_flag=True, help="Only write and check the configuration.")
-def cluster_front(workers: list, host: str, port: int, folder: Path, check: bool) -> None:
-    """Run Kamailio in front of the workers: calls spread over those that answer OPTIONS, a
-    worker that fails or does not answer is skipped, floods from one address are dropped."""
+@click.pass_obj
+def cluster_front(obj: Context, workers: list, trunks: list, host: str, port: int, flood_requests: int,
+                  folder: Path, check: bool) -> None:
+    """Run Kamailio in front of the workers: calls from the trunks to the lines' numbers spread
+    over the workers that answer OPTIONS, a worker that fails or does not answer is skipped,
+    floods from one address are dropped, everything else gets one refusal, and the workers'
+    addresses are hidden from callers."""
     import shutil
     import subprocess
 
@@ -575,13 +595,37 @@ def cluster_front(workers: list, host: str, port: int, folder: Path, check: bool
 
     if shutil.which("kamailio") is None:
         raise click.ClickException("kamailio is not installed: install the Debian package 'kamailio'")
-    config = write_front(folder.resolve(), host, port, workers)
+    numbers = [n for tenant in obj.inst.tenants.values() for n in tenant.numbers]
+    config = write_front(folder.resolve(), host, port, workers, numbers, trunks, flood_requests=flood_requests)
     checked = subprocess.run(["kamailio", "-c", "-f", str(config)], capture_output=True, text=True)
     if checked.returncode != 0:
         raise click.ClickException(f"Kamailio refused {config}:\n{checked.stderr[-2000:]}")
-    click.echo(f"front on sip:{host}:{port} for " + ", ".join(f"{h}:{p}" for h, p in workers) + f" ({config})")
+    click.echo(f"front on sip:{host}:{port} for " + ", ".join(f"{h}:{p}" for h, p in workers)
+               + f"; trunks {', '.join(trunks)} ({config})")
     if not check:
         os.execvp("kamailio", ["kamailio", "-DD", "-E", "-f", str(config)])
+
+
+@cluster.command("up")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where every part listens.")
+@click.option("--port", default=5060, show_default=True, type=click.IntRange(1, 65535), help="The front's SIP port.")
+@click.option("--redis", "redis_url", metavar="redis://HOST:PORT", help="A Redis to use (default: start one).")
+@click.option("--trunk", "trunks", multiple=True, help="Passed to the front (default there: 127.0.0.1).")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path("var/cluster"),
+              show_default=True, help="Logs, the front's configuration and cluster.json.")
+@click.pass_obj
+def cluster_up(obj: Context, workers: int, host: str, port: int, redis_url: Optional[str], trunks: tuple,
+               folder: Path) -> None:
+    """Run a whole cluster on this machine: Redis, a Rasa server per language, WORKERS bot
+    workers and the Kamailio front; parts that exit are started again. Records go to the
+    configured store_url (use PostgreSQL beyond one machine)."""
+    from voicebot.cluster.up import Cluster
+
+    try:
+        Cluster(obj.inst, workers, host, port, folder.resolve(), redis_url, trunks).run(report=click.echo)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.group()

@@ -1,12 +1,19 @@
-"""The Kamailio front's configuration, generated from the workers' addresses: dispatcher with
-OPTIONS health checks and failover to the next worker, pike against floods."""
+"""The Kamailio front's configuration, generated from the workers' addresses, the trunks allowed
+to send calls and the lines' numbers: dispatcher with OPTIONS health checks and failover to the
+next worker, pike against floods, one refusal for everything else, topology hiding."""
 
 import glob
+import ipaddress
+import os
+import secrets
+import socket
 import string
 from pathlib import Path
 from typing import Iterable, Tuple
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
+# With no trunk named, only callers on the front's own machine may call (tests, trying it out).
+DEFAULT_TRUNKS = ("127.0.0.1",)
 
 
 def modules_dir() -> str:
@@ -16,14 +23,51 @@ def modules_dir() -> str:
     return found[0]
 
 
-def write_front(folder: Path, host: str, port: int, workers: Iterable[Tuple[str, int]], ping_interval_s: int = 2,
-                failover_ms: int = 2000, flood_requests: int = 30, children: int = 2) -> Path:
-    """kamailio.cfg and its dispatcher list in `folder`; returns the config's path."""
+def trunk_network(value: str) -> ipaddress.IPv4Network:
+    """A trunk as an address or CIDR network ('192.0.2.10', '198.51.100.0/28'); ValueError otherwise."""
+    network = ipaddress.ip_network(value.strip(), strict=False)
+    if network.version != 4:
+        raise ValueError(f"{value!r}: the front listens on IPv4 only")
+    return network
+
+
+def numbers_regex(numbers: Iterable[str]) -> str:
+    """A POSIX regex for Kamailio matching the dialled user part the workers accept: a number
+    configured as +N is dialled as +N or N (voicebot.telephony.line), perhaps with user
+    parameters (;phone-context=...), which the workers ignore too."""
+    alternatives = sorted({("[+]?" + n[1:]) if n.startswith("+") else n for n in numbers})
+    if not alternatives:
+        raise ValueError("no line has a number: the front would refuse every call")
+    return "^(" + "|".join(alternatives) + ")(;.*)?$"
+
+
+def _mask_key(folder: Path) -> str:
+    """topoh's key, made once and kept: a restarted front (or a second one with the same key)
+    can still decode the headers of calls in progress."""
+    path = folder / "topoh.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(24))
+    return path.read_text().strip()
+
+
+def write_front(folder: Path, host: str, port: int, workers: Iterable[Tuple[str, int]], numbers: Iterable[str],
+                trunks: Iterable[str] = DEFAULT_TRUNKS, ping_interval_s: int = 2, failover_ms: int = 2000,
+                flood_requests: int = 30, children: int = 2) -> Path:
+    """kamailio.cfg, its dispatcher list and address list in `folder`; returns the config's path."""
     folder.mkdir(parents=True, exist_ok=True)
+    workers = list(workers)
     listing = folder / "dispatcher.list"
     listing.write_text("".join(f"1 sip:{h}:{p}\n" for h, p in workers))
+    # The permissions module's address file, "group address mask port" (port 0: any):
+    # group 1 the trunks, group 2 the workers' SIP addresses.
+    addresses = folder / "addresses.list"
+    addresses.write_text("".join(f"1 {n.network_address} {n.prefixlen} 0\n" for n in map(trunk_network, trunks))
+                         + "".join(f"2 {socket.gethostbyname(h)} 32 {p}\n" for h, p in workers))
     config = folder / "kamailio.cfg"
     config.write_text(string.Template(TEMPLATE.read_text()).substitute(
-        host=host, port=port, modules=modules_dir(), dispatcher_list=listing, ping_interval_s=ping_interval_s,
+        host=host, port=port, modules=modules_dir(), dispatcher_list=listing, address_list=addresses,
+        numbers=numbers_regex(numbers), mask_key=_mask_key(folder), ping_interval_s=ping_interval_s,
         failover_ms=failover_ms, flood_requests=flood_requests, children=children))
     return config
