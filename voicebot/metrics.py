@@ -75,4 +75,9 @@ class _QueueCollector:
         agents = GaugeMetricFamily("voicebot_agents", "Agents by state", labels=["state"])
         for state_name in ("logged_out", "available", "ringing", "busy", "wrap_up", "paused"):
             agents.add_metric([state_name], sum(a["state"] == state_name for a in state["agents"]))
-        return [waiting, oldest, agents]
+        if "shared" not in state:
+            return [waiting, oldest, agents]
+        shared = GaugeMetricFamily("voicebot_queue_shared", "1 while queue and agent state is shared with the "
+                                   "other workers through Redis, 0 while this worker queues on its own")
+        shared.add_metric([], 1 if state["shared"] else 0)
+        return [waiting, oldest, agents, shared]

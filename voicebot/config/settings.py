@@ -152,6 +152,10 @@ class Settings(Strict):
     # Languages whose Rasa runs as its own server (`voicebot rasa serve`): language -> its URL.
     # The others are loaded into the bot's own process.
     rasa_servers: Dict[str, pydantic.AnyHttpUrl] = {}
+    # Several bot workers: agents' states and the callers waiting live in this Redis
+    # (redis://HOST:PORT/DB), so a caller on one worker reaches an agent registered through
+    # another. None (the default): in this process only. VOICEBOT_REDIS_URL overrides it.
+    queue_redis_url: Optional[str] = pydantic.Field(None, regex=r"^rediss?://\S+$")
 
     @pydantic.validator("agents")
     def agents_serve_known_queues(cls, agents, values):
@@ -227,6 +231,8 @@ def load_installation(settings_path: Optional[Path] = None) -> Installation:
         raise config_error(settings_path, error) from None
     if os.environ.get("VOICEBOT_STORE_URL"):  # keeps database passwords out of files
         settings = settings.copy(update={"store_url": os.environ["VOICEBOT_STORE_URL"]})
+    if os.environ.get("VOICEBOT_REDIS_URL"):  # the same for a Redis password
+        settings = settings.copy(update={"queue_redis_url": os.environ["VOICEBOT_REDIS_URL"]})
     root = settings_path.parent
     tenants_dir = settings.tenants_dir if settings.tenants_dir.is_absolute() else root / settings.tenants_dir
     files = sorted(tenants_dir.glob("*.yml"))

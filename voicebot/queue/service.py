@@ -1,6 +1,7 @@
 """The bot's own agent queue: agents and their states, callers waiting, and who rings next.
 
-State lives in this process, on the asyncio loop (the embedded default). The queue knows nothing
+State lives in this process, on the asyncio loop (the embedded default; with `queue_redis_url`,
+voicebot.queue.shared keeps it in Redis for several workers). The queue knows nothing
 of SIP: a waiting caller brings a `ring` coroutine that rings the agents it is given and says who
 answered; the telephony side does the ringing and bridging.
 """
@@ -69,6 +70,7 @@ class Waiter:
     queue: str
     ring: Ring
     entered_at: float = 0.0
+    entered_wall: float = 0.0  # time.time() when first queued: the place among several workers' callers
     ringing: Optional[asyncio.Task] = None
     hold: bool = False  # keeps the place but is not rung (typing a callback number)
     answered_by: Optional[AgentStatus] = None
@@ -104,6 +106,12 @@ class QueueService:
         self.waiting: Dict[str, List[Waiter]] = {queue_id: [] for queue_id in settings.queues}
         self.hold_time_s: Dict[str, Optional[float]] = {queue_id: None for queue_id in settings.queues}
         self.stats: Dict[Tuple[str, str], QueueStats] = collections.defaultdict(QueueStats)
+
+    def start(self) -> None:
+        """On the running loop, before the first call (nothing to do in one process)."""
+
+    def stop(self) -> None:
+        pass
 
     def queue(self, queue_id: str) -> Queue:
         return self.settings.queues[queue_id]
@@ -270,6 +278,14 @@ class QueueService:
                         else round(self.hold_time_s[queue_id], 1),
                         "stats": {tenant: s.as_dict() for (q, tenant), s in self.stats.items() if q == queue_id}}
                        for queue_id, waiters in self.waiting.items()]}
+
+
+def queue_service(settings: Settings) -> QueueService:
+    """In this process (the embedded default), or shared with other workers through Redis."""
+    if settings.queue_redis_url:
+        from voicebot.queue.shared import SharedQueueService
+        return SharedQueueService(settings, settings.queue_redis_url)
+    return QueueService(settings)
 
 
 def minutes(seconds: float) -> int:

@@ -20,7 +20,7 @@ from voicebot.audio.tts import PromptCache
 from voicebot.config import Installation
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.queue.registrar import Registrar
-from voicebot.queue.service import QueueService
+from voicebot.queue.service import queue_service
 from voicebot.store import CallRecord, RecordStore
 from voicebot.telephony.media import FramePort
 from voicebot.telephony.session import CallSession
@@ -100,12 +100,13 @@ class PhoneLine:
         self.ports: Dict[str, FramePort] = {}  # lent to calls, by SIP Call-ID; SIP thread only
         self.agent_legs: Dict[str, str] = {}  # an agent leg's Call-ID -> its caller's; SIP thread only
         self.finished: Deque[CallRecord] = collections.deque(maxlen=200)
-        self.queues = QueueService(inst.settings)
+        self.queues = queue_service(inst.settings)
         self.registrar: Optional[Registrar] = None
         self.closing = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> "PhoneLine":
         self.loop = loop
+        self.queues.start()
         self.stack.start()
         self.stack.register_this_thread("asyncio")  # sessions use media ports here
         return self
@@ -122,6 +123,7 @@ class PhoneLine:
 
     def stop(self) -> None:
         self.closing = True
+        self.queues.stop()
         if self.registrar:
             self.registrar.stop()
         self.stack.stop()
