@@ -8,7 +8,6 @@ conftest's pytest_plugins:
         redis_server.start()  # back, same port (empty: nothing was kept)
 """
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -18,21 +17,19 @@ import pytest
 import redis
 
 from voicebot import procs
+from voicebot.cluster.up import redis_command
 from voicebot.dialogue.action_server import free_port
 
 
 class PrivateRedis:
     def __init__(self, folder: Path):
-        if shutil.which("redis-server") is None:
-            raise RuntimeError("no redis-server: install the Debian package 'redis-server' (scripts/install.sh does)")
         self.folder, self.port = folder, free_port()
         self.url = f"redis://127.0.0.1:{self.port}"
         self.process: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 20) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")],
+            [*redis_command("127.0.0.1", self.port, self.folder), "--logfile", str(self.folder / "redis.log")],
             stdin=subprocess.DEVNULL, preexec_fn=procs.die_with_parent)
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, place_call
 from postgres import private_postgres
 from voicebot import procs
-from voicebot.dialogue.action_server import free_port
+from voicebot.dialogue.action_server import free_port, is_healthy
 from voicebot.store.models import Call
 
 
@@ -70,7 +70,7 @@ def test_a_killed_worker_costs_no_call_and_rejoins_when_started_again(cluster):
     os.kill(cluster.worker(1)["pid"], signal.SIGKILL)
     call_ids = cluster.calls(6)  # at once: the front fails over until its OPTIONS mark the worker down
     deadline = time.monotonic() + 300
-    while cluster.worker(1)["restarts"] < 1 or not _healthy(cluster.worker(1)["http"]):
+    while cluster.worker(1)["restarts"] < 1 or not is_healthy(f"http://127.0.0.1:{cluster.worker(1)['http']}/health"):
         assert time.monotonic() < deadline, (cluster.folder / "worker-1.log").read_text()[-3000:]
         time.sleep(1)
     # Each call was answered once: by worker 2, or by worker 1 once it was back (without models
@@ -99,10 +99,3 @@ def test_calls_while_postgresql_is_away_are_all_recorded_when_it_is_back(cluster
     engine.dispose()
     assert stored == set(call_ids)
 
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False

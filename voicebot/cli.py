@@ -1,6 +1,7 @@
 """The `voicebot` command."""
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -68,14 +69,23 @@ def train(obj: Context, lang: Optional[str], force: bool) -> None:
     train_stale(obj.inst, _languages(obj.inst, lang), force=force, report=click.echo)
 
 
-def _start_actions(obj: Context, port: Optional[int] = None):
+@contextlib.contextmanager
+def _action_server(obj: Context, port: Optional[int] = None, supervise: bool = False, needed: bool = True):
+    """The action server's URL, with our own one running for the block (restarted if it dies,
+    when supervised) unless voicebot.yml names one elsewhere or no model runs here to need it."""
     from voicebot.dialogue.action_server import ActionServerProcess
 
     settings = obj.inst.settings.action_server
-    if not settings.spawn:
-        return None, settings.url
-    server = ActionServerProcess(obj.config_path, settings.host, settings.port if port is None else port)
-    return server.start(), server.url
+    if not settings.spawn or not needed:
+        yield settings.url
+        return
+    server = ActionServerProcess(obj.config_path, settings.host, settings.port if port is None else port).start()
+    if supervise:
+        server.supervise()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @main.command()
@@ -88,13 +98,9 @@ def chat(obj: Context, line_id: str, caller: Optional[str]) -> None:
     from voicebot.dialogue.runtime import Dialogue
 
     tenant = obj.inst.tenant(line_id)
-    server, url = _start_actions(obj, port=0)
-    try:
+    with _action_server(obj, port=0) as url:
         dialogue = Dialogue(obj.inst, url, [tenant.language]).load()
         asyncio.run(run_chat(dialogue, tenant, caller))
-    finally:
-        if server:
-            server.stop()
 
 
 @main.command()
@@ -117,12 +123,10 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
     inst, http = obj.inst, obj.inst.settings.http
     records = _records(inst)
     line = None if no_sip else _phone_line(obj, records, sip_port)
-    local = set(inst.languages) - set(rasa_servers) - set(inst.settings.rasa_servers)
-    server, url = _start_actions(obj, port=actions_port) if local else (None, inst.settings.action_server.url)
-    if server:
-        server.supervise()
-    try:
-        dialogue = Dialogue(inst, url, servers=rasa_servers)
+    dialogue = Dialogue(inst, inst.settings.action_server.url, servers=rasa_servers)
+    # Only models loaded here call our action server; Rasa servers have their own.
+    with _action_server(obj, actions_port, supervise=True, needed=bool(dialogue.local_languages)) as url:
+        dialogue.action_server_url = url
         if line:
             line.dialogue = dialogue
             records.metrics.watch_queues(line.queues.snapshot)
@@ -145,9 +149,6 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
         app.register_listener(lambda app, loop: (app.ctx.purge.cancel(), records.close()), "before_server_stop")
         click.echo(f"text channel on http://{host or http.host}:{port or http.port}, actions on {url}")
         app.run(host=host or http.host, port=port or http.port, access_log=False, motd=False)
-    finally:
-        if server:
-            server.stop()
 
 
 def _rasa_servers(values) -> dict:
@@ -534,15 +535,9 @@ def rasa_serve(obj: Context, lang: str, host: str, port: int, redis_url: Optiona
     from voicebot.dialogue import rasa_server
 
     _languages(obj.inst, lang)
-    server, url = _start_actions(obj, port=actions_port)
-    if server:
-        server.supervise()
-    try:
+    with _action_server(obj, actions_port, supervise=True) as url:
         click.echo(f"Rasa for {lang} on http://{host}:{port}" + (f", conversations in {redis_url}" if redis_url else ""))
         rasa_server.serve(obj.inst, lang, host, port, url, redis_url, os.environ.get("VOICEBOT_RASA_TOKEN"))
-    finally:
-        if server:
-            server.stop()
 
 
 @main.group()

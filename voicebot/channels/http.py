@@ -16,7 +16,7 @@ from sanic.exceptions import SanicException
 
 from voicebot.clock import ms
 from voicebot.config import ConfigError, Installation
-from voicebot.dashboard.pages import dashboard
+from voicebot.dashboard.pages import dashboard, off_loop
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.store import CallRecord, RecordStore
 
@@ -128,7 +128,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         tenant = line(line_id)
         return response.json([{"id": c.id, "number": c.number, "topic": c.topic, "conversation_id": c.conversation_id,
                                "requested_at": c.requested_at.isoformat()}
-                              for c in records.open_callbacks(tenant.id)])
+                              for c in await off_loop(records.open_callbacks, tenant.id)])
 
     @app.get("/queues")
     async def queues(request):

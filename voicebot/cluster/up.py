@@ -11,14 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from voicebot import procs
 from voicebot.config import Installation
-from voicebot.dialogue.action_server import free_port
+from voicebot.dialogue.action_server import free_port, is_healthy
 from voicebot.store import RecordStore
 
 logger = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ class Component:
 
     def wait_ready(self, folder: Path) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while self.health_url and not _answers(self.health_url):
+        while self.health_url and not is_healthy(self.health_url, timeout=2):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 tail = (folder / f"{self.name}.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{self.name} did not start; the end of {folder / self.name}.log:\n{tail}")
@@ -52,6 +51,15 @@ class Component:
 
     def as_dict(self) -> dict:
         return {"pid": self.process.pid if self.process else None, "restarts": self.restarts, **self.ports}
+
+
+def redis_command(host: str, port: int, folder: Path) -> List[str]:
+    """redis-server keeping nothing on disk: the workers and Rasa servers write their state back
+    when it returns empty."""
+    if shutil.which("redis-server") is None:
+        raise RuntimeError("redis-server is not installed: install the Debian package 'redis-server' "
+                           "(scripts/install.sh does) or give --redis")
+    return ["redis-server", "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder)]
 
 
 class Cluster:
@@ -70,13 +78,9 @@ class Cluster:
     def _plan(self, workers: int) -> List[Component]:
         components = []
         if not self.redis_url:
-            if shutil.which("redis-server") is None:
-                raise RuntimeError("redis-server is not installed: install the Debian package 'redis-server' "
-                                   "or give --redis")
             redis_port = free_port(self.host)
             self.redis_url = f"redis://{self.host}:{redis_port}"
-            components.append(Component("redis", ["redis-server", "--bind", self.host, "--port", str(redis_port),
-                                                  "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            components.append(Component("redis", redis_command(self.host, redis_port, self.folder),
                                         ports={"port": redis_port}))
         rasa_urls = {}
         for lang in self.inst.languages:
@@ -148,10 +152,3 @@ class Cluster:
         temporary.write_text(json.dumps(state, indent=2))
         temporary.replace(self.folder / "cluster.json")
 
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False

@@ -24,8 +24,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def is_healthy(url: str, timeout: float = 1.0) -> bool:
+    """Whether `url` (a health endpoint) answers 200."""
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200
     except OSError:
         return False
@@ -52,7 +53,7 @@ class ActionServerProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 90.0) -> "ActionServerProcess":
-        if is_healthy(self.url):
+        if is_healthy(f"{self.url}/health"):
             raise ActionServerError(f"something already answers on {self.url}; choose another action_server.port")
         env = {**os.environ, "VOICEBOT_CONFIG": str(self.settings_path), **self.env}
         self.process = subprocess.Popen(
@@ -63,7 +64,7 @@ class ActionServerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ActionServerError(f"the action server exited at start-up (code {self.process.returncode})")
-            if is_healthy(self.url):
+            if is_healthy(f"{self.url}/health"):
                 return self
             time.sleep(0.2)
         procs.stop(self.process)  # not self.stop(): that would also end supervise()

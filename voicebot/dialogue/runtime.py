@@ -66,12 +66,15 @@ class Dialogue:
                         if lang in self.languages}
         self.agents: Dict[str, Union[LocalRasa, RemoteRasa]] = {}
 
+    @property
+    def local_languages(self) -> list:
+        """Languages whose model this process loads (the rest have Rasa servers)."""
+        return [lang for lang in self.languages if lang not in self.servers]
+
     def load(self) -> "Dialogue":
         for lang, url in self.servers.items():
             self.agents[lang] = RemoteRasa(url, os.environ.get("VOICEBOT_RASA_TOKEN"))
-        for lang in self.languages:
-            if lang in self.servers:
-                continue
+        for lang in self.local_languages:
             path = model_path(self.inst, lang)
             if not path.exists():
                 raise ConfigError(f"no trained model for {lang!r} at {path}: run 'voicebot train'")
