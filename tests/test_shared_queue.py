@@ -153,6 +153,22 @@ def test_an_agent_registered_through_one_worker_is_rung_by_the_other_and_a_dead_
     asyncio.run(scenario())
 
 
+def test_each_workers_calls_in_progress_are_seen_from_every_other_worker(clean_redis):
+    async def scenario():
+        one, two = await workers(clean_redis, "w1", "w2")
+        try:
+            call = {"id": "call-1", "tenant": "city", "state": "queued", "intent": "talk_to_human", "seconds": 40,
+                    "waited_s": 12.5}
+            one.live_calls = lambda: [call]
+            await until(lambda: two.calls_elsewhere, what="w1's call seen on w2")
+            assert two.calls_elsewhere == [{**call, "worker": "w1"}] and one.calls_elsewhere == []
+            one.live_calls = list  # the call is over
+            await until(lambda: not two.calls_elsewhere, what="the call gone on w2")
+        finally:
+            await asyncio.gather(one.close(), two.close())
+    asyncio.run(scenario())
+
+
 def test_without_redis_each_worker_queues_locally_and_says_so_then_shares_again(redis_server, clean_redis, caplog):
     async def scenario():
         one, two = await workers(clean_redis, "w1", "w2")

@@ -10,7 +10,6 @@ scripts.
 import asyncio
 import datetime as dt
 import functools
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Optional
@@ -262,21 +261,12 @@ async def off_loop(fn, *args):
 
 
 def _live(phone_line) -> dict:
-    """The calls in progress on this process and its queues, from one snapshot."""
+    """The calls in progress (on every worker, where workers share the queue) and this worker's
+    view of the queues, from one snapshot."""
     if phone_line is None:
         return {"calls": [], "queues": None}
-    now = time.time()
     queues = phone_line.queues.snapshot()
-    waiting = {w["call_id"]: w["waited_s"] for q in queues["queues"] for w in q["waiting"]}
-    calls = []
-    for session in list(phone_line.sessions.values()):
-        record = session.record
-        intents = [e.get("intent") for e in record.events if e["event"] == "bot" and e.get("intent")]
-        calls.append({"id": record.call_id, "tenant": record.tenant, "state": "queued" if record.call_id in waiting
-                      else "with agent" if session.queued is not None else record.state,
-                      "intent": intents[-1] if intents else None, "seconds": round(now - record.started),
-                      "waited_s": waiting.get(record.call_id)})
-    return {"calls": calls, "queues": queues}
+    return {"calls": phone_line.live_calls(queues) + phone_line.queues.calls_elsewhere, "queues": queues}
 
 
 def _conversation(events: list) -> list:

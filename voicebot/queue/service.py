@@ -106,6 +106,10 @@ class QueueService:
         self.waiting: Dict[str, List[Waiter]] = {queue_id: [] for queue_id in settings.queues}
         self.hold_time_s: Dict[str, Optional[float]] = {queue_id: None for queue_id in settings.queues}
         self.stats: Dict[Tuple[str, str], QueueStats] = collections.defaultdict(QueueStats)
+        # For operators: this worker's calls in progress (the phone line sets it), and, where
+        # workers share the queue, the other workers' (a shared queue keeps them up to date).
+        self.live_calls: Callable[[], List[dict]] = list
+        self.calls_elsewhere: List[dict] = []
 
     def start(self) -> None:
         """On the running loop, before the first call (nothing to do in one process)."""

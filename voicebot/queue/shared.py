@@ -10,6 +10,8 @@ is shared, under the prefix voicebot:queue: in Redis:
 - waiting:<q>    per queue, the callers waiting: a sorted set, score = wall-clock time entered;
 - waiters        call id -> "worker|queue", so a dead worker's callers can be swept away;
 - engaged        callers who are being rung or are typing a callback number (not to be rung);
+- calls:<id>     the worker's calls in progress (JSON), for any worker's dashboard; it expires
+                 with the heartbeat;
 - worker:<id>    a heartbeat with a time to live: a worker that stops beating is dead, its
                  callers are dropped and its agents freed (registrations through it: logged out);
 - channel "voicebot:queue:dispatch": "look again", published when an agent frees up or a
@@ -33,6 +35,7 @@ the order it made them; the asyncio loop (which also runs the calls' audio) neve
 
 import asyncio
 import collections
+import json
 import logging
 import os
 import re
@@ -316,6 +319,7 @@ class SharedQueueService(QueueService):
                     if beat is None:  # Redis lost what it had (restarted), or took this worker for dead
                         await self._join_redis()
                     await self._script("reap", time.time(), *self.agents)
+                    await self._share_calls()
                 if tick or self._refresh_wanted:
                     self._refresh_wanted = False
                     await self._refresh()
@@ -366,6 +370,7 @@ class SharedQueueService(QueueService):
         self.shared = False
         self._ranks.clear()
         self._lengths.clear()
+        self.calls_elsewhere = []
         self._version += 1
         for agent in self.agents.values():
             if agent.id in self._mine and agent.state in OWNED:
@@ -475,6 +480,15 @@ class SharedQueueService(QueueService):
         self._lengths = dict(zip(queues, results[len(ids):len(ids) + len(queues)]))
         self._ranks = {w.call_id: rank for w, rank in zip(waiters, results[len(ids) + len(queues):])
                        if rank is not None}
+
+    async def _share_calls(self) -> None:
+        """Publish this worker's calls in progress and read the other workers'."""
+        mine = PREFIX + "calls:" + self.worker
+        await self.redis.set(mine, json.dumps([{**call, "worker": self.worker} for call in self.live_calls()]),
+                             px=HEARTBEAT_MS)
+        keys = [key async for key in self.redis.scan_iter(match=PREFIX + "calls:*") if key != mine]
+        lists = await self.redis.mget(keys) if keys else []
+        self.calls_elsewhere = [call for calls in lists if calls for call in json.loads(calls)]
 
     # -- who rings next, across workers
     def dispatch(self) -> None:

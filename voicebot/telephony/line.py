@@ -11,7 +11,8 @@ call slots, and a Call object destroyed after its slot went to a new call hangs 
 import asyncio
 import collections
 import logging
-from typing import Deque, Dict, Optional
+import time
+from typing import Deque, Dict, List, Optional
 
 import pjsua2 as pj
 
@@ -101,6 +102,7 @@ class PhoneLine:
         self.agent_legs: Dict[str, str] = {}  # an agent leg's Call-ID -> its caller's; SIP thread only
         self.finished: Deque[CallRecord] = collections.deque(maxlen=200)
         self.queues = queue_service(inst.settings)
+        self.queues.live_calls = lambda: self.live_calls(self.queues.snapshot())
         self.registrar: Optional[Registrar] = None
         self.closing = False
 
@@ -131,6 +133,21 @@ class PhoneLine:
     @property
     def address(self) -> str:
         return f"{self.stack.host}:{self.stack.port}"
+
+    def live_calls(self, queues: dict) -> List[dict]:
+        """The calls in progress here, for operators: state, intent so far, seconds in the call and
+        in the queue (`queues`: the queue snapshot they are read against)."""
+        now = time.time()
+        waiting = {w["call_id"]: w["waited_s"] for q in queues["queues"] for w in q["waiting"]}
+        calls = []
+        for session in list(self.sessions.values()):
+            record = session.record
+            intents = [e.get("intent") for e in record.events if e["event"] == "bot" and e.get("intent")]
+            calls.append({"id": record.call_id, "tenant": record.tenant, "state": "queued" if record.call_id in waiting
+                          else "with agent" if session.queued is not None else record.state,
+                          "intent": intents[-1] if intents else None, "seconds": round(now - record.started),
+                          "waited_s": waiting.get(record.call_id)})
+        return calls
 
     def records(self) -> list:
         return [s.record for s in list(self.sessions.values())] + list(self.finished)
