@@ -487,6 +487,32 @@ def bench_handoff(calls: int, root: Optional[Path], output: Optional[Path]) -> N
                lambda folder: run(folder, calls, click.echo))
 
 
+@bench.command("cluster")
+@click.option("--workers-max", default=2, show_default=True, type=click.IntRange(1, 8),
+              help="Clusters of 1 .. this many workers; the soak runs on the largest.")
+@click.option("--max-rate", default=32, show_default=True, type=click.IntRange(1, 45),
+              help="Most call attempts per second to try (the ramp doubles from 1, then narrows down).")
+@click.option("--max-calls", default=16, show_default=True, type=click.IntRange(2, 120),
+              help="Most calls at once to try (the ramp doubles from 2, then narrows down).")
+@click.option("--soak-minutes", default=30.0, show_default=True, type=click.FloatRange(0),
+              help="Soak at half the capacity found, sampling memory each minute (0: none).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Build the Korean test line here and keep it, with the clusters' logs and SIPp's files "
+                   "(default: a temporary folder).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (default benchmarks/RESULTS.md).")
+def bench_cluster(workers_max: int, max_rate: int, max_calls: int, soak_minutes: float, root: Optional[Path],
+                  output: Optional[Path]) -> None:
+    """The cluster (voicebot cluster up) with 1 and 2 workers, called by SIPp through the front:
+    call attempts per second, most simultaneous calls with p95 turn latency <= 1 s, the 2:1
+    ratio, and a soak watching every part's memory (Korean test line)."""
+    from voicebot.bench_cluster import run
+
+    _run_bench("Cluster", f"voicebot bench cluster --workers-max {workers_max} --max-rate {max_rate} "
+               f"--max-calls {max_calls} --soak-minutes {soak_minutes:g}", root, output,
+               lambda folder: run(folder, workers_max, max_rate, max_calls, soak_minutes, click.echo))
+
+
 @bench.command("records")
 @click.option("--calls", default=100_000, show_default=True, type=click.IntRange(1))
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366))

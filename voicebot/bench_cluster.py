@@ -1,0 +1,554 @@
+"""`voicebot bench cluster`: what the cluster (`voicebot cluster up`) takes, with 1 and 2 workers.
+
+Everything is real and on loopback: `voicebot cluster up` (Redis, a Rasa server, N workers, the
+Kamailio front) answers the Korean test line (voicebot/korean_line.py; Korean is the one
+language with a Vosk model here), and SIPp (Debian's sip-tester) calls the front, streaming
+espeak-ng speech over RTP (scenarios in benchmarks/sipp/). Records go to a SQLite file.
+
+- Call attempts per second: short calls (answer, 1 s of silence, BYE) at a rising rate, 10 s a
+  rate, doubling from 1 call/s, then halving the gap to the last pass down to 1 call/s. A rate
+  passes when at least 99% of its calls are answered (200) and none gets a 5xx or times out.
+- Capacity: levels of 2, 4, 8 ... calls at once (doubling, then halving the gap down to 2),
+  started within STAGGER_WINDOW_S; each call lets the greeting play, asks for the opening
+  hours, listens to the answer and asks again. A level passes when every call went through
+  (SIPp) and the p95 of the bot's turn latency (its call records: end of the caller's speech to
+  the first audio of the answer queued, `turn_ms` as bench call joins it) is at most 1000 ms; a
+  turn the bot did not answer counts as infinitely late.
+- Soak: the 2-worker cluster under half the capacity found, for --soak-minutes; the resident
+  memory of every part (cluster.json's pids with their children) each minute, and the growth
+  slope of the last half against the first.
+
+The front drops more than 30 requests in 2 s from one address (pike); so that the figures are the
+cluster's and not that limit's, the calls come from several loopback addresses (127.0.0.1 and
+127.0.0.16/28, all trunks), each kept under it. SIPp, the front and the workers share the cores.
+"""
+
+import audioop
+import contextlib
+import csv
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from voicebot import korean_line, procs
+from voicebot.bench_call import CAPACITY_STEP, CLOCK, INTENT, MAX_P95_MS, STAGGER_WINDOW_S, bot_turns, pct, process_tree
+
+SCENARIOS = korean_line.REPO / "benchmarks" / "sipp"
+SOURCES = ["127.0.0.1"] + [f"127.0.0.{n}" for n in range(17, 31)]  # callers' addresses
+TRUNKS = ("127.0.0.1", "127.0.0.16/28")
+RATE_STEP_S = 10  # calls at one rate for this long
+HOLD_MS = 1000  # short calls: answered, then this long before the BYE
+MIN_ANSWERED = 0.99
+CALLS_PER_SOURCE_PER_S = 3.0  # 3 requests a call: 18 in 2 s, under the front's 30 (pike)
+CALLS_PER_SOURCE = 8  # calls at once from one address in a capacity level
+LISTEN_MS = 15000  # the answer to "opening hours" lasts about 13 s
+LAST_LISTEN_MS = 4000
+GROWTH_LIMIT_MB_PER_H = 20.0  # a part whose last-half slope is above this is flagged
+START_TIMEOUT_S = 420
+
+
+# -- searching for the highest passing level (rates and capacity alike)
+
+def next_level(results: Dict[int, bool], first: int, step: int, maximum: int) -> Optional[int]:
+    """The next level to try: `first`, then doubling while levels pass (up to `maximum`); after a
+    failure, the middle between the highest pass and the lowest failure, rounded down to `step`,
+    until they are `step` apart. None when done."""
+    if not results:
+        return first
+    low = max((level for level, passed in results.items() if passed), default=0)
+    high = min((level for level, passed in results.items() if not passed), default=None)
+    if high is None:
+        return min(2 * low, maximum) if low < maximum else None
+    middle = (low + high) // 2 // step * step
+    return middle if middle > low and middle not in results else None
+
+
+def highest_pass(results: Dict[int, bool]) -> Optional[int]:
+    """The highest level that passed below the lowest that failed."""
+    failed = min((level for level, passed in results.items() if not passed), default=math.inf)
+    return max((level for level, passed in results.items() if passed and level < failed), default=None)
+
+
+def search(first: int, step: int, maximum: int, attempt: Callable[[int], bool]) -> Tuple[Optional[int], Dict[int, bool]]:
+    results: Dict[int, bool] = {}
+    level = next_level(results, first, step, maximum)
+    while level is not None:
+        results[level] = attempt(level)
+        level = next_level(results, first, step, maximum)
+    return highest_pass(results), results
+
+
+# -- memory growth
+
+def slope_per_hour(samples: Sequence[Tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) samples, in MB per hour (nan with fewer than 2)."""
+    if len(samples) < 2:
+        return math.nan
+    mean_t = sum(t for t, _ in samples) / len(samples)
+    mean_v = sum(v for _, v in samples) / len(samples)
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    if spread == 0:
+        return math.nan
+    return sum((t - mean_t) * (v - mean_v) for t, v in samples) / spread * 3600
+
+
+def growth(samples: Sequence[Tuple[float, float]]) -> Tuple[float, float, bool]:
+    """(first-half slope, last-half slope) in MB/h, the halves split at the middle of the time
+    span (the middle sample in both), and whether the last half grows above GROWTH_LIMIT_MB_PER_H:
+    warm-up shows in the first half, a leak goes on in the second."""
+    if len(samples) < 3:
+        return math.nan, math.nan, False
+    middle = (samples[0][0] + samples[-1][0]) / 2
+    first = [s for s in samples if s[0] <= middle]
+    last = [s for s in samples if s[0] >= middle]
+    if len(first) < 2:
+        first = list(samples[:2])
+    if len(last) < 2:
+        last = list(samples[-2:])
+    early, late = slope_per_hour(first), slope_per_hour(last)
+    return early, late, late > GROWTH_LIMIT_MB_PER_H
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (their VmRSS summed)."""
+    total_kb = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, StopIteration):
+            status = Path(f"/proc/{member}/status").read_text()
+            total_kb += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return total_kb / 1024
+
+
+# -- the cluster
+
+class RunningCluster:
+    """`voicebot cluster up` (a fresh Cluster) on free loopback ports, its logs and cluster.json
+    in folder; stop() ends it (SIGTERM: the Cluster stops its parts in its finally)."""
+
+    def __init__(self, config: Path, store: Path, workers: int, folder: Path):
+        from voicebot.dialogue.action_server import free_port
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.workers, self.port = folder, workers, free_port()
+        env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": CLOCK,
+               "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
+        with (folder / "up.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "voicebot.cli", "cluster", "up", "--workers", str(workers),
+                 "--port", str(self.port), "--folder", str(folder), *(a for t in TRUNKS for a in ("--trunk", t))],
+                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=procs.die_with_parent)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (self.state() or {}).get("ready"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.folder / "up.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"voicebot cluster up did not come up; the end of {self.folder / 'up.log'}:\n{tail}")
+            time.sleep(1)
+
+    def state(self) -> Optional[dict]:
+        with contextlib.suppress(OSError, ValueError):
+            return json.loads((self.folder / "cluster.json").read_text())
+        return None
+
+    def components(self) -> Dict[str, dict]:
+        return (self.state() or {}).get("components", {})
+
+    def worker_calls(self) -> List[dict]:
+        """Every worker's recent call records (GET /calls), each with the worker's name."""
+        found = []
+        for name, part in self.components().items():
+            if name.startswith("worker-"):
+                with contextlib.suppress(OSError, ValueError):
+                    with urllib.request.urlopen(f"http://127.0.0.1:{part['http']}/calls", timeout=30) as answer:
+                        found += [{**record, "worker": name} for record in json.loads(answer.read())]
+        return found
+
+    def records(self, tag: str, expected: int, wait_s: float = 20) -> List[dict]:
+        """The workers' records of the calls whose Call-ID starts with tag, once they are over (or
+        after wait_s)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            found = [r for r in self.worker_calls() if r["call_id"].startswith(tag)]
+            if (len(found) >= expected and all(r["state"] in ("ended", "transferred") for r in found)) \
+                    or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+    def rss(self) -> Dict[str, float]:
+        return {name: rss_mb(part["pid"]) for name, part in self.components().items() if part.get("pid")}
+
+    def restarts(self) -> int:
+        return sum(part.get("restarts", 0) for part in self.components().values())
+
+    def stop(self) -> None:
+        procs.stop(self.process, timeout=60)
+
+
+# -- SIPp
+
+@dataclass
+class SippOutcome:
+    calls: int  # placed
+    answered: int  # SIPp's successful calls
+    failed: int
+    timeouts: int  # a response that never came (receive timeouts, retransmissions given up)
+    codes: Counter = field(default_factory=Counter)  # final responses other than 200
+    answer_ms: List[float] = field(default_factory=list)  # INVITE to 200
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for code, n in self.codes.items() if code >= 500)
+
+
+def scenario(name: str, workdir: Path, **fill) -> Path:
+    text = (SCENARIOS / name).read_text()
+    for key, value in fill.items():
+        text = text.replace(f"@{key.upper()}@", str(value))
+    path = workdir / name.replace(".in", "")
+    path.write_text(text)
+    return path
+
+
+def ulaw_speech(text: str, path: Path) -> Tuple[Path, int]:
+    """Korean text spoken by espeak-ng as raw G.711 mu-law at 8 kHz (SIPp's rtp_stream), and its
+    length in ms."""
+    from voicebot.audio.tts import Synthesizer
+
+    pcm = Synthesizer("ko").render(text, 8000).pcm
+    path.write_bytes(audioop.lin2ulaw(pcm, 2))
+    return path, len(pcm) // 2 // 8
+
+
+class Sipp:
+    """SIPp processes calling the front from `sources` addresses at once, sharing out the calls
+    and the rate."""
+
+    def __init__(self, port: int, path: Path, workdir: Path, tag: str, calls: int, rate: float, limit: int,
+                 sources: int, timeout_s: float):
+        from voicebot.dialogue.action_server import free_port
+
+        self.workdir, self.tag, self.calls = workdir, tag, calls
+        self.runs: List[Tuple[subprocess.Popen, Path]] = []
+        sources = max(1, min(sources, len(SOURCES), calls))
+        for index, address in enumerate(SOURCES[:sources]):
+            share = len(range(index, calls, sources))
+            folder = workdir / f"{tag}-{index}"
+            folder.mkdir(parents=True, exist_ok=True)
+            command = [
+                "sipp", f"127.0.0.1:{port}", "-sf", str(path), "-s", korean_line.NUMBER,
+                "-cid_str", f"{tag}-{index}-%u@%s", "-i", address, "-p", str(free_port(address)),
+                "-mi", address, "-mp", str(free_port(address)), "-m", str(share),
+                "-r", f"{max(rate * share / calls * 1000, 1):.0f}", "-rp", "1000000",  # calls per 1000 s
+                "-l", str(max(1, math.ceil(limit * share / calls))), "-nostdin", "-recv_timeout", "20000",
+                "-timeout", f"{timeout_s:.0f}s", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+                "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log"]
+            out = (folder / "sipp.out").open("wb")
+            self.runs.append((subprocess.Popen(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                               stdin=subprocess.DEVNULL, preexec_fn=procs.die_with_parent), folder))
+            out.close()
+
+    def stop_soon(self) -> None:
+        """No new calls; the ones going on finish (SIGUSR1)."""
+        for process, _ in self.runs:
+            if process.poll() is None:
+                process.send_signal(signal.SIGUSR1)
+
+    def wait(self, timeout_s: float) -> SippOutcome:
+        deadline = time.monotonic() + timeout_s
+        for process, _ in self.runs:
+            try:
+                process.wait(max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                procs.stop(process)
+        outcome = SippOutcome(0, 0, 0, 0)
+        for _, folder in self.runs:
+            stats = read_stats(folder / "stat.csv")
+            outcome.calls += int(stats.get("TotalCallCreated", 0))
+            outcome.answered += int(stats.get("SuccessfulCall(C)", 0))
+            outcome.failed += int(stats.get("FailedCall(C)", 0))
+            outcome.timeouts += int(stats.get("FailedTimeoutOnRecv(C)", 0)) + int(stats.get("FailedMaxUDPRetrans(C)", 0))
+            errors = folder / "errors.log"
+            if errors.exists():
+                outcome.codes.update(int(code) for code in re.findall(
+                    r"Aborting call on unexpected message[^\n]*received 'SIP/2\.0 (\d{3})", errors.read_text(errors="replace")))
+            for rtt in folder.glob("*_rtt.csv"):
+                outcome.answer_ms += [float(row["response_time_ms"]) for row in read_rows(rtt)
+                                      if row.get("response_time_ms")]
+        return outcome
+
+
+def read_rows(path: Path) -> List[dict]:
+    with contextlib.suppress(OSError):
+        with path.open(newline="") as handle:
+            return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(handle, delimiter=";")]
+    return []
+
+
+def read_stats(path: Path) -> Dict[str, str]:
+    """The last line of SIPp's statistics file: cumulative counts at its exit."""
+    rows = read_rows(path)
+    return rows[-1] if rows else {}
+
+
+# -- phases
+
+def why_failed(outcome: SippOutcome, p95_ms: Optional[float] = None) -> str:
+    """What made a rate or a level fail, in words."""
+    reasons = []
+    if outcome.codes.get(486):
+        reasons.append(f"{outcome.codes[486]} x 486 Busy Here (every worker held all the calls it can)")
+    others = {code: n for code, n in outcome.codes.items() if code != 486}
+    if others:
+        reasons.append(", ".join(f"{n} x {code}" for code, n in sorted(others.items())))
+    if outcome.timeouts:
+        reasons.append(f"{outcome.timeouts} timeouts")
+    if p95_ms is not None and p95_ms > MAX_P95_MS:
+        reasons.append(f"p95 turn latency {p95_ms:.0f} ms")
+    return "; ".join(reasons) or "calls that did not go through"
+
+
+@dataclass
+class RateStep:
+    rate: int
+    outcome: SippOutcome
+
+    @property
+    def passed(self) -> bool:
+        o = self.outcome
+        return (o.calls > 0 and o.answered >= MIN_ANSWERED * o.calls and o.timeouts == 0
+                and o.server_errors == 0)
+
+    def line(self) -> str:
+        o = self.outcome
+        codes = ", ".join(f"{n}x{code}" for code, n in sorted(o.codes.items())) or "-"
+        return (f"  {self.rate:>5}{o.calls:>7}{o.answered:>9}{o.answered / max(1, o.calls):>8.1%}{o.timeouts:>9}"
+                f"{pct(o.answer_ms, 50):>8.0f}{pct(o.answer_ms, 95):>8.0f}   {codes:<16}{'pass' if self.passed else 'FAIL'}")
+
+
+@dataclass
+class CapacityLevel:
+    calls: int
+    outcome: SippOutcome
+    latencies: List[float]  # the bot's turn_ms; unanswered turns are inf
+    recorded: int  # calls found in the workers' records
+    wrong_answers: int
+    per_worker: Counter
+
+    @property
+    def passed(self) -> bool:
+        o = self.outcome
+        return (o.answered == self.calls and o.failed == 0 and self.recorded == self.calls
+                and pct(self.latencies, 95) <= MAX_P95_MS)
+
+    def line(self) -> str:
+        o = self.outcome
+        spread = "/".join(str(self.per_worker[name]) for name in sorted(self.per_worker)) or "-"
+        codes = ", ".join(f"{n}x{code}" for code, n in sorted(o.codes.items())) or "-"
+        return (f"  {self.calls:>5}{o.answered:>9}{o.failed:>7}{len(self.latencies):>7}{pct(self.latencies, 50):>7.0f}"
+                f"{pct(self.latencies, 95):>7.0f}{pct(self.latencies, 100):>7.0f}{self.wrong_answers:>7}   "
+                f"{spread:<10}{codes:<14}{'pass' if self.passed else 'FAIL'}")
+
+
+def turn_latencies(records: Iterable[dict], turns: int) -> Tuple[List[float], int]:
+    """The bot's turn latency (turn_ms) of each expected turn (missing ones: inf), and the turns it
+    took for another intent than the opening hours."""
+    latencies: List[float] = []
+    wrong = 0
+    for record in records:
+        answered = [t["turn_ms"] for t in bot_turns(record) if "turn_ms" in t][:turns]
+        latencies += answered + [math.inf] * (turns - len(answered))
+        wrong += sum(e["event"] == "bot" and e.get("intent") != INTENT for e in record["events"])
+    return latencies, wrong
+
+
+class Bench:
+    def __init__(self, root: Path, say: Callable[[str], None]):
+        self.root, self.say = root, say
+        self.work = root / "sipp"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.config = korean_line.build(root)
+        speech, self.speech_ms = ulaw_speech(korean_line.ASK_OPENING_HOURS, self.work / "opening_hours.ulaw")
+        self.greeting_ms = self._greeting_ms()
+        self.short = scenario("short_call.xml.in", self.work, hold_ms=HOLD_MS)
+        self.talk = scenario("talk.xml.in", self.work, speech=speech, speech_ms=self.speech_ms + 300,
+                             greeting_ms=self.greeting_ms, listen_ms=LISTEN_MS, last_listen_ms=LAST_LISTEN_MS)
+        self.call_s = (self.greeting_ms + 2 * (self.speech_ms + 300) + LISTEN_MS + LAST_LISTEN_MS) / 1000
+
+    def _greeting_ms(self) -> int:
+        """The Korean line's greeting as spoken, and a second more."""
+        import yaml
+        from voicebot.audio.tts import Synthesizer
+
+        tenant = yaml.safe_load(next((self.root / "tenants").glob("*.yml")).read_text(encoding="utf-8"))
+        return len(Synthesizer("ko").render(tenant["greeting"], 8000).pcm) // 16 + 1000
+
+    def tag(self, what: str) -> str:
+        return f"bench-{what}-{uuid.uuid4().hex[:8]}"
+
+    def rate_step(self, cluster: RunningCluster, rate: int) -> RateStep:
+        calls = rate * RATE_STEP_S
+        sipp = Sipp(cluster.port, self.short, self.work, self.tag(f"rate{rate}"), calls, rate, limit=calls,
+                    sources=math.ceil(rate / CALLS_PER_SOURCE_PER_S), timeout_s=RATE_STEP_S + 60)
+        step = RateStep(rate, sipp.wait(RATE_STEP_S + 90))
+        self.say(step.line())
+        time.sleep(HOLD_MS / 1000 + 2)  # the last calls' records close; workers idle again
+        return step
+
+    def capacity_level(self, cluster: RunningCluster, calls: int) -> CapacityLevel:
+        tag = self.tag(f"cap{calls}")
+        sipp = Sipp(cluster.port, self.talk, self.work, tag, calls, rate=calls / STAGGER_WINDOW_S, limit=calls,
+                    sources=math.ceil(calls / CALLS_PER_SOURCE), timeout_s=self.call_s + 90)
+        outcome = sipp.wait(self.call_s + 120)
+        records = cluster.records(tag, outcome.answered)
+        latencies, wrong = turn_latencies(records, 2)
+        latencies += [math.inf] * 2 * max(0, outcome.answered - len(records))
+        level = CapacityLevel(calls, outcome, latencies, len(records), wrong, Counter(r["worker"] for r in records))
+        self.say(level.line())
+        time.sleep(2)
+        return level
+
+    def soak(self, cluster: RunningCluster, calls: int, minutes: float) -> List[str]:
+        tag = self.tag("soak")
+        rate = calls / self.call_s * 1.5  # SIPp's -l keeps it at `calls` at once
+        total = int(rate * minutes * 60) + calls + 10
+        started, started_at = time.monotonic(), time.time()
+        samples: Dict[str, List[Tuple[float, float]]] = {}
+        seen: Dict[str, dict] = {}
+
+        def sample() -> None:
+            elapsed = time.monotonic() - started
+            for name, mb in cluster.rss().items():
+                samples.setdefault(name, []).append((elapsed, mb))
+            for record in cluster.worker_calls():
+                if record["call_id"].startswith(tag) and record["state"] in ("ended", "transferred"):
+                    seen.setdefault(record["call_id"], record)
+        sample()
+        restarts = cluster.restarts()
+        sipp = Sipp(cluster.port, self.talk, self.work, tag, total, rate, limit=calls,
+                    sources=math.ceil(calls / CALLS_PER_SOURCE), timeout_s=minutes * 60 + self.call_s + 120)
+        for minute in range(1, math.ceil(minutes) + 1):
+            time.sleep(max(0.0, started + min(minute, minutes) * 60 - time.monotonic()))
+            sample()
+            total_mb = sum(series[-1][1] for series in samples.values())
+            self.say(f"  soak {min(minute, minutes):g}/{minutes:g} min: {len(seen)} calls done, "
+                     f"{total_mb:.0f} MB resident in all")
+        sipp.stop_soon()
+        outcome = sipp.wait(self.call_s + 60)
+        sample()
+        half = started_at + minutes * 30  # calls begun in the first half of the soak, and the others
+        early, late = ([r for r in seen.values() if (r["started"] < half) == first] for first in (True, False))
+        lines = [f"soak: 2 workers, {calls} calls at once (half the capacity found) for {minutes:g} min; "
+                 f"resident memory of each part with its children, sampled each minute; calls by when they began",
+                 f"  calls placed {outcome.calls}, answered {outcome.answered}, failed {outcome.failed}, "
+                 f"timeouts {outcome.timeouts}; parts restarted {cluster.restarts() - restarts}"]
+        for label, records in (("first half", early), ("last half", late)):
+            latencies, wrong = turn_latencies(records, 2)
+            lines.append(f"  {label}: {len(records)} calls, turn latency p50 {pct(latencies, 50):.0f} ms, "
+                         f"p95 {pct(latencies, 95):.0f} ms, wrong answers {wrong}")
+        lines.append(f"  {'part':<12}{'start MB':>9}{'end MB':>9}{'1st half MB/h':>15}{'2nd half MB/h':>15}")
+        flagged = []
+        for name in sorted(samples, key=lambda n: (n.startswith("front"), n)):
+            series = samples[name]
+            first_slope, last_slope, grows = growth(series)
+            if grows:
+                flagged.append(name)
+            lines.append(f"  {name:<12}{series[0][1]:>9.0f}{series[-1][1]:>9.0f}{first_slope:>15.1f}{last_slope:>15.1f}"
+                         f"{'   GROWING' if grows else ''}")
+        lines.append(f"  memory growth (last-half slope above {GROWTH_LIMIT_MB_PER_H:g} MB/h): "
+                     + (", ".join(flagged) if flagged else "none"))
+        if minutes < 20:
+            lines.append("  (a soak this short shows warm-up more than leaks: the 30-minute run is the one to judge)")
+        return lines
+
+
+def run(root: Path, workers_max: int, max_rate: int, max_calls: int, soak_minutes: float,
+        say: Callable[[str], None]) -> List[str]:
+    """Builds the Korean line under root, runs the phases for 1..workers_max workers (then the
+    soak on the largest cluster), returns the result lines."""
+    bench = Bench(root, say)
+    store = root / "bench.sqlite3"
+    rates: Dict[int, Tuple[Optional[int], List[RateStep]]] = {}
+    capacities: Dict[int, Tuple[Optional[int], List[CapacityLevel]]] = {}
+    soak_lines: List[str] = []
+    for workers in range(1, workers_max + 1):
+        cluster = RunningCluster(bench.config, store, workers, root / f"cluster-{workers}")
+        try:
+            say(f"{workers} worker{'s' if workers > 1 else ''}: starting the cluster")
+            cluster.wait_ready()
+            say(f"call attempts per second, {workers} worker(s)")
+            say(RATE_HEAD)
+            steps: Dict[int, RateStep] = {}
+
+            def attempt_rate(rate: int) -> bool:
+                steps[rate] = bench.rate_step(cluster, rate)
+                return steps[rate].passed
+            best_rate, _ = search(1, 1, max_rate, attempt_rate)
+            rates[workers] = best_rate, [steps[r] for r in sorted(steps)]
+            say(f"capacity, {workers} worker(s)")
+            say(CAPACITY_HEAD)
+            levels: Dict[int, CapacityLevel] = {}
+
+            def attempt_level(calls: int) -> bool:
+                levels[calls] = bench.capacity_level(cluster, calls)
+                return levels[calls].passed
+            best_calls, _ = search(CAPACITY_STEP, CAPACITY_STEP, max_calls, attempt_level)
+            capacities[workers] = best_calls, [levels[c] for c in sorted(levels)]
+            if workers == workers_max and soak_minutes > 0:
+                say(f"soak: {soak_minutes:g} min")
+                soak_lines = bench.soak(cluster, max(1, (best_calls or 2) // 2), soak_minutes)
+        finally:
+            cluster.stop()
+    return result_lines(bench, rates, capacities, soak_lines, max_rate, max_calls)
+
+
+RATE_HEAD = "   rate  calls answered    share timeouts  p50 ms  p95 ms   not 200"
+CAPACITY_HEAD = "  calls answered failed  turns    p50    p95    max  wrong   per worker  not 200"
+
+
+def result_lines(bench: Bench, rates: dict, capacities: dict, soak_lines: List[str], max_rate: int,
+                 max_calls: int) -> List[str]:
+    lines = [f"Korean test line through the Kamailio front (voicebot cluster up) over loopback SIP/RTP; "
+             f"SIPp callers, the front, Redis, the Rasa server and the workers share {os.cpu_count()} cores", "",
+             f"call attempts per second: short calls (answer, {HOLD_MS} ms, BYE), {RATE_STEP_S} s a rate; a rate passes "
+             f"with >= {MIN_ANSWERED:.0%} answered (200), no 5xx, no timeout (p50/p95: INVITE to 200)"]
+    for workers, (best, steps) in rates.items():
+        lines += [f" {workers} worker{'s' if workers > 1 else ''}:", RATE_HEAD, *[s.line() for s in steps],
+                  f"  highest rate passed: {best if best is not None else 'none'} calls/s"
+                  + (" (the highest tried: raise --max-rate)" if best == max_rate else "")]
+        failed = [s for s in steps if not s.passed and (best is None or s.rate > best)]
+        if failed:
+            lines.append(f"  the next rate failed on: {why_failed(failed[0].outcome)}")
+    lines += ["",
+              f"capacity: calls of 2 turns (greeting {bench.greeting_ms} ms, \"opening hours\" {bench.speech_ms} ms over "
+              f"RTP, {LISTEN_MS} ms listening, again, {LAST_LISTEN_MS} ms), started within {STAGGER_WINDOW_S:.0f} s;",
+              f"a level passes with every call through and p95 of the bot's turn latency (records' turn_ms) <= {MAX_P95_MS} ms"]
+    for workers, (best, levels) in capacities.items():
+        lines += [f" {workers} worker{'s' if workers > 1 else ''}:", CAPACITY_HEAD, *[level.line() for level in levels],
+                  f"  most simultaneous calls: {best if best is not None else 'none'}"
+                  + (" (the highest tried: raise --max-calls)" if best == max_calls else "")]
+        failed = [level for level in levels if not level.passed and (best is None or level.calls > best)]
+        if failed:
+            lines.append(f"  the next level failed on: {why_failed(failed[0].outcome, pct(failed[0].latencies, 95))}")
+    if 1 in rates and len(rates) > 1:
+        top = max(rates)
+        lines += ["", f"{top} workers : 1 worker on this machine:",
+                  f"  call attempts per second {ratio(rates[top][0], rates[1][0])} ({rates[top][0]} / {rates[1][0]})",
+                  f"  simultaneous calls       {ratio(capacities[top][0], capacities[1][0])} "
+                  f"({capacities[top][0]} / {capacities[1][0]})"]
+    return lines + ([""] + soak_lines if soak_lines else [])
+
+
+def ratio(many: Optional[int], one: Optional[int]) -> str:
+    return f"{many / one:.2f}" if many and one else "n/a"
