@@ -1,6 +1,7 @@
 """The Kamailio front's configuration, generated from the workers' addresses, the trunks allowed
-to send calls and the lines' numbers: dispatcher with OPTIONS health checks and failover to the
-next worker, pike against floods, one refusal for everything else, topology hiding."""
+to send calls and the lines' numbers: dispatcher giving each call to the worker with the fewest
+calls in progress, OPTIONS health checks and failover to the next worker, pike against floods,
+one refusal for everything else, topology hiding."""
 
 import glob
 import ipaddress
@@ -59,7 +60,11 @@ def write_front(folder: Path, host: str, port: int, workers: Iterable[Tuple[str,
     folder.mkdir(parents=True, exist_ok=True)
     workers = list(workers)
     listing = folder / "dispatcher.list"
-    listing.write_text("".join(f"1 sip:{h}:{p}\n" for h, p in workers))
+    # "set URI flags priority attrs": duid names the worker whose calls in progress the
+    # dispatcher counts (algorithm 10, fewest first). Its list is ordered by priority, highest
+    # first (equal ones come out in reverse): a tie goes to the worker named first.
+    listing.write_text("".join(f"1 sip:{h}:{p} 0 {len(workers) - n} duid=worker{n + 1}\n"
+                               for n, (h, p) in enumerate(workers)))
     # The permissions module's address file, "group address mask port" (port 0: any):
     # group 1 the trunks, group 2 the workers' SIP addresses.
     addresses = folder / "addresses.list"
