@@ -319,13 +319,14 @@ class SharedQueueService(QueueService):
                     if beat is None:  # Redis lost what it had (restarted), or took this worker for dead
                         await self._join_redis()
                     await self._script("reap", time.time(), *self.agents)
-                    await self._share_calls()
                 if tick or self._refresh_wanted:
                     self._refresh_wanted = False
                     await self._refresh()
                 if tick or self._dispatch_wanted:
                     self._dispatch_wanted = False
                     await self._dispatch_shared()
+                if tick:
+                    await self._share_calls()  # last: for operators, never in the way of a caller
             except (RedisError, OSError, asyncio.TimeoutError) as error:
                 self._go_local(error)
             except Exception:
