@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -17,7 +18,7 @@ from conftest import AGENT_HOURS, DEMO_CITY, REPO, place_call
 from postgres import private_postgres
 from voicebot import procs
 from voicebot.dialogue.action_server import free_port, is_healthy
-from voicebot.store.models import Call
+from voicebot.store.models import Call, CallEvent
 
 
 class RunningCluster:
@@ -46,6 +47,10 @@ class RunningCluster:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.worker(n)['http']}/calls", timeout=10) as answer:
             return {c["call_id"] for c in json.loads(answer.read())} & set(call_ids)
 
+    def live_call_ids(self, n: int) -> list:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.worker(n)['http']}/calls", timeout=10) as answer:
+            return [c["call_id"] for c in json.loads(answer.read()) if c["state"] == "talking"]
+
     def calls(self, count: int) -> list:
         timelines = place_call(self.uri, "--wait", "1", "--calls", str(count), "--concurrent", "2", total_timeout=300)
         assert all(t["connected"] for t in timelines), [t for t in timelines if not t["connected"]]
@@ -67,6 +72,13 @@ def test_calls_through_the_front_spread_over_both_workers(cluster):
 
 
 def test_a_killed_worker_costs_no_call_and_rejoins_when_started_again(cluster):
+    # A call in progress on worker 1 (idle workers: the first listed gets it) when it is killed.
+    held = threading.Thread(target=place_call, args=(cluster.uri, "--wait", "20"), kwargs={"timeout": 40})
+    held.start()
+    deadline = time.monotonic() + 30
+    while not (cut_off := set(cluster.live_call_ids(1))):
+        assert time.monotonic() < deadline, "the call did not reach worker 1"
+        time.sleep(0.5)
     os.kill(cluster.worker(1)["pid"], signal.SIGKILL)
     call_ids = cluster.calls(6)  # at once: the front fails over until its OPTIONS mark the worker down
     deadline = time.monotonic() + 300
@@ -80,6 +92,14 @@ def test_a_killed_worker_costs_no_call_and_rejoins_when_started_again(cluster):
     time.sleep(5)  # the front's next OPTIONS round finds it back
     call_ids = cluster.calls(6)
     assert cluster.answered_by(1, call_ids), "the restarted worker got no calls"
+    # The restarted worker ended the record of the call it was killed in.
+    held.join()
+    engine = sa.create_engine(cluster.postgres.url)
+    with engine.connect() as connection:
+        outcomes = set(connection.scalars(sa.select(Call.outcome).where(Call.id.in_(cut_off))))
+        lost = set(connection.scalars(sa.select(CallEvent.call_id).where(CallEvent.kind == "worker_lost")))
+    engine.dispose()
+    assert outcomes == {"error"} and cut_off <= lost
 
 
 def test_calls_while_postgresql_is_away_are_all_recorded_when_it_is_back(cluster):

@@ -292,3 +292,27 @@ def test_a_quiet_text_conversation_is_over_after_half_an_hour(store):
     close_quiet(conversations, time.time())
     assert list(conversations) == ["active"]
     assert store.export("quiet")["call"]["outcome"] == "settled" and store.export("active")["call"]["outcome"] is None
+
+
+def test_a_worker_started_again_ends_the_calls_it_left_open_and_only_those(tmp_path):
+    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    before = RecordStore(url, tmp_path, worker="host:8080")
+    other = RecordStore(url, tmp_path, worker="host:8081")
+    try:
+        for store, call_id in ((before, "cut-off"), (other, "elsewhere")):
+            store.record(call_id, "demo-city", "en", "+4512345678").add("answered")
+        answered_call(before, "finished")
+        before.record("chat-1", "demo-city", "en", channel="text").add("bot", intent="greet", texts=["Hello"])
+        assert before.flush() and other.flush()
+    finally:
+        before.writer.stop()  # as if killed: nothing more is written, nothing is ended
+    again = RecordStore(url, tmp_path, worker="host:8080")
+    try:
+        assert again.end_orphans() == 2
+        assert again.end_orphans() == 0
+        assert [again.export(c)["call"]["outcome"] for c in ("cut-off", "chat-1", "finished")] == ["error", "error", "settled"]
+        assert "worker_lost" in {e["kind"] for e in again.export("cut-off")["events"]}
+        assert again.export("elsewhere")["call"]["outcome"] is None  # another worker's live call
+    finally:
+        again.close()
+        other.close()

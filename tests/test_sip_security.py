@@ -12,7 +12,6 @@ import csv
 import re
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -51,38 +50,6 @@ def sipvicious(tool: str, source: str, *args: str, timeout: float = 90) -> str:
     done = subprocess.run(["/usr/bin/python3", "-c", SIPVICIOUS, source, tool, "-x", source,
                            "-P", str(free_port()), *args], capture_output=True, text=True, timeout=timeout)
     return done.stdout + done.stderr
-
-
-class Front:
-    """`voicebot cluster front` on a free port before the given workers, logging to a file."""
-
-    def __init__(self, folder: Path, workers, *options: str):
-        self.port, self.log = free_port(), folder / "kamailio.log"
-        command = [sys.executable, "-m", "voicebot.cli", "cluster", "front", "--port", str(self.port),
-                   "--folder", str(folder), *options]
-        for worker in workers:
-            command += ["--worker", f"127.0.0.1:{worker}"]
-        self.process = subprocess.Popen(command, cwd=REPO, preexec_fn=procs.die_with_parent,
-                                        stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
-        time.sleep(3)  # an OPTIONS round marks the worker up
-        assert self.alive(), self.log.read_text()[-3000:]
-
-    def uri(self, number: str) -> str:
-        return f"sip:{number}@127.0.0.1:{self.port}"
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        procs.stop(self.process)
-
-
-@pytest.fixture(scope="module")
-def front(bot, tmp_path_factory):
-    """The front before the session's bot; trunks: the default, 127.0.0.1 only."""
-    running = Front(tmp_path_factory.mktemp("front"), [bot.sip_port])
-    yield running
-    running.stop()
 
 
 def ask(method: str, user: str, port: int, source: str = "127.0.0.1", timeout: float = 2.0, uri: str = "",

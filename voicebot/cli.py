@@ -112,16 +112,25 @@ def chat(obj: Context, line_id: str, caller: Optional[str]) -> None:
 @click.option("--no-sip", is_flag=True, help="Text channel only, no phone line.")
 @click.option("--rasa-server", "rasa_servers", multiple=True, metavar="LANG=URL", callback=lambda c, p, v: _rasa_servers(v),
               help="A language's Rasa server (voicebot rasa serve), instead of its model in this process (repeatable).")
+@click.option("--worker", "worker_name", help="This process's name in the call records (default HOST:HTTP-PORT): "
+                                              "started again under it, it ends the calls it left open.")
 @click.pass_obj
 def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: Optional[int],
-          sip_port: Optional[int], registrar_port: Optional[int], no_sip: bool, rasa_servers: dict) -> None:
+          sip_port: Optional[int], registrar_port: Optional[int], no_sip: bool, rasa_servers: dict,
+          worker_name: Optional[str]) -> None:
     """Run the phone line (SIP), the HTTP text channel and the action server."""
+    import socket
+
     from voicebot.channels.http import create_app
     from voicebot.dialogue.runtime import Dialogue
     from voicebot.telephony.sip import MAX_CALLS
 
     inst, http = obj.inst, obj.inst.settings.http
-    records = _records(inst)
+    records = _records(inst, worker_name or f"{socket.gethostname()}:{port or http.port}")
+    orphans = records.end_orphans()
+    if orphans:
+        click.echo(f"ended {orphans} calls and conversations that this worker ({records.worker}) left open when it "
+                   "stopped (outcome error, event worker_lost)", err=True)
     line = None if no_sip else _phone_line(obj, records, sip_port)
     dialogue = Dialogue(inst, inst.settings.action_server.url, servers=rasa_servers)
     # Only models loaded here call our action server; Rasa servers have their own.
@@ -159,12 +168,13 @@ def _rasa_servers(values) -> dict:
     return servers
 
 
-def _records(inst):
+def _records(inst, worker: Optional[str] = None):
     """The store, migrated; an unreachable database stops start-up with a clear error."""
     from voicebot.metrics import Metrics
     from voicebot.store import RecordStore
 
-    return RecordStore(inst.settings.store_url, inst.root, inst.settings.nlu.review_below, metrics=Metrics())
+    return RecordStore(inst.settings.store_url, inst.root, inst.settings.nlu.review_below, metrics=Metrics(),
+                       worker=worker)
 
 
 def _phone_line(obj: Context, records, sip_port: Optional[int]):

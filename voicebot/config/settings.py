@@ -202,6 +202,12 @@ class Installation:
                 return tenant
         return None
 
+    def tenant_for_dialled(self, user: str) -> Optional[Tenant]:
+        """The line a call is for, from the Request-URI's user part without parameters
+        (voicebot.telephony.sip.uri_user): a number configured as +N may be dialled as N too.
+        The Kamailio front accepts the same (voicebot.cluster.kamailio.numbers_regex)."""
+        return self.tenant_for_number(user) or (self.tenant_for_number("+" + user) if user[:1] != "+" else None)
+
 
 def _read_yaml(path: Path) -> dict:
     try:

@@ -29,8 +29,10 @@ class Call(Base):
     queue = sa.Column(sa.String(64))
     queue_result = sa.Column(sa.String(16))  # answered | abandoned | callback | refused | transferred | failed
     waited_s = sa.Column(sa.Float)
+    worker = sa.Column(sa.String(128))  # the process it ran on (voicebot serve --worker)
     __table_args__ = (sa.Index("ix_calls_tenant_started", "tenant", "started_at"),
-                      sa.Index("ix_calls_started", "started_at"))
+                      sa.Index("ix_calls_started", "started_at"),
+                      sa.Index("ix_calls_worker_open", "worker", "ended_at"))
 
 
 class Turn(Base):

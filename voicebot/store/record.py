@@ -76,7 +76,8 @@ class Journal:
     """Turns a record's events into store writes: a turn per bot reply (with what the caller
     said or pressed before it), the call's outcome fields, and the other events as rows."""
 
-    def __init__(self, record: CallRecord, submit: Callable[[Write], None], review_below: float):
+    def __init__(self, record: CallRecord, submit: Callable[[Write], None], review_below: float,
+                 worker: Optional[str] = None):
         self.record, self.submit, self.review_below = record, submit, review_below
         self.heard: Optional[dict] = None
         self.seq = 0
@@ -86,7 +87,7 @@ class Journal:
         self.ended = False
         self.submit(Write(Call.__tablename__, dict(
             id=record.call_id, channel=record.channel, tenant=record.tenant, caller_ending=_ending(record.caller),
-            started_at=_at(record.started, 0), turns=0)))
+            started_at=_at(record.started, 0), turns=0, worker=worker)))
 
     def add(self, event: dict) -> None:
         kind = event["event"]

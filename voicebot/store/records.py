@@ -29,8 +29,8 @@ class RecordStore:
     that database: one that starts adopts what one that stopped left)."""
 
     def __init__(self, url: str, root: Path = Path("."), review_below: float = 0.7, migrate: bool = True,
-                 metrics: Optional[Metrics] = None):
-        self.metrics = metrics
+                 metrics: Optional[Metrics] = None, worker: Optional[str] = None):
+        self.metrics, self.worker = metrics, worker
         self.engine = open_store(url, root) if migrate else engine_for(url, root)
         self.session = sessionmaker(self.engine, future=True, expire_on_commit=False)
         self.review_below = review_below
@@ -40,7 +40,7 @@ class RecordStore:
                channel: str = "phone") -> CallRecord:
         """A new call's record, written to the store as it grows."""
         record = CallRecord(call_id, tenant, caller, channel=channel, language=language)
-        record.journal = Journal(record, self.writer.submit, self.review_below)
+        record.journal = Journal(record, self.writer.submit, self.review_below, self.worker)
         record.metrics = self.metrics
         if self.metrics:
             self.metrics.started(record)
@@ -52,6 +52,20 @@ class RecordStore:
     def close(self) -> None:
         self.writer.stop()
         self.engine.dispose()
+
+    def end_orphans(self) -> int:
+        """End the calls and conversations that an earlier process under this worker's name left
+        open (killed, or crashed): outcome error, with a worker_lost event. Their own records
+        waiting in the spool are written first. Returns how many."""
+        self.flush()
+        open_here = sa.and_(Call.worker == self.worker, Call.ended_at.is_(None))
+        with self.session.begin() as session:
+            orphans = list(session.scalars(sa.select(Call.id).where(open_here)))
+            now = utcnow()
+            session.execute(sa.update(Call).where(open_here).values(ended_at=now, outcome="error"))
+            for call_id in orphans:
+                session.add(CallEvent(call_id=call_id, at=now, kind="worker_lost", data={"worker": self.worker}))
+        return len(orphans)
 
     # -- callbacks
     def add_callback(self, tenant: str, conversation_id: str, number: str, topic: str, when: dt.datetime) -> None:

@@ -10,6 +10,7 @@ call slots, and a Call object destroyed after its slot went to a new call hangs 
 
 import asyncio
 import collections
+import itertools
 import logging
 import time
 from typing import Deque, Dict, List, Optional
@@ -45,6 +46,7 @@ class BotCall(pj.Call):
         self.port: Optional[FramePort] = None
         self.session: Optional[CallSession] = None
         self.sip_call_id = ""
+        self.refused_as: Optional[int] = None  # its key in PhoneLine.refusing, if refused
 
     # SIP thread callbacks
     def onCallState(self, prm) -> None:
@@ -100,6 +102,8 @@ class PhoneLine:
         self.sessions: Dict[str, CallSession] = {}  # by SIP Call-ID, until the session is over
         self.ports: Dict[str, FramePort] = {}  # lent to calls, by SIP Call-ID; SIP thread only
         self.agent_legs: Dict[str, str] = {}  # an agent leg's Call-ID -> its caller's; SIP thread only
+        self.refusing: Dict[int, BotCall] = {}  # incoming calls being refused; SIP thread only
+        self._refusals = itertools.count()
         self.finished: Deque[CallRecord] = collections.deque(maxlen=200)
         self.queues = queue_service(inst.settings)
         self.queues.live_calls = lambda: self.live_calls(self.queues.snapshot())
@@ -161,16 +165,20 @@ class PhoneLine:
         return local_account(ep, BotAccount, self.stack.host, self.stack.port, "voicebot", self)
 
     def incoming(self, prm: pj.OnIncomingCallParam) -> None:
+        self.stack.media_setup()
         call = BotCall(self, self.stack.account, prm.callId)
         message = prm.rdata.wholeMsg
-        number = dialled_user(message)
-        tenant = self.inst.tenant_for_number(number) or self.inst.tenant_for_number("+" + number)
-        if tenant is None:
-            logger.info("rejected a call to %r: no line has that number", number)
-            return self._reject(call, 404, "No such line")
-        if self.closing:
-            return self._reject(call, 503, "Shutting down, please call again")
         call.sip_call_id = header_value(message, "Call-ID") or str(prm.callId)
+        number = dialled_user(message)
+        tenant = self.inst.tenant_for_dialled(number)
+        if tenant is None:
+            logger.info("refused a call to %r: no line has that number", number)
+            return self._refuse(call, 404, "No such line")
+        if self.closing:
+            return self._refuse(call, 503, "Shutting down, please call again")
+        if call.sip_call_id in self.calls or call.sip_call_id in self.sessions:
+            # A second dialog under a live call's Call-ID (forged): it must not take its place.
+            return self._refuse(call, 482, "Loop Detected")
         caller = uri_user(header_value(message, "From") or "")
         self.calls[call.sip_call_id] = call
         call.session = self.sessions[call.sip_call_id] = CallSession(self, tenant, call, call.sip_call_id,
@@ -184,20 +192,30 @@ class PhoneLine:
             call.session.record.add("error", where="answer")
             call.session.record.end()
             self.sessions.pop(call.sip_call_id)
+            self.calls.pop(call.sip_call_id)
             call.session = None
-            self._reject(call, 488, "Not acceptable here")
+            self._refuse(call, 488, "Not acceptable here")
             return
         self.loop.call_soon_threadsafe(call.session.start)
 
-    @staticmethod
-    def _reject(call: BotCall, code: int, reason: str) -> None:
-        op = pj.CallOpParam()
-        op.statusCode = code
-        op.reason = reason
-        try:
-            call.hangup(op)
-        except pj.Error:
-            pass
+    def _refuse(self, call: BotCall, code: int, reason: str) -> None:
+        """Refuse an incoming call once onIncomingCall has returned (hanging up inside it aborts
+        the process: voicebot.telephony.sip.SipStack.soon). The call is kept under a number of
+        its own until its DISCONNECTED callback; the job holds only that number, as a pjsua2
+        Call object outliving its call would hang up the next call in its slot."""
+        number = call.refused_as = next(self._refusals)
+        self.refusing[number] = call
+
+        def refuse() -> None:
+            refused = self.refusing.get(number)
+            if refused is not None and refused.isActive():
+                op = pj.CallOpParam()
+                op.statusCode, op.reason = code, reason
+                try:
+                    refused.hangup(op)
+                except pj.Error:
+                    self.refusing.pop(number, None)
+        self.stack.soon(refuse)
 
     def post(self, call: BotCall, kind: str, value) -> None:
         if call.session is not None:
@@ -211,6 +229,9 @@ class PhoneLine:
 
     def disconnected(self, call: BotCall, status_code: Optional[int] = None) -> None:
         """Drop every reference to the call now: the object goes when this callback returns."""
+        if call.refused_as is not None:
+            self.refusing.pop(call.refused_as, None)
+            return
         self.post(call, "hangup", status_code)
         self.calls.pop(call.sip_call_id, None)
         if call.session is not None and not isinstance(call, AgentLeg):
@@ -240,6 +261,7 @@ class PhoneLine:
         """Ring an agent for a queued caller; returns the leg's Call-ID (pj.Error if it cannot)."""
         leg = AgentLeg(self, self.stack.account, pj.PJSUA_INVALID_ID)
         leg.session = session
+        self.stack.media_setup()
         leg.makeCall(uri, with_headers(headers))
         info = leg.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:  # failed at once: already forgotten

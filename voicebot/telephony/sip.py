@@ -5,6 +5,7 @@ every other call into pjsua2 is handed to that thread with `run`; media callback
 conference bridge clock and only copy bytes; shutdown in order, else pjsua asserts.
 """
 
+import collections
 import concurrent.futures
 import gc
 import logging
@@ -13,6 +14,7 @@ import queue
 import re
 import sys
 import threading
+import time
 from typing import Callable, Dict, Iterable, Optional
 
 import pjsua2 as pj
@@ -25,6 +27,13 @@ logger = logging.getLogger(__name__)
 # calls, whatever uaConfig.maxCalls says; pjsua answers the next INVITE with 486 Busy Here.
 MAX_CALLS = 4
 TRANSPORTS = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP}
+# Every call's RTP and RTCP sockets take a slot in pjmedia's ioqueue, which has 64
+# (PJ_IOQUEUE_MAX_HANDLES); a closed socket's slot comes back only 500 ms later
+# (PJ_IOQUEUE_KEY_FREE_DELAY), and when none is free the wheel's pj_assert aborts the process.
+# pjsua opens a call's sockets before the line sees the INVITE, so about 30 calls set up and
+# ended within half a second (INVITEs cancelled at once, or to a number no line has) would do
+# it. The SIP thread reads no message while this many calls were set up within the window.
+MEDIA_SETUPS_PER_WINDOW, MEDIA_WINDOW_S = 16, 0.6
 
 
 class SipError(RuntimeError):
@@ -56,6 +65,7 @@ class SipStack:
         self._jobs: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
         self._ready = threading.Event()
         self._stopping = threading.Event()
+        self._media_setups: "collections.deque[float]" = collections.deque()  # SIP thread only
         self._startup_error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._main, name="sip", daemon=True)
 
@@ -82,6 +92,12 @@ class SipStack:
             self._jobs.put((fn, args, future))
         return future
 
+    def soon(self, fn: Callable, *args) -> None:
+        """Run fn(*args) on the SIP thread once the current callback has returned: pjsua2 must
+        not hang up a call inside onIncomingCall (for an INVITE without SDP it frees the cloned
+        rdata twice and aborts the process)."""
+        self._jobs.put((fn, args, concurrent.futures.Future()))
+
     def register_this_thread(self, name: str) -> None:
         """Let this thread drop pjsua2 objects (a call's last reference may end here)."""
         if not self.endpoint.libIsThreadRegistered():
@@ -103,9 +119,26 @@ class SipStack:
             return
         self._ready.set()
         while not self._stopping.is_set():
-            self.endpoint.libHandleEvents(10)
+            pause = self._media_pause()
+            if pause:  # messages wait in the sockets' buffers meanwhile
+                time.sleep(min(pause, 0.01))
+            else:
+                self.endpoint.libHandleEvents(10)
             self._run_jobs()
         self._shutdown()
+
+    def media_setup(self) -> None:
+        """A call's media sockets were opened (an incoming call, or one the bot places)."""
+        self._media_setups.append(time.monotonic())
+
+    def _media_pause(self) -> float:
+        """How long to wait before reading the next message, for pjmedia's socket slots."""
+        now = time.monotonic()
+        while self._media_setups and now - self._media_setups[0] > MEDIA_WINDOW_S:
+            self._media_setups.popleft()
+        if len(self._media_setups) < MEDIA_SETUPS_PER_WINDOW:
+            return 0.0
+        return MEDIA_WINDOW_S - (now - self._media_setups[0])
 
     def _run_jobs(self) -> None:
         while True:
@@ -138,6 +171,10 @@ class SipStack:
         config.medConfig.sndClockRate = RATE
         config.medConfig.ecTailLen = 0  # no loudspeaker, no echo to cancel
         config.medConfig.noVad = True
+        # The null sound device is the conference bridge's clock; pjsua closes it after 1 s
+        # without calls, and a call's port removed from the bridge meanwhile is never freed: one
+        # slot lost per call, and after about 250 calls every call failed with 488.
+        config.medConfig.sndAutoCloseTime = -1
         ep.libInit(config)
         ep.audDevManager().setNullDev()
         port = self.requested_port
@@ -229,10 +266,13 @@ def dialled_user(message: str) -> str:
 
 
 def uri_user(value: str) -> str:
-    """The user part of the first sip:, sips: or tel: URI in a header value (the caller's
-    number in From: '"Name" <sip:4512345678@host>;tag=x' gives '4512345678')."""
-    match = re.search(r"\bsips?:([^@;>\s]+)@|\btel:([^;>\s]+)", value or "")
-    return next((group for group in match.groups() if group), "") if match else ""
+    """The user part of the first sip:, sips: or tel: URI in a header value, without user
+    parameters (the caller's number in From: '"Name" <sip:4512345678;npdi@host>;tag=x' gives
+    '4512345678'). The Kamailio front reads a dialled number the same way
+    (voicebot.cluster.kamailio.numbers_regex)."""
+    match = re.search(r"\bsips?:([^@>\s]+)@|\btel:([^>\s]+)", value or "")
+    user = next((group for group in match.groups() if group), "") if match else ""
+    return user.split(";", 1)[0]
 
 
 def audio_active(call: pj.Call) -> bool:
