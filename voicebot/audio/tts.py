@@ -26,7 +26,7 @@ from voicebot.config import ConfigError, Tenant
 from voicebot.knowledge.phrasebook import Phrasebook
 
 # espeak-ng voice per language when a line names none.
-PREFERRED_VOICES = {"da": "da", "de": "de", "en": "en-gb", "ko": "ko"}
+PREFERRED_VOICES = {"da": "da", "de": "de", "en": "en-gb", "ko": "ko", "nb": "nb", "sv": "sv"}
 WORDS_PER_MINUTE = 165
 
 

@@ -117,20 +117,33 @@ class AudioSettings(Strict):
     hangover_ms: int = pydantic.Field(300, ge=100, le=2000)
     # Shorter sounds (a cough, "mm") neither start a turn nor interrupt the bot.
     min_speech_ms: int = pydantic.Field(160, ge=40, le=1000)
+    # Voice this long interrupts the bot (barge-in); a shorter sound as the bot begins to answer
+    # (a breath, the tail of the caller's own turn) leaves the answer playing.
+    barge_in_ms: int = pydantic.Field(400, ge=40, le=2000)
     # No speech for this long after the bot spoke: one reprompt, then the keypad menu.
     silence_timeout_s: float = pydantic.Field(8.0, ge=2, le=60)
     max_utterance_s: float = pydantic.Field(15.0, ge=3, le=60)
     words_per_minute: int = pydantic.Field(165, ge=80, le=400)
+    # What tells the caller's voice from other sound (voicebot/audio/vad.py). Silero by default:
+    # on G.711 speech it found every turn, clean and in noise at 20 and 10 dB SNR (energy: 2/20
+    # and 0/20), and started no turn on noise, hum, coughs, typing or hold music, where energy
+    # started about 4 a minute, each a false barge-in; for about 70 µs of CPU per 20 ms frame
+    # instead of 10, and 30-50 ms later (`voicebot bench vad`, benchmarks/RESULTS.md).
+    vad: Literal["energy", "silero"] = "silero"
 
 
 class AsrModel(Strict):
-    path: Optional[Path] = None
-    # Optional phrase list: restricts recognition to these phrases (Vosk grammar mode).
+    # vosk (streaming) or whisper (per turn); left out: Vosk where it has a model, else Whisper.
+    engine: Optional[Literal["vosk", "whisper"]] = None
+    path: Optional[Path] = None  # a model folder of that engine, instead of the cache's
+    model: str = "base"  # Whisper: which model in the cache (voicebot models get LANG --engine whisper)
+    # The line's words: Vosk's grammar (recognition restricted to these), Whisper's decoding hint.
     phrases: List[str] = []
 
 
 class AsrSettings(Strict):
-    cache_dir: Path = Path("~/.cache/voicebot/vosk")
+    # Models of every engine, one folder each: <cache_dir>/vosk/<lang>, <cache_dir>/whisper/<model>.
+    cache_dir: Path = Path("~/.cache/voicebot")
     models: Dict[str, AsrModel] = {}
 
 

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Extra, Field, root_validator, validator
 from voicebot.intents import GUIDANCE_INTENTS, ROUTINE_INTENTS
 
 # ko: a phrasebook for Korean lines, the one language with a Vosk model on PyPI (the tests use it).
-LANGUAGES = ("da", "de", "en", "ko")
+# nb, sv: Norwegian (bokmål) and Swedish, heard by Whisper.
+LANGUAGES = ("da", "de", "en", "ko", "nb", "sv")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
@@ -241,6 +242,15 @@ class Tenant(Strict):
         if missing:
             raise ValueError(f"no answer for {', '.join(missing)}")
         return {k: " ".join(v.split()) for k, v in value.items()}
+
+    @property
+    def office_names(self) -> List[str]:
+        """What callers call the line's offices: its own words, for a recogniser's hint."""
+        names = {}
+        for office in self.offices.values():
+            for name in (office.name, *office.aliases):
+                names.setdefault(name.lower(), name)
+        return list(names.values())
 
     @property
     def zone(self) -> ZoneInfo:

@@ -132,7 +132,7 @@ class Dialogue:
         reply = self._reply(messages)
         await self._understood(rasa, conversation_id, reply)
         if not reply.texts and not reply.ends_conversation:
-            return self._technical_fault(tenant, text)
+            return self.technical_fault(tenant, text, self._unanswered(tenant))
         return reply
 
     def forget(self, tenant: Tenant, conversation_id: str) -> None:
@@ -168,9 +168,13 @@ class Dialogue:
                 reply.callback = decision
         return reply
 
-    def _technical_fault(self, tenant: Tenant, text: str) -> BotReply:
-        logger.error("no answer from the dialogue for line %s: is the action server at %s up%s?",
-                     tenant.id, self.action_server_url,
-                     f", and the Rasa server at {self.servers[tenant.language]}" if tenant.language in self.servers else "")
+    def _unanswered(self, tenant: Tenant) -> str:
+        return (f"no answer from the dialogue for line {tenant.id}: is the action server at {self.action_server_url} up"
+                + (f", and the Rasa server at {self.servers[tenant.language]}" if tenant.language in self.servers else "")
+                + "?")
+
+    def technical_fault(self, tenant: Tenant, text: str, why: str) -> BotReply:
+        """Something broke: the caller is told so and handed to a person (reason technical_fault)."""
+        logger.error("%s", why)
         decision = payloads.handoff("technical_fault", tenant.handoff.queue, [], text)["voicebot"]
         return BotReply(texts=[phrasebook(tenant.language).say("handoff_technical")], handoff=decision)

@@ -8,18 +8,24 @@ _UNITS = {
     "da": "nul en to tre fire fem seks syv otte ni",
     "de": "null eins zwei drei vier fünf sechs sieben acht neun",
     "ko": "영 일 이 삼 사 오 육 칠 팔 구",
+    "nb": "null en to tre fire fem seks sju åtte ni",
+    "sv": "noll en två tre fyra fem sex sju åtta nio",
 }
 _TEENS = {
     "en": "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen",
     "da": "ti elleve tolv tretten fjorten femten seksten sytten atten nitten",
     "de": "zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn",
     "ko": "십 십일 십이 십삼 십사 십오 십육 십칠 십팔 십구",
+    "nb": "ti elleve tolv tretten fjorten femten seksten sytten atten nitten",
+    "sv": "tio elva tolv tretton fjorton femton sexton sjutton arton nitton",
 }
 _TENS = {
     "en": "twenty thirty forty fifty sixty seventy eighty ninety",
     "da": "tyve tredive fyrre halvtreds tres halvfjerds firs halvfems",
     "de": "zwanzig dreißig vierzig fünfzig sechzig siebzig achtzig neunzig",
     "ko": "이십 삼십 사십 오십 육십 칠십 팔십 구십",
+    "nb": "tjue tretti førti femti seksti sytti åtti nitti",
+    "sv": "tjugo trettio fyrtio femtio sextio sjuttio åttio nittio",
 }
 _ALIASES = {
     "en": {"oh": 0, "o": 0},
@@ -28,6 +34,8 @@ _ALIASES = {
     # Native Korean numbers name the hour ("다섯 시"); "공" is zero in phone numbers.
     "ko": {"공": 0, "한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3, "넷": 4, "다섯": 5,
            "여섯": 6, "일곱": 7, "여덟": 8, "아홉": 9, "열": 10, "열한": 11, "열두": 12},
+    "nb": {"ett": 1, "én": 1, "syv": 7, "tyve": 20, "tredve": 30},
+    "sv": {"ett": 1},
 }
 # Danish and German say the unit first: "fireogtredive" (4 + 30), "vierunddreißig".
 _JOINER = {"da": "og", "de": "und"}

@@ -16,18 +16,24 @@ _TIME_CUES = {
     "da": {"klokken", "kl", "klokka"},
     "de": {"um", "uhr"},
     "ko": {"시"},
+    "nb": {"klokka", "klokken", "kl"},
+    "sv": {"klockan", "kl"},
 }
 _AFTERNOON = {
     "en": ("pm", "p m", "in the afternoon", "in the evening", "tonight"),
     "da": ("om eftermiddagen", "om aftenen", "i aften", "eftermiddag"),
     "de": ("nachmittags", "abends", "am nachmittag", "am abend", "heute abend"),
     "ko": ("오후", "저녁"),
+    "nb": ("om ettermiddagen", "i ettermiddag", "om kvelden", "i kveld", "ettermiddag"),
+    "sv": ("på eftermiddagen", "i eftermiddag", "på kvällen", "i kväll", "eftermiddag"),
 }
 _MORNING = {
     "en": ("am", "a m", "in the morning"),
     "da": ("om morgenen", "om formiddagen", "formiddag", "tidlig"),
     "de": ("morgens", "vormittags", "am morgen", "am vormittag", "früh"),
     "ko": ("오전", "아침"),
+    "nb": ("om morgenen", "om formiddagen", "formiddag", "tidlig"),
+    "sv": ("på morgonen", "på förmiddagen", "förmiddag", "tidigt"),
 }
 # (phrase before the hour, minutes, hour offset). "half five" is 4:30 in Danish and German
 # ("halv fem", "halb fünf") but 5:30 in British English.
@@ -36,6 +42,8 @@ _RELATIVE_CLOCK = {
     "da": [("halv", 30, -1), ("kvart over", 15, 0), ("kvart i", 45, -1)],
     "de": [("halb", 30, -1), ("viertel nach", 15, 0), ("viertel vor", 45, -1)],
     "ko": [],
+    "nb": [("halv", 30, -1), ("kvart over", 15, 0), ("kvart på", 45, -1)],
+    "sv": [("halv", 30, -1), ("kvart över", 15, 0), ("kvart i", 45, -1)],
 }
 
 WEEKDAY_WORDS = {
@@ -43,6 +51,8 @@ WEEKDAY_WORDS = {
     "da": ["mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"],
     "de": ["montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag"],
     "ko": ["월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일"],
+    "nb": ["mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"],
+    "sv": ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"],
 }
 # Relative days, longest phrases first so "day after tomorrow" wins over "tomorrow".
 _RELATIVE_DAYS = {
@@ -52,8 +62,12 @@ _RELATIVE_DAYS = {
     # "heute" before "morgen": "heute morgen" is this morning, not tomorrow.
     "de": [("übermorgen", 2), ("heute", 0), ("morgen", 1)],
     "ko": [("모레", 2), ("내일", 1), ("오늘", 0)],
+    "nb": [("i overmorgen", 2), ("overmorgen", 2), ("i morgen", 1), ("imorgen", 1), ("i dag", 0),
+           ("idag", 0), ("i kveld", 0)],
+    "sv": [("i övermorgon", 2), ("övermorgon", 2), ("i morgon", 1), ("imorgon", 1), ("i dag", 0),
+           ("idag", 0), ("i kväll", 0)],
 }
-_WEEKEND = {"en": "weekend", "da": "weekend", "de": "wochenende", "ko": "주말"}
+_WEEKEND = {"en": "weekend", "da": "weekend", "de": "wochenende", "ko": "주말", "nb": "helg", "sv": "helg"}
 _NAMED_DAYS = {
     "en": {"christmas eve": (12, 24), "christmas day": (12, 25), "boxing day": (12, 26),
            "new year's eve": (12, 31), "new years eve": (12, 31), "new year's day": (1, 1),
@@ -63,6 +77,10 @@ _NAMED_DAYS = {
     "de": {"heiligabend": (12, 24), "heilig abend": (12, 24), "silvester": (12, 31),
            "neujahr": (1, 1), "erster weihnachtstag": (12, 25), "zweiter weihnachtstag": (12, 26)},
     "ko": {"크리스마스": (12, 25), "설날": (1, 1)},
+    "nb": {"julaften": (12, 24), "første juledag": (12, 25), "andre juledag": (12, 26),
+           "nyttårsaften": (12, 31), "nyttårsdag": (1, 1), "grunnlovsdagen": (5, 17), "syttende mai": (5, 17)},
+    "sv": {"julafton": (12, 24), "juldagen": (12, 25), "annandag jul": (12, 26),
+           "nyårsafton": (12, 31), "nyårsdagen": (1, 1), "nationaldagen": (6, 6)},
 }
 
 
@@ -98,7 +116,7 @@ def parse_day(text: str, lang: str, today: dt.date) -> Optional[dt.date]:
         if re.search(rf"\b{name}(e|en|s|en?s)?\b", text) or (lang == "de" and name == "samstag"
                                                                and _has(text, "sonnabend")):
             ahead = (index - today.weekday()) % 7
-            if ahead == 0 and re.search(r"\b(next|næste|nächsten|kommenden?)\b", text):
+            if ahead == 0 and re.search(r"\b(next|næste|neste|nästa|nächsten|kommenden?)\b", text):
                 ahead = 7
             return today + dt.timedelta(days=ahead)
     if _has(text, _WEEKEND[lang]) or _has(text, _WEEKEND[lang] + "en"):

@@ -217,7 +217,9 @@ def _redact_spoken_numbers(text: str) -> str:
     if not spans:
         return text
     merged: List[List[Any]] = []
-    for start, end, kind in sorted(spans):
+    # Longest first where several readings start together: in Danish "tolv fireogtredive" ends a
+    # CPR number that a language without the "og" joiner reads only partly, as a phone number.
+    for start, end, kind in sorted(spans, key=lambda span: (span[0], -span[1])):
         if merged and start < merged[-1][1]:  # the same words read in two languages
             merged[-1][1] = max(merged[-1][1], end)
         else:

@@ -10,6 +10,7 @@ call slots, and a Call object destroyed after its slot went to a new call hangs 
 
 import asyncio
 import collections
+import concurrent.futures
 import itertools
 import logging
 import time
@@ -17,8 +18,9 @@ from typing import Deque, Dict, List, Optional
 
 import pjsua2 as pj
 
-from voicebot.audio.asr import ModelRegistry
+from voicebot.audio.asr import Recognizers
 from voicebot.audio.tts import PromptCache
+from voicebot.audio.vad import detector_factory
 from voicebot.config import Installation
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.queue.registrar import Registrar
@@ -91,7 +93,7 @@ class AgentLeg(BotCall):
 
 
 class PhoneLine:
-    def __init__(self, inst: Installation, dialogue: Dialogue, asr: ModelRegistry,
+    def __init__(self, inst: Installation, dialogue: Dialogue, asr: Recognizers,
                  prompts: PromptCache, store: RecordStore, host: Optional[str] = None, port: Optional[int] = None):
         self.inst, self.dialogue, self.asr, self.prompts, self.store = inst, dialogue, asr, prompts, store
         sip = inst.settings.sip
@@ -108,6 +110,9 @@ class PhoneLine:
         self.queues = queue_service(inst.settings)
         self.queues.live_calls = lambda: self.live_calls(self.queues.snapshot())
         self.registrar: Optional[Registrar] = None
+        self.make_detector = detector_factory(inst.settings.audio)  # each call's voice activity detector
+        # Segmented recognisers (Whisper) decode turns here, off every call's listener thread.
+        self.decoder = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
         self.closing = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> "PhoneLine":
@@ -133,6 +138,7 @@ class PhoneLine:
         if self.registrar:
             self.registrar.stop()
         self.stack.stop()
+        self.decoder.shutdown(wait=False, cancel_futures=True)
 
     @property
     def address(self) -> str:

@@ -11,9 +11,8 @@ from typing import Deque, List, Optional, Tuple
 
 import pjsua2 as pj
 
-RATE = 16000  # the conference bridge runs at 16 kHz; pjsua converts to and from the codec
-FRAME_MS = 20
-FRAME_BYTES = RATE * FRAME_MS // 1000 * 2
+from voicebot.audio.format import FRAME_BYTES, FRAME_MS, RATE  # the conference bridge runs at RATE
+
 SILENT_FRAME = bytes(FRAME_BYTES)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import pjsua2 as pj
 
-from voicebot.audio.asr import StreamingRecognizer
+from voicebot.audio.format import RATE
 from voicebot.audio.listener import Listener, Utterance
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.audio.vad import VadSettings
@@ -23,7 +23,6 @@ from voicebot.clock import ms
 from voicebot.config import Tenant
 from voicebot.dialogue.runtime import BotReply
 from voicebot.knowledge.phrasebook import phrasebook
-from voicebot.telephony.media import RATE
 from voicebot.telephony.sip import with_headers
 from voicebot.telephony.waiting import QueuedCaller
 
@@ -120,13 +119,17 @@ class CallSession:
         if kind == "media":
             self._media_ready(value)
         elif kind == "speech_started":
-            self._on_speech_started(value)
+            self.caller_speaking = True
+        elif kind == "barge_in":
+            self._on_barge_in(value)
         elif kind == "utterance":
             self.caller_speaking = False
             self.quiet_since = time.monotonic()
             await self._on_utterance(value)
         elif kind == "partial":
             self.record.add("partial", text=value)
+        elif kind == "recognizer_failed":
+            await self._on_recognizer_failed(value)
         elif kind == "dtmf":
             await self._on_dtmf(value)
         elif kind == "transfer_status":
@@ -142,17 +145,21 @@ class CallSession:
         lang = self.tenant.language
         make_recognizer = None
         if self.line.asr.has(lang):
-            model = self.line.asr.model(lang)
+            engine = self.line.asr.engine(lang)
             phrases = settings.asr.models[lang].phrases if lang in settings.asr.models else []
-            make_recognizer = lambda: StreamingRecognizer(model, phrases or None)  # noqa: E731
+            if engine.name != "vosk":  # a Vosk phrase list is a grammar: only what is configured
+                phrases = phrases or self.tenant.office_names
+            make_recognizer = lambda: engine.recognizer(phrases)  # noqa: E731
         vad = VadSettings(hangover_ms=settings.audio.hangover_ms, min_speech_ms=settings.audio.min_speech_ms)
         self.listener = Listener(port.heard, self._emit_from_listener, vad, make_recognizer,
-                                 int(settings.audio.max_utterance_s * 1000), name=f"listen-{self.call_id[:8]}").start()
+                                 int(settings.audio.max_utterance_s * 1000), name=f"listen-{self.call_id[:8]}",
+                                 decoder=self.line.decoder, make_detector=self.line.make_detector,
+                                 barge_in_ms=settings.audio.barge_in_ms).start()
         self.record.add("answered")
         self._speak([self.tenant.greeting], "greeting")
 
-    def _on_speech_started(self, at: float) -> None:
-        self.caller_speaking = True
+    def _on_barge_in(self, at: float) -> None:
+        """The caller has spoken over the bot long enough (audio.barge_in_ms): it stops."""
         if self.queued is not None:  # hold music and announcements go on
             return
         if self.port.playing or (self.speaking and not self.speaking.done()):
@@ -199,6 +206,16 @@ class CallSession:
         if self.port is not None:
             self.port.stop_playback()
 
+    async def _on_recognizer_failed(self, why: str) -> None:
+        """The caller is told, and handed to a person, rather than talking to a deaf line."""
+        self.record.add("error", where="recognizer", detail=why[:200])
+        if self.transferring or self.queued is not None:
+            return
+        self._interrupt()
+        reply = self.line.dialogue.technical_fault(self.tenant, "", f"call {self.call_id}: speech recognition failed: {why}")
+        self.record.add("bot", **reply.as_event())
+        await self._act_on(reply, time.monotonic())
+
     async def _reply_to(self, text: str, intent: Optional[str], heard_at: float) -> None:
         if self.transferring or self.queued is not None:
             return
@@ -209,6 +226,11 @@ class CallSession:
                                                           queue_refusal=refusal)
         self.last_intent = reply.intent or self.last_intent
         self.record.add("bot", **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
+        await self._act_on(reply, heard_at)
+
+    async def _act_on(self, reply: BotReply, heard_at: float) -> None:
+        """Say the reply, then hand off, transfer or hang up as it decides."""
+        own_queue = self.tenant.handoff.via == "queue"
         self._speak(reply.texts, "answer", heard_at)
         if reply.handoff and own_queue:
             self.handoff_at = time.monotonic()

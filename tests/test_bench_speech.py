@@ -1,0 +1,128 @@
+"""The speech benchmark's scoring, sampling and aggregation (no recogniser, no bot)."""
+
+import math
+
+import pytest
+
+from voicebot import bench_speech as bench
+
+
+def test_normalise_drops_case_punctuation_and_apostrophes_keeps_nordic_letters():
+    assert bench.normalise("Can I renew my passport?") == ["can", "i", "renew", "my", "passport"]
+    assert bench.normalise("I'd like it — now, please.") == ["id", "like", "it", "now", "please"]
+    assert bench.normalise("Hvornår har I åbent på rådhuset?") == ["hvornår", "har", "i", "åbent", "på", "rådhuset"]
+    assert bench.normalise("Straße; e-mail/Post") == ["straße", "e", "mail", "post"]
+    assert bench.normalise("") == []
+
+
+def test_word_errors_count_substitutions_deletions_and_insertions():
+    assert bench.word_errors("can I renew my passport", "Can I renew my passport.") == (0, 5)
+    assert bench.word_errors("can I renew my passport", "come I renew my passport") == (1, 5)
+    assert bench.word_errors("can I renew my passport", "renew passport") == (3, 5)
+    assert bench.word_errors("yes", "yes yes please") == (2, 1)
+    assert bench.word_errors("hello there", "") == (2, 2)  # nothing heard: every word deleted
+    assert bench.word_errors("", "") == (0, 0)
+
+
+def test_wer_is_over_all_reference_words_not_a_mean_of_sentences():
+    pairs = [("a b c d", "a b c d"), ("x", "y")]  # 1 error in 5 words, not (0 + 1) / 2
+    assert bench.wer(pairs) == pytest.approx(0.2)
+    assert bench.wer([("one two", "one two three four")]) == pytest.approx(1.0)  # insertions can pass 100%
+    assert math.isnan(bench.wer([]))
+
+
+def test_only_a_real_intent_counts_as_understood():
+    assert not bench.is_understood(None)
+    assert not bench.is_understood("")
+    assert not bench.is_understood("nlu_fallback")
+    assert bench.is_understood("opening_hours")
+    assert bench.is_understood("out_of_scope")  # the bot answers it too
+
+
+def test_held_out_reads_intents_in_order():
+    text = 'greet: ["hiya", "hello there"]\nthank: ["cheers"]\n'
+    assert bench.held_out(text) == [("greet", "hiya"), ("greet", "hello there"), ("thank", "cheers")]
+
+
+def test_plan_hears_every_utterance_once_per_condition_with_styles_rotated():
+    utterances = [(f"intent{i}", f"sentence {i}") for i in range(8)]
+    cases = bench.plan("da", utterances, quick=False)
+    conditions = bench.conditions(False)
+    assert len(conditions) == 6 and len(cases) == 6 * 8
+    for channel, snr in conditions:
+        heard = [c for c in cases if (c.channel, c.snr) == (channel, snr)]
+        assert sorted(c.text for c in heard) == sorted(t for _, t in utterances)
+        # each of the 4 voice/speed styles on a quarter of them
+        styles = [(c.voice, c.wpm) for c in heard]
+        assert {styles.count(s) for s in set(styles)} == {2} and len(set(styles)) == 4
+    first = [(c.voice, c.wpm) for c in cases if c.text == "sentence 0"]
+    assert len(set(first)) == 4  # one sentence is heard in every style over the conditions
+    assert {c.voice for c in cases} == {"da", "da+f3"} and {c.wpm for c in cases} == set(bench.SPEEDS)
+
+
+def test_quick_plan_samples_utterances_across_intents():
+    utterances = [(f"intent{i // 3}", f"sentence {i}") for i in range(60)]
+    cases = bench.plan("en", utterances, quick=True)
+    assert len(cases) == bench.QUICK_UTTERANCES * len(bench.QUICK_CONDITIONS)
+    assert len({c.intent for c in cases}) == bench.QUICK_UTTERANCES  # spread, not the first few
+    assert {c.voice for c in cases} <= {"en-gb", "en-gb+f3"}
+
+
+def test_noise_is_added_at_the_asked_snr_over_the_whole_clip():
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    t = np.arange(32479) / 16000
+    speech = np.where((t > 0.3) & (t < 1.7), 8000 * np.sin(2 * np.pi * 220 * t), 0.0)
+    span = (int(0.3 * 16000), int(1.7 * 16000))
+    assert bench.with_noise(speech, span, None, rng) is speech
+    for snr in (20.0, 10.0):
+        noisy = bench.with_noise(speech, span, snr, rng)
+        assert noisy.size == speech.size  # whatever the length rounds to
+        noise = noisy - speech
+        measured = 10 * np.log10(np.mean(speech[span[0]:span[1]] ** 2) / np.mean(noise ** 2))
+        assert measured == pytest.approx(snr, abs=0.01)
+        assert np.abs(noise[:span[0]]).max() > 0  # in the silence around the words too
+
+
+def test_figures_and_noise_table():
+    case = bench.Case("en", "passport", "renew my passport", "en-gb", 150, "G.711", None)
+    results = [bench.Result(case, "renew my passport", 1.0, 0.5, 0.4, "passport", "passport"),
+               bench.Result(case, "", 1.0, 0.1, 0.1, "passport", None)]
+    wer, speech, text, empty, n = bench.figures(results).split()
+    assert (wer, speech, text, empty, n) == ("50.0%", "50.0%", "100.0%", "50.0%", "2")
+    noise = {"en": [bench.NoiseResult("en", "hum", "G.711", "", None),
+                    bench.NoiseResult("en", "music", "G.711", "Thank you.", "thank")]}
+    lines = bench.noise_lines(noise)
+    assert any(line.split()[:2] == ["hum", "0/1"] for line in lines)
+    assert any(line.split()[:2] == ["music", "1/1"] for line in lines)
+    assert any(line.split() == ["all", "50.0%"] for line in lines)
+    assert any("'Thank you.' -> thank" in line for line in lines)
+
+
+# --- bench call on the Whisper line: the parts it joins and judges by
+
+def test_bot_turns_carry_the_recognisers_busy_time():
+    from voicebot.bench_call import bot_turns
+
+    record = {"events": [
+        {"event": "heard", "text": "", "end_of_speech_ms": 300, "asr_ms": 5, "asr_busy_ms": 40},  # a noise
+        {"event": "heard", "text": "What are your opening hours?", "end_of_speech_ms": 301, "asr_ms": 420,
+         "asr_busy_ms": 690},
+        {"event": "bot", "intent": "opening_hours", "dialogue_ms": 50},
+        {"event": "playing", "purpose": "answer", "turn_ms": 780},
+    ]}
+    assert bot_turns(record) == [{"end_of_speech_ms": 301, "asr_ms": 420, "asr_busy_ms": 690, "dialogue_ms": 50,
+                                  "turn_ms": 780}]
+
+
+def test_a_capacity_level_passes_on_its_lines_own_p95_limit():
+    from voicebot.bench_call import LINES, Level
+
+    def level(limit: float) -> Level:
+        return Level(4, latencies=[900, 1000, 1200, 1400], bad_frames=0, expected_frames=1000,
+                     caller_short_frames=0, refused=[], cut_short=0, wrong_answers=0, bot_cpu_s=10,
+                     asr_busy_s=4, call_s=100, wall_s=30, caller_cpu_s=3, peak_rss_mb=1500, max_p95_ms=limit)
+    assert level(LINES["demo-city"].max_p95_ms).passed
+    assert not level(LINES["korean"].max_p95_ms).passed
+    assert (LINES["korean"].target_p50_ms, LINES["demo-city"].target_p50_ms) == (400, 900)

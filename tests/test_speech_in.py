@@ -1,0 +1,96 @@
+"""Speech in on the demo lines, over real SIP calls: Whisper (the bundled base model, chosen for
+every language without a Vosk model) hears callers spoken by espeak-ng in English, German and
+Danish; noise, music and silence become no request; a recogniser that fails mid-call leaves
+the caller with an honest word and a person."""
+
+import queue
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from conftest import DEMO_CITY, DEMO_KOMMUNE, STADT_KREIS, events, place_call
+from voicebot.audio.asr import RecognizerError, Transcript
+from voicebot.audio.format import FRAME_BYTES, RATE
+from voicebot.audio.hold_music import hold_music
+from voicebot.audio.listener import Listener
+from voicebot.audio.tts import Synthesizer
+from voicebot.audio.vad import VadSettings
+
+
+def spoken_call(bot, number: str, voice: str, *sentences: str, **options) -> dict:
+    turns = [arg for sentence in sentences for arg in ("--say", sentence)]
+    timeline = place_call(bot.sip_uri(number), "--lang", voice, *turns, **options)
+    return bot.call_record(timeline["call_id"])
+
+
+def test_an_english_caller_is_heard_and_answered(bot):
+    record = spoken_call(bot, DEMO_CITY, "en-gb", "can I renew my passport", "when are you open tomorrow",
+                         "a person please")
+    heard, replies = events(record, "heard"), events(record, "bot")
+    assert [r["intent"] for r in replies] == ["passport", "opening_hours", "request_agent"], (heard, replies)
+    # The hours said are the ones the text channel gives for the same question at the same time.
+    assert replies[1]["texts"][0] == bot.conversation("demo-city", "when are you open tomorrow")[0]["messages"][0]
+    assert replies[2]["handoff"]["reason"] == "requested"
+    assert all(h["text"] and 0 < h["confidence"] <= 1 for h in heard), heard
+
+
+def test_a_german_caller_is_understood_at_least_once(bot):
+    record = spoken_call(bot, STADT_KREIS, "de", "ich möchte meinen reisepass verlängern",
+                         "wann haben sie morgen geöffnet", "einen mitarbeiter bitte")
+    intents = [r["intent"] for r in events(record, "bot")]
+    assert {"passport", "opening_hours", "request_agent"} & set(intents), (events(record, "heard"), intents)
+
+
+def test_the_danish_line_hears_speech_not_just_keys(bot):
+    record = spoken_call(bot, DEMO_KOMMUNE, "da", "hvornår har I åbent i morgen")
+    heard = events(record, "heard")
+    assert heard and heard[0]["text"], heard  # decoded as Danish: the line's language is fixed
+    assert events(record, "bot"), "what it heard reached the dialogue"
+    assert not [e for e in events(record, "playing") if e["purpose"] == "keypad"]
+
+
+def wav_file(path: Path, samples: np.ndarray) -> str:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
+    return str(path)
+
+
+def test_noise_music_and_silence_are_no_request(bot, tmp_path):
+    seconds = RATE * 10
+    sounds = {"white noise": np.random.default_rng(3).normal(0, 3000, seconds),
+              "hold music": np.frombuffer(hold_music("tone", RATE), "<i2").astype(float),
+              "silence": np.zeros(seconds)}
+    turns = [arg for name, samples in sounds.items()
+             for arg in ("--wav", wav_file(tmp_path / f"{name}.wav", np.resize(samples, seconds)))]
+    timeline = place_call(bot.sip_uri(DEMO_CITY), *turns, timeout=90)
+    record = bot.call_record(timeline["call_id"])
+    assert not events(record, "bot"), events(record, "heard")  # no intent, no handoff
+    assert all(not h["text"] for h in events(record, "heard")), events(record, "heard")
+
+
+class FailingRecognizer:
+    """A segmented recogniser whose decoding fails, as a model that cannot run would."""
+
+    def transcribe(self, pcm: bytes) -> Transcript:
+        raise RecognizerError("the model could not run")
+
+
+def test_a_recogniser_failing_mid_call_is_reported_to_the_call():
+    frames, emitted = queue.SimpleQueue(), []
+    listener = Listener(frames, lambda kind, value: emitted.append((kind, value)), VadSettings(),
+                        FailingRecognizer).start()
+    speech = Synthesizer("en-gb").render("can I renew my passport", RATE).pcm + bytes(RATE)
+    for at in range(0, len(speech) - FRAME_BYTES, FRAME_BYTES):
+        frames.put((time.monotonic(), speech[at:at + FRAME_BYTES]))
+    deadline = time.monotonic() + 10
+    while not any(kind == "utterance" for kind, _ in emitted) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    listener.stop()
+    kinds = [kind for kind, _ in emitted]
+    assert kinds[0] == "speech_started" and "recognizer_failed" in kinds, kinds
+    assert kinds.index("recognizer_failed") < kinds.index("utterance")  # told first, then an empty turn
