@@ -1,10 +1,14 @@
 """Bad input gets the fallback path or a clear error, never an exception or silence."""
 
+import http.client
 import json
+import time
 
 import pytest
 
+from voicebot.dialogue.runtime import MAX_UTTERANCE_CHARS
 from voicebot.knowledge.phrasebook import phrasebook
+from voicebot.store import RecordStore
 
 
 @pytest.mark.parametrize("text", [
@@ -44,3 +48,30 @@ def test_http_errors_are_clear(bot):
     assert status == 400 and "caller" in body["error"]
     status, lines = bot.request("GET", "/lines")
     assert status == 200 and {line["id"] for line in lines} == {"demo-kommune", "stadt-kreis", "demo-city"}
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(bot):
+    # Only the headers go out: the answer must not wait for 4 MB that never come.
+    connection = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=10)
+    connection.putrequest("POST", "/lines/demo-city/conversations/x/messages")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(4 * 1024 * 1024))
+    connection.endheaders()
+    assert connection.getresponse().status == 413
+    connection.close()
+    assert bot.request("GET", "/health")[0] == 200
+
+
+def test_a_long_text_turn_is_cut_before_anything_reads_it(bot, store_url):
+    conversation_id, _ = bot.start("demo-city")
+    reply = bot.say("demo-city", conversation_id, "can I renew my passport " + "x" * 60_000)
+    assert reply["messages"]
+    store, deadline = RecordStore(store_url, migrate=False), time.monotonic() + 15
+    while not (exported := store.export(conversation_id)) or not exported["turns"]:  # written off the loop
+        assert time.monotonic() < deadline, exported
+        time.sleep(0.2)
+    store.close()
+    assert exported["turns"][0]["text"].startswith("can I renew") and len(exported["turns"][0]["text"]) <= MAX_UTTERANCE_CHARS
+    status, body = bot.request("POST", f"/lines/demo-city/conversations/{conversation_id}/messages",
+                               json.dumps({"text": "hi", "caller": "4" * 200}).encode())
+    assert status == 400 and "caller" in body["error"]

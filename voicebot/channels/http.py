@@ -17,13 +17,18 @@ from sanic.exceptions import SanicException
 from voicebot.clock import ms
 from voicebot.config import ConfigError, Installation
 from voicebot.dashboard.pages import dashboard, off_loop
-from voicebot.dialogue.runtime import Dialogue
+from voicebot.dialogue.runtime import MAX_UTTERANCE_CHARS, Dialogue
 from voicebot.store import CallRecord, RecordStore
 
 # Text conversations have no hang-up: one quiet this long, or the least recently active beyond
 # this many, is over (its record ended, so it counts in the figures).
 IDLE_CONVERSATION_S = 30 * 60
 OPEN_CONVERSATIONS = 1000
+# A request body larger than this is refused (413) before it is read: a text turn needs a few
+# kB, a dashboard form less. (Sanic's default, 100 MB, let one request hold the loop that also
+# carries every call: a 4 MB text turn took 29 s of redaction.)
+MAX_REQUEST_BYTES = 64 * 1024
+MAX_CALLER_CHARS = 32
 
 
 def close_quiet(conversations: "collections.OrderedDict[str, CallRecord]", now: float) -> None:
@@ -41,6 +46,7 @@ def close_quiet(conversations: "collections.OrderedDict[str, CallRecord]", now: 
 def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, name: str = "voicebot_text",
                phone_line=None) -> Sanic:
     app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
     app.blueprint(dashboard(inst, dialogue, records, phone_line, inst.settings.dashboard.session_minutes))
     conversations: "collections.OrderedDict[str, CallRecord]" = collections.OrderedDict()
 
@@ -90,12 +96,15 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             raise SanicException('send JSON like {"text": "..."}', status_code=400)
         caller = body.get("caller")
-        if caller is not None and not isinstance(caller, str):
-            raise SanicException("caller must be a string", status_code=400)
+        if caller is not None and (not isinstance(caller, str) or len(caller) > MAX_CALLER_CHARS):
+            raise SanicException(f"caller must be a phone number (at most {MAX_CALLER_CHARS} characters)",
+                                 status_code=400)
+        # Cut before anything reads it: the dialogue never sees more, so neither does redaction.
+        text = body["text"][:MAX_UTTERANCE_CHARS]
         record = conversation(tenant, conversation_id, caller)
-        record.add("heard", text=body["text"], source="text")
+        record.add("heard", text=text, source="text")
         started = time.monotonic()
-        reply = await dialogue.handle(tenant, conversation_id, body["text"], caller=caller)
+        reply = await dialogue.handle(tenant, conversation_id, text, caller=caller)
         record.add("bot", **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
         if reply.ends_conversation:
             record.state = "ended"
