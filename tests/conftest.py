@@ -20,8 +20,9 @@ from voicebot.dialogue.training import train_stale
 from voicebot.telephony.caller import timeline_from_output
 from voicebot import procs
 
-# Fixtures of their own modules: a private PostgreSQL server, a headless browser.
-pytest_plugins = ("postgres", "browser", "redis_server", "front", "nordic")
+# Fixtures of their own modules: a private PostgreSQL server, a headless browser, private Redis,
+# the Kamailio front, the Norwegian and Swedish test lines; and the fixture timing report.
+pytest_plugins = ("postgres", "browser", "redis_server", "front", "nordic", "timing")
 
 REPO = Path(__file__).resolve().parents[1]
 # A Tuesday morning: every demo line's agents are at work.
@@ -33,6 +34,29 @@ DEMO_CITY, DEMO_KOMMUNE, STADT_KREIS = "+441632960100", "+4570101010", "+4929211
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# In a parallel run (.ci/run: pytest -n 2 --dist loadgroup --no-loadscope-reorder), every worker
+# that runs a test using a session-wide bot starts that bot itself; the modules that share the
+# session bots therefore run as one group, on one worker. Every other module is a group of its
+# own, so its module fixtures start once. Groups are handed out in this order (longest first,
+# from the figures in benchmarks/TEST_TIMES.md), the rest after them in file order.
+SHARED_BOTS = ("test_bad_input", "test_cluster_front", "test_dialogue", "test_phone_line", "test_sip_security",
+               "test_sip_shapes", "test_sip_peers", "test_phone_faults", "test_speech_in")
+LONGEST_FIRST = ("shared-bots", "test_agent_queue", "test_dashboard", "test_commands", "test_rasa_server",
+                 "test_cluster", "test_shared_queue", "test_operations")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    def group(item) -> str:
+        module = item.module.__name__
+        return "shared-bots" if module in SHARED_BOTS else module
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    order = {name: rank for rank, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: order.get(group(item), len(order)))  # stable: file order within
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +87,8 @@ class TextBot:
     with `sip=True`)."""
 
     def __init__(self, clock: str, store_url: str, sip: bool = False, config: Optional[Path] = None,
-                 extra_args: tuple = (), log: Optional[Path] = None):
+                 extra_args: tuple = (), log: Optional[Path] = None, lines: tuple = ()):
+        """`lines`: serve only these (and load only their languages' models); default all."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sip_port = free_port() if sip else None
@@ -72,7 +97,7 @@ class TextBot:
         sip_args = ["--sip-port", str(self.sip_port)] if sip else ["--no-sip"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voicebot.cli", *(["--verbose"] if log else []), "serve", "--port", str(self.port),
-             "--actions-port", "0", *sip_args, *extra_args], cwd=REPO, env=env, preexec_fn=procs.die_with_parent,
+             "--actions-port", "0", *sip_args, *[a for line in lines for a in ("--line", line)], *extra_args], cwd=REPO, env=env, preexec_fn=procs.die_with_parent,
             stderr=open(log, "wb") if log else None)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -196,6 +221,6 @@ def korean_bot(korean_config, store_url):
 
 @pytest.fixture(scope="session")
 def bot_without_agents(trained, store_url):
-    server = TextBot(NO_AGENTS, store_url)
+    server = TextBot(NO_AGENTS, store_url, lines=("demo-city", "demo-kommune"))
     yield server
     server.stop()

@@ -29,7 +29,7 @@ class QueueBot(TextBot):
         config = queue_demo.build(root, PASSWORDS, self.desk_port,
                                   only={"stadt-kreis-pool": {"max_waiting": 1, "strategy": "ring_all"}},
                                   ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
-        super().__init__(AGENT_HOURS, store_url, sip=True, config=config,
+        super().__init__(AGENT_HOURS, store_url, sip=True, config=config, lines=("demo-kommune", "stadt-kreis"),
                          extra_args=("--registrar-port", str(self.registrar_port)))
 
     def agent_state(self, agent_id: str) -> str:

@@ -17,7 +17,7 @@ from voicebot.dialogue.action_server import free_port
 
 @pytest.fixture(scope="module")
 def second_bot(trained, store_url):
-    server = TextBot(AGENT_HOURS, store_url, sip=True)
+    server = TextBot(AGENT_HOURS, store_url, sip=True, lines=("demo-city",))
     yield server
     server.stop()
 

@@ -39,7 +39,7 @@ def dash(trained, tmp_path_factory):
         done = subprocess.run([sys.executable, "-m", "voicebot.cli", "users", "add", name, "--role", role],
                               input=f"{PASSWORD}\n{PASSWORD}\n", env=env, cwd=REPO, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-    server = TextBot(AGENT_HOURS, store_url, sip=True, config=root / "voicebot.yml")
+    server = TextBot(AGENT_HOURS, store_url, sip=True, config=root / "voicebot.yml", lines=("demo-city", "demo-kommune"))
     server.root, server.store_url = root, store_url
     try:
         server.conversation("demo-city", "when are you open?", "goodbye")

@@ -22,7 +22,7 @@ CPR_SPOKEN_DA = "to ni nul fire syv to fire otte et syv"
 def ops(trained, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ops")
     store_url = f"sqlite:///{folder / 'records.sqlite3'}"
-    server = TextBot(AGENT_HOURS, store_url, sip=True, log=folder / "bot.log")
+    server = TextBot(AGENT_HOURS, store_url, sip=True, log=folder / "bot.log", lines=("demo-city", "demo-kommune"))
     server.store_url, server.store_file, server.log = store_url, folder / "records.sqlite3", folder / "bot.log"
     try:
         settled = server.conversation("demo-city", f"my personal number is {CPR_DIGITS}, when are you open?",

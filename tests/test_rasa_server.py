@@ -43,7 +43,7 @@ def rasa_en(trained, redis_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def workers(rasa_en, store_url):
-    started = [TextBot(AGENT_HOURS, store_url, sip=sip, extra_args=("--rasa-server", f"en={rasa_en.url}"))
+    started = [TextBot(AGENT_HOURS, store_url, sip=sip, lines=("demo-city",), extra_args=("--rasa-server", f"en={rasa_en.url}"))
                for sip in (True, False)]
     yield started
     for worker in started:

@@ -31,6 +31,9 @@ class Context:
             self._inst = load_installation(self.config_path)
         return self._inst
 
+    def serve_only(self, line_ids) -> None:
+        self._inst = self.inst.serving(line_ids)
+
 
 def _languages(inst: Installation, lang: Optional[str]) -> list:
     if lang and lang not in inst.languages:
@@ -112,12 +115,14 @@ def chat(obj: Context, line_id: str, caller: Optional[str]) -> None:
 @click.option("--no-sip", is_flag=True, help="Text channel only, no phone line.")
 @click.option("--rasa-server", "rasa_servers", multiple=True, metavar="LANG=URL", callback=lambda c, p, v: _rasa_servers(v),
               help="A language's Rasa server (voicebot rasa serve), instead of its model in this process (repeatable).")
+@click.option("--line", "line_ids", multiple=True, metavar="ID",
+              help="Serve only this line (repeatable; default all): only its language's model is loaded.")
 @click.option("--worker", "worker_name", help="This process's name in the call records (default HOST:HTTP-PORT): "
                                               "started again under it, it ends the calls it left open.")
 @click.pass_obj
 def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: Optional[int],
           sip_port: Optional[int], registrar_port: Optional[int], no_sip: bool, rasa_servers: dict,
-          worker_name: Optional[str]) -> None:
+          line_ids: tuple, worker_name: Optional[str]) -> None:
     """Run the phone line (SIP), the HTTP text channel and the action server."""
     import socket
 
@@ -125,6 +130,8 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
     from voicebot.dialogue.runtime import Dialogue
     from voicebot.telephony.sip import MAX_CALLS
 
+    if line_ids:
+        obj.serve_only(line_ids)
     inst, http = obj.inst, obj.inst.settings.http
     records = _records(inst, worker_name or f"{socket.gethostname()}:{port or http.port}")
     orphans = records.end_orphans()

@@ -1,5 +1,6 @@
 """Installation settings (voicebot.yml) and the tenants they load, validated at start-up."""
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +209,11 @@ class Installation:
             return self.tenants[tenant_id]
         except KeyError:
             raise ConfigError(f"no line {tenant_id!r}; configured: {', '.join(self.tenants)}") from None
+
+    def serving(self, line_ids) -> "Installation":
+        """This installation with only these lines (and so only their languages' models): a
+        process that serves some of the lines."""
+        return dataclasses.replace(self, tenants={line_id: self.tenant(line_id) for line_id in line_ids})
 
     def tenant_for_number(self, number: str) -> Optional[Tenant]:
         for tenant in self.tenants.values():
