@@ -7,12 +7,10 @@ espeak-ng's Korean is too poor for open recognition of its own speech, so the li
 Vosk to the phrases callers say in tests (grammar mode), as a real line may do for short answers.
 """
 
-import shutil
 from pathlib import Path
 
-import yaml
+from voicebot.test_lines import REPO, build_installation
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "korean"
 NUMBER = "+82215550100"
 ASK_OPENING_HOURS = "영업 시간 알려 주세요"  # "tell me the opening hours": a routine answer, no handoff
@@ -31,21 +29,5 @@ def vosk_model_dir() -> Path:
 def build(root: Path, **audio) -> Path:
     """Write the Korean line's installation under root (audio settings overridden by `audio`),
     train its model if stale, and return its settings file."""
-    from voicebot.config import load_installation
-    from voicebot.dialogue.training import train_stale
-
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("domain.yml", "config.yml"):
-        shutil.copy(REPO / name, root / name)
-    for folder, source in (("stories", REPO / "stories"), ("tenants", FIXTURES / "tenants"),
-                           ("nlu_data", FIXTURES / "nlu_data")):
-        shutil.rmtree(root / folder, ignore_errors=True)
-        shutil.copytree(source, root / folder)
-    settings = yaml.safe_load((REPO / "voicebot.yml").read_text())
-    settings["queues"] = {"ko-test-centre": {"name": "Korean test centre"}}
-    settings["asr"] = {"models": {"ko": {"path": str(vosk_model_dir()), "phrases": PHRASES}}}
-    settings["audio"] = {**settings.get("audio", {}), **audio}
-    path = root / "voicebot.yml"
-    path.write_text(yaml.safe_dump(settings, allow_unicode=True))
-    train_stale(load_installation(path), ["ko"])
-    return path
+    return build_installation(root, FIXTURES, ["ko"], {"ko-test-centre": {"name": "Korean test centre"}},
+                              {"ko": {"path": str(vosk_model_dir()), "phrases": PHRASES}}, audio)

@@ -11,20 +11,18 @@ decoding hint (asr.models.<lang>.phrases); with it, a short routine question ("�
 morgen, takk") comes back close to what was said.
 """
 
-import shutil
 from pathlib import Path
 
-import yaml
+from voicebot.test_lines import REPO, build_installation
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "nordic"
 LANGUAGES = ("nb", "sv")
 # Line id and dialled number per language (fictional numbers).
 LINES = {"nb": "nb-test", "sv": "sv-test"}
 NUMBERS = {"nb": "+4721550100", "sv": "+46846500450"}
 # A routine question per language (opening hours tomorrow): answered by the bot, no handoff. It
-# opens with a greeting, as callers do: the start of a caller's first turn comes to the recogniser
-# clipped by about 100 ms, and Whisper heard "Öppettider" alone as "Men gina" (see the report).
+# opens with a greeting, as callers do: a first word alone was easily lost ("Öppettider" once came
+# back as "Men gina").
 ASK_OPENING_HOURS = {"nb": "Hei, åpningstider i morgen, takk.", "sv": "Hej, öppettider i morgon, tack."}
 # Each line's own words: Whisper's decoding hint.
 PHRASES = {
@@ -39,23 +37,7 @@ QUEUES = {"nb-test-servicetorget": {"name": "Servicetorget, Testby kommune"},
 
 def build(root: Path, **audio) -> Path:
     """Write the Nordic lines' installation under root (audio settings overridden by `audio`),
-    train the nb and sv models if stale, and return its settings file."""
-    from voicebot.config import load_installation
-    from voicebot.dialogue.training import train_stale
-
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("domain.yml", "config.yml"):
-        shutil.copy(REPO / name, root / name)
-    for folder, source in (("stories", REPO / "stories"), ("tenants", FIXTURES / "tenants"),
-                           ("nlu_data", FIXTURES / "nlu_data")):
-        shutil.rmtree(root / folder, ignore_errors=True)
-        shutil.copytree(source, root / folder)
-    settings = yaml.safe_load((REPO / "voicebot.yml").read_text())
-    settings["queues"] = QUEUES
-    # No engine and no path: Whisper by default (the cache_dir is the installation's own).
-    settings["asr"] = {**settings.get("asr", {}), "models": {lang: {"phrases": PHRASES[lang]} for lang in LANGUAGES}}
-    settings["audio"] = {**settings.get("audio", {}), **audio}
-    path = root / "voicebot.yml"
-    path.write_text(yaml.safe_dump(settings, allow_unicode=True))
-    train_stale(load_installation(path), list(LANGUAGES))
-    return path
+    train the nb and sv models if stale, and return its settings file. No engine and no path:
+    Whisper by default."""
+    return build_installation(root, FIXTURES, LANGUAGES, QUEUES,
+                              {lang: {"phrases": PHRASES[lang]} for lang in LANGUAGES}, audio)

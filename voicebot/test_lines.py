@@ -1,0 +1,34 @@
+"""Test lines' installations (the Korean line, the Nordic lines): the project's domain, pipeline
+and stories with a fixture's tenants and NLU data, in a folder of their own, trained."""
+
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build_installation(root: Path, fixtures: Path, languages: Iterable[str], queues: dict, asr_models: dict,
+                       audio: dict) -> Path:
+    """Write the installation under root (voicebot.yml's settings with these queues, asr.models
+    and audio overrides), train its languages' models if stale, and return its settings file."""
+    from voicebot.config import load_installation
+    from voicebot.dialogue.training import train_stale
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("domain.yml", "config.yml"):
+        shutil.copy(REPO / name, root / name)
+    for folder, source in (("stories", REPO / "stories"), ("tenants", fixtures / "tenants"),
+                           ("nlu_data", fixtures / "nlu_data")):
+        shutil.rmtree(root / folder, ignore_errors=True)
+        shutil.copytree(source, root / folder)
+    settings = yaml.safe_load((REPO / "voicebot.yml").read_text())
+    settings["queues"] = queues
+    settings["asr"] = {**settings.get("asr", {}), "models": asr_models}
+    settings["audio"] = {**settings.get("audio", {}), **audio}
+    path = root / "voicebot.yml"
+    path.write_text(yaml.safe_dump(settings, allow_unicode=True))
+    train_stale(load_installation(path), list(languages))
+    return path
