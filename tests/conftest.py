@@ -15,6 +15,7 @@ from typing import Optional
 import pytest
 
 from voicebot.config import load_installation
+from voicebot.dashboard.auth import harness_token
 from voicebot.dialogue.action_server import free_port
 from voicebot.dialogue.training import train_stale
 from voicebot.telephony.caller import timeline_from_output
@@ -41,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # session bots therefore run as one group, on one worker. Every other module is a group of its
 # own, so its module fixtures start once. Groups are handed out in this order (longest first,
 # from the figures in benchmarks/TEST_TIMES.md), the rest after them in file order.
-SHARED_BOTS = ("test_bad_input", "test_cluster_front", "test_dialogue", "test_phone_line", "test_sip_security",
+SHARED_BOTS = ("test_api_access", "test_bad_input", "test_cluster_front", "test_dialogue", "test_phone_line", "test_sip_security",
                "test_sip_shapes", "test_sip_peers", "test_phone_faults", "test_speech_in")
 LONGEST_FIRST = ("shared-bots", "test_agent_queue", "test_dashboard", "test_commands", "test_rasa_server",
                  "test_cluster", "test_shared_queue", "test_operations")
@@ -91,6 +92,7 @@ class TextBot:
         """`lines`: serve only these (and load only their languages' models); default all."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.token = ""
         self.sip_port = free_port() if sip else None
         env = {**os.environ, "VOICEBOT_CLOCK": clock, "VOICEBOT_STORE_URL": store_url,
                "VOICEBOT_CONFIG": str(config or REPO / "voicebot.yml")}
@@ -104,6 +106,7 @@ class TextBot:
             assert self.process.poll() is None, "voicebot serve exited at start-up"
             try:
                 if self.request("GET", "/health")[0] == 200:
+                    self.token = harness_token(store_url)  # the bot has migrated the store
                     return
             except OSError:
                 pass
@@ -111,9 +114,12 @@ class TextBot:
         self.stop()
         raise RuntimeError("voicebot serve did not come up")
 
-    def request(self, method: str, path: str, body: Optional[bytes] = None):
+    def request(self, method: str, path: str, body: Optional[bytes] = None, token: Optional[str] = None):
+        """The JSON answer; with the bot's admin token unless `token` is given ("": none)."""
+        token = self.token if token is None else token
         req = urllib.request.Request(self.url + path, data=body, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
         try:
             with urllib.request.urlopen(req, timeout=60) as response:
                 return response.status, json.loads(response.read())
@@ -122,7 +128,8 @@ class TextBot:
 
     def text(self, path: str) -> str:
         """A plain-text resource, such as /metrics."""
-        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
             assert response.headers["Content-Type"].startswith("text/plain")
             return response.read().decode()
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, place_call
 from postgres import private_postgres
 from voicebot import procs
+from voicebot.dashboard.auth import harness_token
 from voicebot.dialogue.action_server import free_port, is_healthy
 from voicebot.store.models import Call, CallEvent
 
@@ -35,6 +36,7 @@ class RunningCluster:
             assert self.process.poll() is None and time.monotonic() < deadline, (folder / "up.log").read_text()[-3000:]
             time.sleep(1)
         self.uri = f"sip:{DEMO_CITY}@127.0.0.1:{self.port}"
+        self.token = harness_token(postgres.url)
 
     def state(self):
         path = self.folder / "cluster.json"
@@ -43,13 +45,17 @@ class RunningCluster:
     def worker(self, n: int) -> dict:
         return self.state()["components"][f"worker-{n}"]
 
+    def worker_calls(self, n: int) -> list:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.worker(n)['http']}/calls",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
     def answered_by(self, n: int, call_ids) -> set:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.worker(n)['http']}/calls", timeout=10) as answer:
-            return {c["call_id"] for c in json.loads(answer.read())} & set(call_ids)
+        return {c["call_id"] for c in self.worker_calls(n)} & set(call_ids)
 
     def live_call_ids(self, n: int) -> list:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.worker(n)['http']}/calls", timeout=10) as answer:
-            return [c["call_id"] for c in json.loads(answer.read()) if c["state"] == "talking"]
+        return [c["call_id"] for c in self.worker_calls(n) if c["state"] == "talking"]
 
     def calls(self, count: int) -> list:
         timelines = place_call(self.uri, "--wait", "1", "--calls", str(count), "--concurrent", "2", total_timeout=300)

@@ -5,12 +5,11 @@ the caller with an honest word and a person."""
 
 import queue
 import time
-import wave
-from pathlib import Path
 
 import numpy as np
 
 from conftest import DEMO_CITY, DEMO_KOMMUNE, STADT_KREIS, events, place_call
+from test_phone_faults import wav_file
 from voicebot.audio.asr import RecognizerError, Transcript
 from voicebot.audio.format import FRAME_BYTES, RATE
 from voicebot.audio.hold_music import hold_music
@@ -25,13 +24,18 @@ def spoken_call(bot, number: str, voice: str, *sentences: str, **options) -> dic
     return bot.call_record(timeline["call_id"])
 
 
+# Sentences Whisper base hears exactly in espeak-ng's voice at every offset into the turn tried
+# (eight, 160-720 ms): "can I renew my passport" came out as "car in your passport" in one call
+# in ten. How well it hears harder sentences is the speech benchmark's business.
+ENGLISH_TURNS = ("how do I renew my passport", "what are your opening hours tomorrow", "I want to talk to a person")
+
+
 def test_an_english_caller_is_heard_and_answered(bot):
-    record = spoken_call(bot, DEMO_CITY, "en-gb", "can I renew my passport", "when are you open tomorrow",
-                         "a person please")
+    record = spoken_call(bot, DEMO_CITY, "en-gb", *ENGLISH_TURNS)
     heard, replies = events(record, "heard"), events(record, "bot")
     assert [r["intent"] for r in replies] == ["passport", "opening_hours", "request_agent"], (heard, replies)
     # The hours said are the ones the text channel gives for the same question at the same time.
-    assert replies[1]["texts"][0] == bot.conversation("demo-city", "when are you open tomorrow")[0]["messages"][0]
+    assert replies[1]["texts"][0] == bot.conversation("demo-city", ENGLISH_TURNS[1])[0]["messages"][0]
     assert replies[2]["handoff"]["reason"] == "requested"
     assert all(h["text"] and 0 < h["confidence"] <= 1 for h in heard), heard
 
@@ -49,15 +53,6 @@ def test_the_danish_line_hears_speech_not_just_keys(bot):
     assert heard and heard[0]["text"], heard  # decoded as Danish: the line's language is fixed
     assert events(record, "bot"), "what it heard reached the dialogue"
     assert not [e for e in events(record, "playing") if e["purpose"] == "keypad"]
-
-
-def wav_file(path: Path, samples: np.ndarray) -> str:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE)
-        wav.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
-    return str(path)
 
 
 def test_noise_music_and_silence_are_no_request(bot, tmp_path):

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from voicebot import korean_line, procs
+from voicebot.dashboard.auth import harness_token
 from voicebot.korean_line import REPO
 from voicebot.telephony.caller import BARGE_IN_AFTER_S, MAX_CALLS, timeline_from_output
 from voicebot.telephony.media import FRAME_MS
@@ -103,6 +104,7 @@ class BotProcess:
         self.log, self.number = log, number
         env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": clock,
                "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
+        self.token = harness_token(env["VOICEBOT_STORE_URL"])
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "voicebot.cli", "serve", "--port", self.url.rsplit(":", 1)[1],
@@ -124,7 +126,8 @@ class BotProcess:
 
     def get(self, path: str) -> Tuple[int, dict]:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=30) as response:
+            request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {self.token}"})
+            with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, {}

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from voicebot import korean_line, procs
+from voicebot.dashboard.auth import harness_token
 from voicebot.bench_call import CAPACITY_STEP, CLOCK, INTENT, MAX_P95_MS, STAGGER_WINDOW_S, bot_turns, pct, process_tree
 
 SCENARIOS = korean_line.REPO / "benchmarks" / "sipp"
@@ -143,6 +144,7 @@ class RunningCluster:
         self.folder, self.workers, self.port = folder, workers, free_port()
         env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": CLOCK,
                "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
+        self.token = harness_token(env["VOICEBOT_STORE_URL"])
         with (folder / "up.log").open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "voicebot.cli", "cluster", "up", "--workers", str(workers),
@@ -171,7 +173,9 @@ class RunningCluster:
         for name, part in self.components().items():
             if name.startswith("worker-"):
                 with contextlib.suppress(OSError, ValueError):
-                    with urllib.request.urlopen(f"http://127.0.0.1:{part['http']}/calls", timeout=30) as answer:
+                    request = urllib.request.Request(f"http://127.0.0.1:{part['http']}/calls",
+                                                     headers={"Authorization": f"Bearer {self.token}"})
+                    with urllib.request.urlopen(request, timeout=30) as answer:
                         found += [{**record, "worker": name} for record in json.loads(answer.read())]
         return found
 

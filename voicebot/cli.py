@@ -74,19 +74,20 @@ def train(obj: Context, lang: Optional[str], force: bool) -> None:
 
 @contextlib.contextmanager
 def _action_server(obj: Context, port: Optional[int] = None, supervise: bool = False, needed: bool = True):
-    """The action server's URL, with our own one running for the block (restarted if it dies,
-    when supervised) unless voicebot.yml names one elsewhere or no model runs here to need it."""
+    """The action server's URL and whether it answers, with our own one running for the block
+    (restarted if it dies, when supervised) unless voicebot.yml names one elsewhere or no model
+    runs here to need it."""
     from voicebot.dialogue.action_server import ActionServerProcess
 
     settings = obj.inst.settings.action_server
     if not settings.spawn or not needed:
-        yield settings.url
+        yield settings.url, lambda: True
         return
     server = ActionServerProcess(obj.config_path, settings.host, settings.port if port is None else port).start()
     if supervise:
         server.supervise()
     try:
-        yield server.url
+        yield server.url, server.is_up
     finally:
         server.stop()
 
@@ -101,7 +102,7 @@ def chat(obj: Context, line_id: str, caller: Optional[str]) -> None:
     from voicebot.dialogue.runtime import Dialogue
 
     tenant = obj.inst.tenant(line_id)
-    with _action_server(obj, port=0) as url:
+    with _action_server(obj, port=0) as (url, _):
         dialogue = Dialogue(obj.inst, url, [tenant.language]).load()
         asyncio.run(run_chat(dialogue, tenant, caller))
 
@@ -141,8 +142,8 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
     line = None if no_sip else _phone_line(obj, records, sip_port)
     dialogue = Dialogue(inst, inst.settings.action_server.url, servers=rasa_servers)
     # Only models loaded here call our action server; Rasa servers have their own.
-    with _action_server(obj, actions_port, supervise=True, needed=bool(dialogue.local_languages)) as url:
-        dialogue.action_server_url = url
+    with _action_server(obj, actions_port, supervise=True, needed=bool(dialogue.local_languages)) as (url, up):
+        dialogue.action_server_url, dialogue.actions_up = url, up
         if line:
             line.dialogue = dialogue
             records.metrics.watch_queues(line.queues.snapshot)
@@ -645,7 +646,7 @@ def rasa_serve(obj: Context, lang: str, host: str, port: int, redis_url: Optiona
     from voicebot.dialogue import rasa_server
 
     _languages(obj.inst, lang)
-    with _action_server(obj, actions_port, supervise=True) as url:
+    with _action_server(obj, actions_port, supervise=True) as (url, _):
         click.echo(f"Rasa for {lang} on http://{host}:{port}" + (f", conversations in {redis_url}" if redis_url else ""))
         rasa_server.serve(obj.inst, lang, host, port, url, redis_url, os.environ.get("VOICEBOT_RASA_TOKEN"))
 
@@ -735,7 +736,7 @@ def cluster_up(obj: Context, workers: int, host: str, port: int, redis_url: Opti
 
 @main.group()
 def users() -> None:
-    """Dashboard logins."""
+    """Dashboard logins and API tokens."""
 
 
 @users.command("add")
@@ -755,13 +756,43 @@ def users_add(obj: Context, name: str, role: str, password: str) -> None:
     click.echo(f"{name} can sign in at /dashboard as {role}")
 
 
+@users.command("token")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["operator", "trainer", "agent", "admin", "channel"]),
+              help="channel: a front end that carries text conversations, nothing else.")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 3650), help="It stops working after.")
+@click.pass_obj
+def users_token(obj: Context, name: str, role: str, days: int) -> None:
+    """Print a new API token for a machine (a PBX, a wallboard, a chat front end); the JSON API
+    wants it as "Authorization: Bearer TOKEN". A new token of the same name replaces the old."""
+    from voicebot.dashboard.auth import Logins
+
+    try:
+        token = Logins(_records(obj.inst).session).issue_token(name, role, days)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="NAME")
+    click.echo(token)
+
+
+@users.command("remove")
+@click.argument("name")
+@click.pass_obj
+def users_remove(obj: Context, name: str) -> None:
+    """Remove a login or an API token; its sessions end at once."""
+    from voicebot.dashboard.auth import Logins
+
+    if not Logins(_records(obj.inst).session).remove(name):
+        raise click.ClickException(f"no login or token named {name!r}")
+    click.echo(f"{name} removed")
+
+
 @users.command("list")
 @click.pass_obj
 def users_list(obj: Context) -> None:
-    from voicebot.dashboard.auth import Logins
+    from voicebot.dashboard.auth import NO_PASSWORD, Logins
 
     for user in Logins(_records(obj.inst).session).users():
-        click.echo(f"{user.name}\t{user.role}")
+        click.echo(f"{user.name}\t{user.role}" + ("\t(API token)" if user.password_hash == NO_PASSWORD else ""))
 
 
 @main.group()

@@ -1,10 +1,15 @@
-"""HTTP text channel: the same dialogue as the phone line, as JSON, for trainers and tests.
+"""The JSON API: the text channel (the same dialogue as the phone line) and the live state.
 
-POST /lines/<line>/conversations                      -> {conversation_id, messages: [greeting]}
-POST /lines/<line>/conversations/<id>/messages {text} -> {messages, handoff, hangup, intent, ...}
-GET  /lines, GET /health, GET /calls, GET /calls/<sip call id>
-GET  /queues (agents, callers waiting, per-queue figures); POST /agents/<id>/state {"state": "available"|"paused"}
-GET  /lines/<line>/callbacks (open callback requests, oldest first)
+Every route but /health wants "Authorization: Bearer TOKEN", a token made with
+`voicebot users token NAME --role ROLE` (admin may do everything):
+POST /lines/<line>/conversations                      channel, trainer -> {conversation_id, messages: [greeting]}
+POST /lines/<line>/conversations/<id>/messages {text} channel, trainer -> {messages, handoff, hangup, intent, ...}
+GET  /lines                                           any role
+GET  /calls, GET /calls/<sip call id>                 operator, agent (the caller's whole number: agent only)
+GET  /queues; POST /agents/<id>/state {"state": "available"|"paused"}   operator, agent
+GET  /lines/<line>/callbacks (open callback requests, oldest first)     agent
+GET  /metrics                                         operator (Prometheus: authorization credentials_file)
+GET  /health                                          no token: says only whether the process answers
 """
 
 import collections
@@ -12,10 +17,11 @@ import time
 import uuid
 
 from sanic import Sanic, response
-from sanic.exceptions import SanicException
+from sanic.exceptions import SanicException, Unauthorized
 
 from voicebot.clock import ms
 from voicebot.config import ConfigError, Installation
+from voicebot.dashboard.auth import Logins
 from voicebot.dashboard.pages import dashboard, off_loop
 from voicebot.dialogue.runtime import MAX_UTTERANCE_CHARS, Dialogue
 from voicebot.store import CallRecord, RecordStore
@@ -29,6 +35,7 @@ OPEN_CONVERSATIONS = 1000
 # carries every call: a 4 MB text turn took 29 s of redaction.)
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_CALLER_CHARS = 32
+EVERY_ROLE = ("operator", "trainer", "agent", "channel")
 
 
 def close_quiet(conversations: "collections.OrderedDict[str, CallRecord]", now: float) -> None:
@@ -49,13 +56,25 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
     app.blueprint(dashboard(inst, dialogue, records, phone_line, inst.settings.dashboard.session_minutes))
     conversations: "collections.OrderedDict[str, CallRecord]" = collections.OrderedDict()
+    logins = Logins(records.session)
 
-    def conversation(tenant, conversation_id: str, caller=None) -> CallRecord:
+    def owner(request, *roles: str) -> str:
+        """The role of the request's token, if it is one of `roles` (or admin)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        user = logins.signed_in(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            raise Unauthorized('send "Authorization: Bearer TOKEN" (voicebot users token)', scheme="Bearer")
+        if user.role not in roles and user.role != "admin":
+            raise SanicException(f"a {user.role} token cannot use this", status_code=403)
+        return user.role
+
+    def open_conversation(tenant, conversation_id: str) -> CallRecord:
+        """A conversation this process started on this line and that is still going: a turn under
+        any other id (a phone call's Call-ID, a guess, one that ended) goes nowhere."""
         record = conversations.get(conversation_id)
-        if record is None:
-            record = conversations[conversation_id] = records.record(conversation_id, tenant.id, tenant.language,
-                                                                     caller, channel="text")
-            record.state = "talking"
+        if record is None or record.tenant != tenant.id:
+            raise SanicException(f"no conversation {conversation_id[:64]!r} going on at line {tenant.id}: "
+                                 f"start one with POST /lines/{tenant.id}/conversations", status_code=404)
         conversations.move_to_end(conversation_id)
         close_quiet(conversations, time.time())
         return record
@@ -68,26 +87,34 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
 
     @app.exception(SanicException)
     async def as_json(request, error: SanicException):
-        return response.json({"error": str(error)}, status=getattr(error, "status_code", 500))
+        return response.json({"error": str(error)}, status=getattr(error, "status_code", 500),
+                             headers=getattr(error, "headers", None))
 
     @app.get("/health")
     async def health(request):
-        return response.json({"status": "ok", "languages": sorted(dialogue.agents)})
+        return response.json({"status": "ok"})
 
     @app.get("/lines")
     async def lines(request):
+        owner(request, *EVERY_ROLE)
         return response.json([{"id": t.id, "name": t.name, "language": t.language, "numbers": t.numbers}
                               for t in inst.tenants.values()])
 
     @app.post("/lines/<line_id>/conversations")
     async def start(request, line_id: str):
+        owner(request, "channel", "trainer")
         tenant = line(line_id)
-        conversation_id = uuid.uuid4().hex
-        conversation(tenant, conversation_id).add("answered")
+        conversation_id = uuid.uuid4().hex  # unguessable, and never a phone call's id
+        record = conversations[conversation_id] = records.record(conversation_id, tenant.id, tenant.language,
+                                                                 channel="text")
+        record.state = "talking"
+        record.add("answered")
+        close_quiet(conversations, time.time())
         return response.json({"conversation_id": conversation_id, "messages": [tenant.greeting]}, status=201)
 
     @app.post("/lines/<line_id>/conversations/<conversation_id>/messages")
     async def message(request, line_id: str, conversation_id: str):
+        owner(request, "channel", "trainer")
         tenant = line(line_id)
         try:
             body = request.json
@@ -101,7 +128,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
                                  status_code=400)
         # Cut before anything reads it: the dialogue never sees more, so neither does redaction.
         text = body["text"][:MAX_UTTERANCE_CHARS]
-        record = conversation(tenant, conversation_id, caller)
+        record = open_conversation(tenant, conversation_id)
         record.add("heard", text=text, source="text")
         started = time.monotonic()
         reply = await dialogue.handle(tenant, conversation_id, text, caller=caller)
@@ -115,6 +142,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     @app.get("/metrics")
     async def metrics(request):
         """Prometheus exposition."""
+        owner(request, "operator")
         if records.metrics is None:
             raise SanicException("no metrics in this process", status_code=404)
         return response.raw(records.metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
@@ -122,18 +150,21 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     @app.get("/calls")
     async def calls(request):
         """Live and recent phone calls with their timelines (newest last)."""
-        return response.json([r.as_dict() for r in phone_line.records()] if phone_line else [])
+        whole = owner(request, "operator", "agent") != "operator"
+        return response.json([r.as_dict(whole) for r in phone_line.records()] if phone_line else [])
 
     @app.get("/calls/<call_id>")
     async def call(request, call_id: str):
+        whole = owner(request, "operator", "agent") != "operator"
         for record in phone_line.records() if phone_line else []:
             if record.call_id == call_id:
-                return response.json(record.as_dict())
+                return response.json(record.as_dict(whole))
         raise SanicException(f"no call {call_id!r}", status_code=404)
 
     @app.get("/lines/<line_id>/callbacks")
     async def callbacks(request, line_id: str):
         """Callback requests for agents to work through, oldest first."""
+        owner(request, "agent")
         tenant = line(line_id)
         return response.json([{"id": c.id, "number": c.number, "topic": c.topic, "conversation_id": c.conversation_id,
                                "requested_at": c.requested_at.isoformat()}
@@ -142,6 +173,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     @app.get("/queues")
     async def queues(request):
         """Agents and their states, callers waiting, and each queue's figures since start-up."""
+        owner(request, "operator", "agent")
         if phone_line is None:
             raise SanicException("no phone line in this process", status_code=404)
         return response.json(phone_line.queues.snapshot())
@@ -149,6 +181,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     @app.post("/agents/<agent_id>/state")
     async def agent_state(request, agent_id: str):
         """An agent (or a supervisor) pauses or resumes, e.g. after being paused for not answering."""
+        owner(request, "operator", "agent")
         if phone_line is None or agent_id not in phone_line.queues.agents:
             raise SanicException(f"no agent {agent_id!r}", status_code=404)
         body = request.json if request.body else None

@@ -30,7 +30,8 @@ class Dashboard(Strict):
 
 
 class ActionServer(Endpoint):
-    # Start our own action server process; false means one runs elsewhere at host:port.
+    # Start our own action server process; false means one runs elsewhere at host:port (then
+    # give it and the bot the same secret in VOICEBOT_ACTIONS_TOKEN).
     spawn: bool = True
     # A turn waits this long for the dialogue and its actions; then the caller is told and
     # handed to a person (Rasa itself would wait five minutes on a hung action server).

@@ -1,5 +1,7 @@
-"""Dashboard logins: scrypt password hashes, roles, sessions that expire, a CSRF token per
-session, and failed logins slowed down (per user name and per address)."""
+"""Logins: scrypt password hashes, roles, sessions that expire, a CSRF token per session, and
+failed logins slowed down (per user name and per address). Machines (a PBX, a wallboard, a web
+chat front end) get API tokens instead: a login without a password whose one session is the
+token, sent as "Authorization: Bearer TOKEN" to the JSON API."""
 
 import datetime as dt
 import hashlib
@@ -16,6 +18,9 @@ from voicebot.store.models import User, WebSession
 from voicebot.store.record import utcnow
 
 ROLES = ("operator", "trainer", "agent", "admin")
+# "channel": a front end that carries citizens' text conversations, and nothing else.
+TOKEN_ROLES = ROLES + ("channel",)
+NO_PASSWORD = "token"  # a token's login: no password can match it
 MIN_PASSWORD = 10
 FREE_FAILURES = 3  # then each further failure locks the name (and the address) for longer
 MAX_LOCK_S = 3600
@@ -29,6 +34,8 @@ def hash_password(password: str) -> str:
 
 
 def password_matches(password: str, stored: str) -> bool:
+    if stored == NO_PASSWORD:
+        stored = hash_password("-")  # the same work: the answer's timing says nothing
     _, n, r, p, salt, digest = stored.split("$")
     candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
     return hmac.compare_digest(candidate.hex(), digest)
@@ -67,6 +74,35 @@ class Logins:
             else:  # a new password or role: the old sessions end
                 user.role, user.password_hash, user.failed_logins, user.locked_until = role, hash_password(password), 0, None
                 session.execute(sa.delete(WebSession).where(WebSession.user_id == user.id))
+
+    def issue_token(self, name: str, role: str, days: int = 365) -> str:
+        """A new API token for `name` (a machine); an older token of that name stops working."""
+        if role not in TOKEN_ROLES:
+            raise ValueError(f"role must be one of {', '.join(TOKEN_ROLES)}")
+        token = secrets.token_urlsafe(32)
+        with self.session.begin() as session:
+            user = session.scalar(sa.select(User).where(User.name == name))
+            if user is not None and user.password_hash != NO_PASSWORD:
+                raise ValueError(f"{name} is a person's login; give the token another name")
+            if user is None:
+                user = User(name=name, role=role, password_hash=NO_PASSWORD, failed_logins=0)
+                session.add(user)
+                session.flush()
+            user.role = role
+            session.execute(sa.delete(WebSession).where(WebSession.user_id == user.id))
+            session.add(WebSession(token_hash=_digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
+                                   expires_at=utcnow() + dt.timedelta(days=days)))
+        return token
+
+    def remove(self, name: str) -> bool:
+        """Remove a login or a token, and end its sessions."""
+        with self.session.begin() as session:
+            user = session.scalar(sa.select(User).where(User.name == name))
+            if user is None:
+                return False
+            session.execute(sa.delete(WebSession).where(WebSession.user_id == user.id))
+            session.delete(user)
+        return True
 
     def users(self) -> List[User]:
         with self.session() as session:
@@ -123,3 +159,17 @@ class Logins:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def harness_token(store_url: str, role: str = "admin") -> str:
+    """A token written straight into a store, for a harness (tests, benchmarks) that starts its
+    own bot on that store; the store is migrated first."""
+    from sqlalchemy.orm import sessionmaker
+
+    from voicebot.store.database import open_store
+
+    engine = open_store(store_url)
+    try:
+        return Logins(sessionmaker(engine, future=True)).issue_token(f"harness-{secrets.token_hex(4)}", role)
+    finally:
+        engine.dispose()

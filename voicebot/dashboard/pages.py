@@ -50,7 +50,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
 
     def signed_in(request, *roles: str) -> SignedIn:
         user = logins.signed_in(request.cookies.get(COOKIE))
-        if user is None:
+        if user is None or user.role not in HOME:  # an API token of a front end is no person
             raise _Redirect("/dashboard/login")
         if roles and user.role not in roles and user.role != "admin":
             raise SanicException("your role cannot see this page", status_code=403)

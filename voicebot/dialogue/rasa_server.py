@@ -110,9 +110,10 @@ def endpoints(action_url: str, redis_url: Optional[str]):
     """The Rasa endpoints: our action server, and Redis for trackers (db 0) and locks (db 1)."""
     from rasa.core.utils import AvailableEndpoints
     from rasa.shared.core.domain import Domain
-    from rasa.utils.endpoints import EndpointConfig
 
-    action = EndpointConfig(f"{action_url}/webhook")
+    from voicebot.dialogue.action_server import endpoint
+
+    action = endpoint(action_url)
     if not redis_url:
         return AvailableEndpoints(action=action)
     redis = urlparse(redis_url)

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
 from voicebot.config import ConfigError, Installation, Tenant
 from voicebot.dialogue import payloads
@@ -55,12 +55,14 @@ def clean_utterance(text: str) -> str:
 
 class Dialogue:
     """`servers` maps a language to the URL of the Rasa server that runs it; the other languages'
-    models are loaded into this process."""
+    models are loaded into this process. `actions_up` says whether the action server answers
+    (ours, restarted by a watchdog when it dies): a turn waits for it rather than fail at once."""
 
     def __init__(self, inst: Installation, action_server_url: str, languages: Optional[Iterable[str]] = None,
-                 servers: Optional[Dict[str, str]] = None):
+                 servers: Optional[Dict[str, str]] = None, actions_up: Callable[[], bool] = lambda: True):
         self.inst = inst
         self.action_server_url = action_server_url
+        self.actions_up = actions_up
         self.languages = sorted(set(languages or inst.languages))
         self.servers = {lang: url for lang, url in {**inst.settings.rasa_servers, **(servers or {})}.items()
                         if lang in self.languages}
@@ -86,12 +88,13 @@ class Dialogue:
     def reload(self, lang: str) -> None:
         """Load the language's model from disk; conversations going on keep their trackers."""
         from rasa.core.agent import Agent
-        from rasa.utils.endpoints import EndpointConfig
+
+        from voicebot.dialogue.action_server import endpoint
 
         previous = self.agents.get(lang)
         trackers = previous and getattr(previous.agent.tracker_store, "_tracker_store", previous.agent.tracker_store)
-        endpoint = EndpointConfig(f"{self.action_server_url}/webhook")
-        self.agents[lang] = LocalRasa(Agent.load(str(model_path(self.inst, lang)), action_endpoint=endpoint,
+        self.agents[lang] = LocalRasa(Agent.load(str(model_path(self.inst, lang)),
+                                                 action_endpoint=endpoint(self.action_server_url),
                                                  tracker_store=trackers))
 
     async def load_new_model(self, lang: str) -> None:
@@ -119,12 +122,12 @@ class Dialogue:
         # Silence or an empty message counts as not understood, like any other miss.
         message_text = f"/{intent}" if intent else text or "/nlu_fallback"
         metadata = {"tenant": tenant.id, "caller": caller, "queue_refusal": queue_refusal}
+        timeout_s = self.inst.settings.action_server.timeout_s
         try:
-            messages = await asyncio.wait_for(rasa.send(conversation_id, message_text, metadata),
-                                              self.inst.settings.action_server.timeout_s)
+            messages = await asyncio.wait_for(self._send(rasa, conversation_id, message_text, metadata), timeout_s)
         except asyncio.TimeoutError:
             logger.error("no reply within %.0f s on conversation %s (action_server.timeout_s)",
-                         self.inst.settings.action_server.timeout_s, conversation_id)
+                         timeout_s, conversation_id)
             messages = []
         except Exception:
             logger.exception("the dialogue failed on conversation %s", conversation_id)
@@ -134,6 +137,13 @@ class Dialogue:
         if not reply.texts and not reply.ends_conversation:
             return self.technical_fault(tenant, text, self._unanswered(tenant))
         return reply
+
+    async def _send(self, rasa, conversation_id: str, message_text: str, metadata: dict) -> List[dict]:
+        # Rasa would run the turn without its actions (it logs the failure and goes on) and the
+        # conversation would lose them; a restart takes a few seconds, within the turn's timeout.
+        while not self.actions_up():
+            await asyncio.sleep(0.05)
+        return await rasa.send(conversation_id, message_text, metadata)
 
     def forget(self, tenant: Tenant, conversation_id: str) -> None:
         """A finished call's conversation is no longer needed."""

@@ -67,9 +67,15 @@ class CallRecord:
             if self.metrics:
                 self.metrics.ended_call(self, outcome)
 
-    def as_dict(self) -> dict:
+    def forget_caller(self) -> None:
+        """The call is over: from now on its number is known as the store keeps it."""
+        self.caller = _masked(self.caller)
+
+    def as_dict(self, whole_caller: bool = True) -> dict:
+        """`whole_caller` False: the caller's number as the store keeps it, its last four digits."""
         return {"call_id": self.call_id, "tenant": self.tenant, "channel": self.channel,
-                "caller": self.caller, "started": self.started, "state": self.state, "events": self.events}
+                "caller": self.caller if whole_caller else _masked(self.caller), "started": self.started,
+                "state": self.state, "events": self.events}
 
 
 class Journal:
@@ -182,3 +188,7 @@ def _at(started: float, offset: float) -> dt.datetime:
 def _ending(caller: Optional[str]) -> Optional[str]:
     digits = "".join(c for c in caller or "" if c.isdigit())
     return digits[-4:] or None
+
+
+def _masked(caller: Optional[str]) -> Optional[str]:
+    return caller and f"…{_ending(caller) or ''}"

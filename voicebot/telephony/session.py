@@ -365,5 +365,6 @@ class CallSession:
             self.transfer_deadline.cancel()
         if self.record.state not in ("transferred",):
             self.record.state = "ended"
+        self.record.forget_caller()  # not kept whole in memory past the call
         self.line.dialogue.forget(self.tenant, self.call_id)
         await self.line.sip(self.line.release, self)
