@@ -13,6 +13,10 @@ GET  /health                                          no token: says only whethe
 """
 
 import collections
+import hashlib
+import hmac
+import os
+import secrets
 import time
 import uuid
 
@@ -35,6 +39,8 @@ OPEN_CONVERSATIONS = 1000
 # carries every call: a 4 MB text turn took 29 s of redaction.)
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_CALLER_CHARS = 32
+# Signs text conversation ids; workers that share conversations share it (cluster up sets it).
+CONVERSATION_KEY_ENV = "VOICEBOT_CONVERSATION_KEY"
 EVERY_ROLE = ("operator", "trainer", "agent", "channel")
 
 
@@ -68,13 +74,26 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
             raise SanicException(f"a {user.role} token cannot use this", status_code=403)
         return user.role
 
+    key = os.environ.get(CONVERSATION_KEY_ENV, "").encode() or secrets.token_bytes(32)
+
+    def signature(nonce: str, tenant) -> str:
+        return hmac.new(key, f"{tenant.id}:{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def new_conversation(tenant, conversation_id: str) -> CallRecord:
+        record = conversations[conversation_id] = records.record(conversation_id, tenant.id, tenant.language,
+                                                                 channel="text")
+        record.state = "talking"
+        return record
+
     def open_conversation(tenant, conversation_id: str) -> CallRecord:
-        """A conversation this process started on this line and that is still going: a turn under
-        any other id (a phone call's Call-ID, a guess, one that ended) goes nowhere."""
-        record = conversations.get(conversation_id)
-        if record is None or record.tenant != tenant.id:
-            raise SanicException(f"no conversation {conversation_id[:64]!r} going on at line {tenant.id}: "
+        """The text conversation a turn is for. Its id must be one the text channel issued for
+        this line (signed), so a turn under any other (a phone call's Call-ID, another line's
+        conversation, a guess) goes nowhere; a worker sharing the key takes up one begun on another."""
+        nonce, signed = conversation_id[:32], conversation_id[32:]
+        if len(conversation_id) != 64 or not hmac.compare_digest(signed.encode(), signature(nonce, tenant).encode()):
+            raise SanicException(f"no conversation {conversation_id[:64]!r} at line {tenant.id}: "
                                  f"start one with POST /lines/{tenant.id}/conversations", status_code=404)
+        record = conversations.get(conversation_id) or new_conversation(tenant, conversation_id)
         conversations.move_to_end(conversation_id)
         close_quiet(conversations, time.time())
         return record
@@ -104,11 +123,9 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     async def start(request, line_id: str):
         owner(request, "channel", "trainer")
         tenant = line(line_id)
-        conversation_id = uuid.uuid4().hex  # unguessable, and never a phone call's id
-        record = conversations[conversation_id] = records.record(conversation_id, tenant.id, tenant.language,
-                                                                 channel="text")
-        record.state = "talking"
-        record.add("answered")
+        nonce = uuid.uuid4().hex
+        conversation_id = nonce + signature(nonce, tenant)
+        new_conversation(tenant, conversation_id).add("answered")
         close_quiet(conversations, time.time())
         return response.json({"conversation_id": conversation_id, "messages": [tenant.greeting]}, status=201)
 

@@ -6,6 +6,7 @@ comes back rejoins the front when it answers OPTIONS). What runs where is in clu
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from voicebot import procs
+from voicebot.channels.http import CONVERSATION_KEY_ENV
 from voicebot.config import Installation
 from voicebot.dialogue.action_server import free_port, is_healthy
 from voicebot.store import RecordStore
@@ -69,7 +71,8 @@ class Cluster:
         self.redis_url, self.trunks = redis_url, trunks
         self.components = self._plan(workers)
         # The workers share the agent queue through the same Redis.
-        self.env = {**os.environ, "VOICEBOT_CONFIG": str(inst.settings_file), "VOICEBOT_REDIS_URL": self.redis_url}
+        self.env = {CONVERSATION_KEY_ENV: secrets.token_hex(32), **os.environ, "VOICEBOT_CONFIG": str(inst.settings_file),
+                    "VOICEBOT_REDIS_URL": self.redis_url}  # the workers share text conversations
         self._stopping = False
 
     def _voicebot(self, *args: str) -> List[str]:
