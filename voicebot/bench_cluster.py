@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from voicebot import korean_line, procs
-from voicebot.dashboard.auth import harness_token
 from voicebot.bench_call import CAPACITY_STEP, CLOCK, INTENT, MAX_P95_MS, STAGGER_WINDOW_S, bot_turns, pct, process_tree
+from voicebot.dashboard.auth import harness_token
 
 SCENARIOS = korean_line.REPO / "benchmarks" / "sipp"
 SOURCES = ["127.0.0.1"] + [f"127.0.0.{n}" for n in range(17, 31)]  # callers' addresses

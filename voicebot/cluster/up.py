@@ -71,8 +71,9 @@ class Cluster:
         self.redis_url, self.trunks = redis_url, trunks
         self.components = self._plan(workers)
         # The workers share the agent queue through the same Redis.
-        self.env = {CONVERSATION_KEY_ENV: secrets.token_hex(32), **os.environ, "VOICEBOT_CONFIG": str(inst.settings_file),
-                    "VOICEBOT_REDIS_URL": self.redis_url}  # the workers share text conversations
+        # The workers share text conversations (a key to sign their ids) and the queue (Redis).
+        self.env = {CONVERSATION_KEY_ENV: secrets.token_hex(32), **os.environ,
+                    "VOICEBOT_CONFIG": str(inst.settings_file), "VOICEBOT_REDIS_URL": self.redis_url}
         self._stopping = False
 
     def _voicebot(self, *args: str) -> List[str]:
