@@ -70,8 +70,7 @@ class Cluster:
         self.inst, self.host, self.port, self.folder = inst, host, port, folder
         self.redis_url, self.trunks = redis_url, trunks
         self.components = self._plan(workers)
-        # The workers share the agent queue through the same Redis.
-        # The workers share text conversations (a key to sign their ids) and the queue (Redis).
+        # The workers share text conversations (a key to sign their ids) and the agent queue (Redis).
         self.env = {CONVERSATION_KEY_ENV: secrets.token_hex(32), **os.environ,
                     "VOICEBOT_CONFIG": str(inst.settings_file), "VOICEBOT_REDIS_URL": self.redis_url}
         self._stopping = False
