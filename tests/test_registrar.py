@@ -176,15 +176,14 @@ def test_baresip_with_a_wrong_password_is_never_registered(registrar, tmp_path, 
     assert "not-the-secret" not in caplog.text
 
 
-@pytest.mark.parametrize("qop", [True, False], ids=["qop-auth", "no-qop"])
-def test_a_challenge_answered_with_the_right_digest_registers(registrar, phones, qop):
+def test_a_challenge_answered_with_the_right_digest_registers(registrar, phones):
     running = registrar()
     phone = phones(running.port)
     challenge = phone.ask(phone.message())
     assert status(challenge) == "SIP/2.0 401 Unauthorized"
     offer = header(challenge, "WWW-Authenticate")
     assert re.fullmatch(r'Digest realm="voicebot", nonce="[0-9a-f]{32}", algorithm=MD5, qop="auth"', offer), offer
-    request = phone.message("REGISTER", phone.digest(challenge, "secret", qop=qop), contact=f"<{phone.contact}>;expires=120")
+    request = phone.message("REGISTER", phone.digest(challenge, "secret"), contact=f"<{phone.contact}>;expires=120")
     ok = phone.ask(request)
     assert status(ok) == "SIP/2.0 200 OK", ok
     sent = dict(line.split(": ", 1) for line in request.split("\r\n")[1:] if ": " in line)
@@ -276,19 +275,79 @@ def test_expiry_limits(registrar, phones):
 
 def test_stale_and_replayed_nonces_get_a_fresh_challenge_not_a_strike(registrar, phones):
     running = registrar(max_failures=1)
+    assert running.registrar.nonce_ttl == 30  # short-lived
     running.registrar.nonce_ttl = 0.5
     phone = phones(running.port)
     challenge = phone.ask(phone.message())
     time.sleep(0.7)  # past the nonce's life (it is remembered as stale for one more)
     stale = phone.ask(phone.message("REGISTER", phone.digest(challenge, "secret")))
     assert status(stale) == "SIP/2.0 401 Unauthorized" and "stale=true" in header(stale, "WWW-Authenticate")
-    running.registrar.nonce_ttl = 300
+    running.registrar.nonce_ttl = 30
     challenge = phone.ask(phone.message())
     authorization = phone.digest(challenge, "secret")
     assert status(phone.ask(phone.message("REGISTER", authorization))) == "SIP/2.0 200 OK"
     replay = phone.ask(phone.message("REGISTER", authorization))  # same nonce count again
     assert status(replay) == "SIP/2.0 401 Unauthorized" and "stale=true" in header(replay, "WWW-Authenticate")
     assert status(phone.ask(phone.message("REGISTER", phone.digest(challenge, "secret", nc="00000002")))) == "SIP/2.0 200 OK"
+
+
+def test_a_digest_without_qop_is_refused_whatever_its_password(registrar, phones):
+    """Without qop and a nonce count, a captured REGISTER could be sent again with another Contact."""
+    running = registrar()
+    phone = phones(running.port)
+    refused = phone.login("secret", qop=False)
+    assert status(refused) == "SIP/2.0 400 Bad Request" and "qop=auth" in header(refused, "Warning"), refused
+    assert running.registrar.bindings == {}
+
+
+def test_a_captured_register_replayed_with_another_contact_moves_nothing(registrar, phones):
+    running = registrar()
+    agent = phones(running.port)
+    challenge = agent.ask(agent.message())
+    authorization = agent.digest(challenge, "secret")
+    assert status(agent.ask(agent.message("REGISTER", authorization))) == "SIP/2.0 200 OK"
+    # The attacker sends the captured Authorization with its own Contact: from its own address
+    # (the nonce was sent to the agent's), and from the agent's address as a forger would.
+    for attacker in (phones(running.port, ip="127.0.0.7"), phones(running.port)):
+        attacker.call_id = agent.call_id
+        attacker.cseq = agent.cseq
+        replay = attacker.ask(attacker.message("REGISTER", authorization))
+        assert status(replay) == "SIP/2.0 401 Unauthorized", replay
+        assert running.registrar.contact("agent1") == agent.contact
+    assert running.changes == [("agent1", agent.contact)]
+
+
+def test_failures_with_a_nonce_sent_elsewhere_block_no_one(registrar, phones):
+    """UDP sources can be forged: a wrong digest from the agent's address, answering a challenge
+    that went to the attacker, must not count against the agent's address or name."""
+    running = registrar(max_failures=2, max_agent_failures=2)
+    attacker = phones(running.port, ip="127.0.0.7")
+    forged = phones(running.port)  # the agent's address
+    for _ in range(6):
+        challenge = attacker.ask(attacker.message())
+        answer = forged.ask(forged.message("REGISTER", forged.digest(challenge, "guess")))
+        assert status(answer) == "SIP/2.0 401 Unauthorized", answer
+    assert status(phones(running.port).login("secret")) == "SIP/2.0 200 OK"
+
+
+def test_guesses_spread_over_addresses_lock_the_name_but_not_the_agent(registrar, phones, caplog):
+    running = registrar(max_failures=3, max_agent_failures=4)
+    agent = phones(running.port)
+    assert status(agent.login("secret")) == "SIP/2.0 200 OK"
+    # Two guesses from each of two addresses: no address reaches its limit, the name does.
+    for ip in ("127.0.0.7", "127.0.0.8"):
+        guesser = phones(running.port, ip=ip)
+        assert [status(guesser.login(word)) for word in ("123456", "password")] == ["SIP/2.0 403 Forbidden"] * 2
+    # Now even the right password from a new address is refused, and answered like a wrong one.
+    lucky = phones(running.port, ip="127.0.0.9")
+    assert status(lucky.login("secret")) == "SIP/2.0 403 Forbidden"
+    assert running.registrar.contact("agent1") == agent.contact
+    # The agent, from the address it logged in from, goes on; so does another agent.
+    assert status(agent.login("secret", "Expires: 120")) == "SIP/2.0 200 OK"
+    other = phones(running.port, ip="127.0.0.9", user="agent2")
+    assert status(other.login("other")) == "SIP/2.0 200 OK"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("agent agent1" in w and "refused for 60 s" in w for w in warnings), warnings
 
 
 def test_compact_headers_any_case_and_a_via_chain(registrar, phones):

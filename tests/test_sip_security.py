@@ -20,7 +20,7 @@ import pytest
 
 from conftest import DEMO_CITY, DEMO_KOMMUNE, REPO, STADT_KREIS, place_call
 from peers import run_sipp
-from test_registrar import Running
+from test_registrar import Phone, Running, status
 from voicebot import procs
 from voicebot.dialogue.action_server import free_port
 
@@ -147,6 +147,26 @@ def test_svcrack_against_the_agents_registrar_finds_no_password_and_is_locked_ou
         assert ask("REGISTER", "agent1", registrar.port, source="127.0.0.9") is None
         assert ask("REGISTER", "agent1", registrar.port)[0] == "SIP/2.0 401 Unauthorized"
     finally:
+        registrar.close()
+
+
+def test_svcrack_spread_over_addresses_finds_no_password_and_the_agent_still_registers(tmp_path):
+    """Each address stays under its own limit; the agent's limit stops the guessing, so even the
+    right password, guessed from a new address, is refused."""
+    registrar, agent = Running(max_agent_failures=8), None
+    try:
+        agent = Phone(registrar.port)
+        assert status(agent.login("secret")) == "SIP/2.0 200 OK"
+        words = tmp_path / "words.txt"
+        for n, guesses in enumerate([WRONG_PASSWORDS[:3], WRONG_PASSWORDS[3:6], WRONG_PASSWORDS[6:9], ["secret"]]):
+            words.write_text("\n".join(guesses) + "\n")
+            output = sipvicious("svcrack", f"127.0.0.{11 + n}", "-u", "agent1", "-d", str(words),
+                                "--maximumtime", "3", f"udp://127.0.0.1:{registrar.port}")
+            assert "found nothing" in output and "The password for" not in output, output
+        assert status(agent.login("secret", "Expires: 120")) == "SIP/2.0 200 OK"
+    finally:
+        if agent:
+            agent.close()
         registrar.close()
 
 

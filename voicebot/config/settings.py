@@ -96,8 +96,10 @@ class AgentRegistrar(Endpoint):
 
     port: int = pydantic.Field(5080, ge=0, le=65535)
     realm: str = "voicebot"
-    # Failed logins from one address within a minute before it is blocked (doubling each time).
+    # Failed logins within a minute before the address goes silent (doubling each time), and before
+    # an agent's name is refused from every address it has not logged in from in the last day.
     max_failures: int = pydantic.Field(5, ge=1, le=100)
+    max_agent_failures: int = pydantic.Field(10, ge=1, le=1000)
 
 
 class SipSettings(Strict):

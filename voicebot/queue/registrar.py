@@ -4,8 +4,15 @@ Live agents' softphones REGISTER here so the bot knows where to INVITE them. The
 stack (pjsua2) is a user agent and cannot act as a registrar, so this is a separate asyncio
 UDP server on its own loopback port. It keeps one binding per agent (the newest Contact),
 challenges every REGISTER with a digest nonce, answers unknown users and wrong passwords
-alike (403), and stops answering an IP that keeps failing. It does not do TCP or TLS (TLS
-belongs at the edge, Kamailio, later), forking to several contacts, or outbound (RFC 5626).
+alike (403). It does not do TCP or TLS (TLS belongs at the edge, Kamailio, later), forking to
+several contacts, or outbound (RFC 5626).
+
+Against guessing and replay (RFC 7616 behaviour): a digest must use qop=auth with a rising nonce
+count; nonces live 30 s and answer only the address they were sent to, so a captured REGISTER
+cannot be replayed and a failure cannot be forged from someone else's address (UDP sources can
+be). Failures are counted twice, with separate limits: per address (that address goes silent)
+and per agent (guesses spread over many addresses; the agent's name is then refused everywhere
+but the addresses it logged in from lately, so an attacker cannot lock the real agent out).
 """
 
 import asyncio
@@ -25,6 +32,8 @@ log = logging.getLogger(__name__)
 MAX_DATAGRAM = 16384  # far above any real REGISTER; bigger ones are floods, not requests
 MAX_NONCES = 10000    # outstanding challenges; a spray of REGISTERs must not grow memory forever
 MAX_BLOCK_S = 3600.0
+KNOWN_ADDRESS_S = 86400.0  # how long an address an agent logged in from stays trusted for that agent
+MAX_KNOWN_ADDRESSES = 4   # per agent: home, office, a phone on two networks
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length"}
 REQUEST_LINE = re.compile(r"([A-Z]+) (\S+) SIP/2\.0$")
 TOKEN = re.compile(r"[\w.!%*+`'~-]+")
@@ -41,11 +50,51 @@ def _md5(text: str) -> str:
 
 
 @dataclass
+class Nonce:
+    deadline: float  # time.monotonic()
+    address: str     # the IP the challenge was sent to: only it may answer
+    count: int = 0   # the highest nonce count used so far
+
+
+@dataclass
 class Binding:
     username: str
     contact: str        # the Contact URI, without <> and header params
     source: Tuple[str, int]  # address the REGISTER came from
     expires_at: float   # time.monotonic() deadline
+
+
+class Strikes:
+    """Failures per key (an address or an agent) within a window; `limit` of them block the key,
+    each block twice as long as the one before, up to an hour."""
+
+    def __init__(self, limit: int, window_s: float, block_s: float):
+        self.limit, self.window_s, self.block_s = limit, window_s, block_s
+        self._failures: Dict[str, deque] = {}            # key -> monotonic times of failures
+        self._blocks: Dict[str, Tuple[float, int]] = {}  # key -> (blocked until, blocks so far)
+
+    def blocked(self, key: str) -> bool:
+        return self._blocks.get(key, (0.0, 0))[0] > time.monotonic()
+
+    def fail(self, key: str) -> Optional[float]:
+        """Counts a failure; the seconds of the block it starts, if it starts one."""
+        now = time.monotonic()
+        times = self._failures.setdefault(key, deque())
+        times.append(now)
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if len(times) < self.limit:
+            return None
+        del self._failures[key]
+        strikes = self._blocks.get(key, (0.0, 0))[1] + 1
+        seconds = min(self.block_s * 2 ** (strikes - 1), MAX_BLOCK_S)
+        self._blocks[key] = (now + seconds, strikes)
+        return seconds
+
+    def sweep(self, now: float) -> None:
+        self._failures = {key: t for key, t in self._failures.items() if t[-1] > now - self.window_s}
+        # Strikes are forgotten an hour after a block ends, so doubling stays bounded in memory.
+        self._blocks = {key: b for key, b in self._blocks.items() if b[0] + MAX_BLOCK_S > now}
 
 
 class BadRequest(Exception):
@@ -115,17 +164,17 @@ def _user(uri: str) -> Optional[str]:
 class Registrar(asyncio.DatagramProtocol):
     def __init__(self, host: str, port: int, realm: str, credentials: Dict[str, str],
                  on_change: Callable[[str, Optional[str]], None] = lambda user, contact: None,
-                 max_failures: int = 5, failure_window_s: float = 60.0, block_s: float = 60.0,
-                 max_expires: int = 3600, min_expires: int = 30):
+                 max_failures: int = 5, max_agent_failures: int = 10, failure_window_s: float = 60.0,
+                 block_s: float = 60.0, max_expires: int = 3600, min_expires: int = 30):
         self.host, self.port, self.realm, self.credentials = host, port, realm, credentials
         self.on_change = on_change
-        self.max_failures, self.failure_window_s, self.block_s = max_failures, failure_window_s, block_s
+        self.by_address = Strikes(max_failures, failure_window_s, block_s)
+        self.by_agent = Strikes(max_agent_failures, failure_window_s, block_s)
         self.max_expires, self.min_expires = max_expires, min_expires
-        self.nonce_ttl = 300.0
+        self.nonce_ttl = 30.0  # a client answers a challenge within a round trip
         self.bindings: Dict[str, Binding] = {}
-        self._nonces: Dict[str, List[float]] = {}  # nonce -> [deadline, highest nc seen]
-        self._failures: Dict[str, deque] = {}       # ip -> monotonic times of failed auths
-        self._blocks: Dict[str, Tuple[float, int]] = {}  # ip -> (blocked until, blocks so far)
+        self._nonces: Dict[str, Nonce] = {}
+        self._known: Dict[str, Dict[str, float]] = {}  # agent -> {address: last login (monotonic)}
         self._transport: Optional[asyncio.DatagramTransport] = None
         self._sweeper: Optional[asyncio.Task] = None
 
@@ -157,10 +206,11 @@ class Registrar(asyncio.DatagramProtocol):
                 log.info("agent %s: registration expired", user)
                 self._notify(user, None)
             # An expired nonce is kept one more lifetime, to answer stale=true rather than "who are you?".
-            self._nonces = {n: v for n, v in self._nonces.items() if v[0] + self.nonce_ttl > now}
-            self._failures = {ip: t for ip, t in self._failures.items() if t[-1] > now - self.failure_window_s}
-            # Strikes are forgotten an hour after a block ends, so doubling stays bounded in memory.
-            self._blocks = {ip: b for ip, b in self._blocks.items() if b[0] + MAX_BLOCK_S > now}
+            self._nonces = {n: v for n, v in self._nonces.items() if v.deadline + self.nonce_ttl > now}
+            self.by_address.sweep(now)
+            self.by_agent.sweep(now)
+            self._known = {user: {ip: t for ip, t in known.items() if t + KNOWN_ADDRESS_S > now}
+                           for user, known in self._known.items()}
 
     def _notify(self, user: str, contact: Optional[str]) -> None:
         try:
@@ -170,7 +220,7 @@ class Registrar(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr) -> None:
         ip = addr[0]
-        if self._blocks.get(ip, (0.0, 0))[0] > time.monotonic() or len(data) > MAX_DATAGRAM:
+        if self.by_address.blocked(ip) or len(data) > MAX_DATAGRAM:
             return  # silence: a blocked guesser learns nothing, not even that we are here
         if not data.strip() or data.startswith(b"SIP/2.0 "):
             return  # CRLF keepalives and stray responses need no answer
@@ -209,11 +259,11 @@ class Registrar(asyncio.DatagramProtocol):
         denied = self._authenticate(request, user, addr[0])
         return denied or self._register(request, user, addr)
 
-    def _challenge(self, stale: bool = False):
+    def _challenge(self, ip: str, stale: bool = False):
         if len(self._nonces) >= MAX_NONCES:
             del self._nonces[next(iter(self._nonces))]
         nonce = secrets.token_hex(16)
-        self._nonces[nonce] = [time.monotonic() + self.nonce_ttl, 0]
+        self._nonces[nonce] = Nonce(time.monotonic() + self.nonce_ttl, ip)
         value = f'Digest realm="{self.realm}", nonce="{nonce}", algorithm=MD5, qop="auth"'
         return 401, "Unauthorized", [("WWW-Authenticate", value + (", stale=true" if stale else ""))]
 
@@ -221,48 +271,53 @@ class Registrar(asyncio.DatagramProtocol):
         """None when the digest is right; else the response to send."""
         header = request.get("authorization") or ""
         if not header.lower().startswith("digest "):
-            return self._challenge()
+            return self._challenge(ip)
         p = {k.lower(): v.strip('"') for k, v in PARAM.findall(header[7:])}
         if p.get("realm") != self.realm:
-            return self._challenge()  # credentials for some other server: ask for ours
-        state = self._nonces.get(p.get("nonce", ""))
-        if state is None or state[0] <= time.monotonic():
-            return self._challenge(stale=state is not None)
+            return self._challenge(ip)  # credentials for some other server: ask for ours
+        nonce = self._nonces.get(p.get("nonce", ""))
+        if nonce is None or nonce.address != ip:
+            # Unknown, or sent to someone else: perhaps a forged source. A fresh challenge, no strike.
+            return self._challenge(ip)
+        if nonce.deadline <= time.monotonic():
+            return self._challenge(ip, stale=True)
         if p.get("uri") != request.uri or p.get("algorithm", "MD5").upper() != "MD5" or "response" not in p:
             raise BadRequest("digest uri, algorithm or response")
-        ha2 = _md5(f"{request.method}:{p['uri']}")
+        nc = int(p["nc"], 16) if re.fullmatch(r"[0-9a-fA-F]{1,8}", p.get("nc", "")) else 0
+        if p.get("qop") != "auth" or "cnonce" not in p or nc == 0:
+            raise BadRequest("digest needs qop=auth, nc and cnonce")  # without them it could be replayed
+        if nc <= nonce.count:
+            return self._challenge(ip, stale=True)  # a replayed nonce count: fresh nonce, no strike
         stored = self.credentials.get(p.get("username", ""), secrets.token_hex(16))
-        if p.get("qop"):
-            nc = int(p.get("nc", "0"), 16) if re.fullmatch(r"[0-9a-fA-F]{1,8}", p.get("nc", "")) else 0
-            if p["qop"] != "auth" or "cnonce" not in p or nc == 0:
-                raise BadRequest("digest qop, nc or cnonce")
-            if nc <= state[1]:
-                return self._challenge(stale=True)  # a replayed nonce count: fresh nonce, no strike
-            expected = _md5(f"{stored}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}")
-        else:
-            expected = _md5(f"{stored}:{p['nonce']}:{ha2}")
+        ha2 = _md5(f"{request.method}:{p['uri']}")
+        expected = _md5(f"{stored}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}")
         right = hmac.compare_digest(expected.encode(), p["response"].lower().encode())
-        if right and p.get("username") == user and p["username"] in self.credentials:
-            if p.get("qop"):
-                state[1] = nc
+        if right and p.get("username") == user and user in self.credentials:
+            nonce.count = nc
+            if self.by_agent.blocked(user) and ip not in self._known.get(user, {}):
+                log.warning("agent %s: right password from %s, refused while the agent is blocked", user, ip)
+                return 403, "Forbidden", []
+            self._logged_in(user, ip)
             return None
         self._failed(ip, p.get("username", ""))
         return 403, "Forbidden", []  # same for unknown users and wrong passwords: no enumeration
 
+    def _logged_in(self, user: str, ip: str) -> None:
+        known = self._known.setdefault(user, {})
+        known[ip] = time.monotonic()
+        while len(known) > MAX_KNOWN_ADDRESSES:
+            del known[min(known, key=known.get)]
+
     def _failed(self, ip: str, username: str) -> None:
-        now = time.monotonic()
-        times = self._failures.setdefault(ip, deque())
-        times.append(now)
-        while times and times[0] <= now - self.failure_window_s:
-            times.popleft()
         log.info("REGISTER from %s as %r: authentication failed", ip, username)
-        if len(times) >= self.max_failures:
-            del self._failures[ip]
-            strikes = self._blocks.get(ip, (0.0, 0))[1] + 1
-            seconds = min(self.block_s * 2 ** (strikes - 1), MAX_BLOCK_S)
-            self._blocks[ip] = (now + seconds, strikes)
-            log.warning("blocking %s for %.0f s after %d failed authentications (block %d)",
-                        ip, seconds, self.max_failures, strikes)
+        seconds = self.by_address.fail(ip)
+        if seconds:
+            log.warning("blocking %s for %.0f s after %d failed authentications", ip, seconds, self.by_address.limit)
+        # Only configured agents are counted by name: made-up names must not grow memory.
+        seconds = self.by_agent.fail(username) if username in self.credentials else None
+        if seconds:
+            log.warning("agent %s: logins from new addresses refused for %.0f s after %d failed authentications",
+                        username, seconds, self.by_agent.limit)
 
     def _register(self, request: Request, user: str, addr):
         contacts = request.all("contact")

@@ -129,7 +129,8 @@ class PhoneLine:
         if credentials:
             self.registrar = await Registrar(settings.host, settings.port if port is None else port, settings.realm,
                                              credentials, self.queues.registered,
-                                             max_failures=settings.max_failures).start()
+                                             max_failures=settings.max_failures,
+                                             max_agent_failures=settings.max_agent_failures).start()
         return self.registrar
 
     def stop(self) -> None:
