@@ -60,7 +60,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
                phone_line=None) -> Sanic:
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
-    app.blueprint(dashboard(inst, dialogue, records, phone_line, inst.settings.dashboard.session_minutes))
+    app.blueprint(dashboard(inst, dialogue, records, phone_line))
     conversations: "collections.OrderedDict[str, CallRecord]" = collections.OrderedDict()
     logins = Logins(records.session)
 

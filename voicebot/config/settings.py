@@ -27,6 +27,9 @@ class Endpoint(Strict):
 class Dashboard(Strict):
     # A signed-in browser must sign in again after this long.
     session_minutes: int = pydantic.Field(480, ge=5, le=7 * 24 * 60)
+    # True when browsers reach the dashboard over HTTPS (a TLS proxy in front): the session
+    # cookie is then never sent in clear.
+    secure_cookie: bool = False
 
 
 class ActionServer(Endpoint):

@@ -1,5 +1,6 @@
 """Logins: scrypt password hashes, roles, sessions that expire, a CSRF token per session, and
-failed logins slowed down (per user name and per address). Machines (a PBX, a wallboard, a web
+failed logins slowed down (per user name, and per address with a higher limit, since an office
+shares one). Machines (a PBX, a wallboard, a web
 chat front end) get API tokens instead: a login without a password whose one session is the
 token, sent as "Authorization: Bearer TOKEN" to the JSON API."""
 
@@ -22,7 +23,8 @@ ROLES = ("operator", "trainer", "agent", "admin")
 TOKEN_ROLES = ROLES + ("channel",)
 NO_PASSWORD = "token"  # a token's login: no password can match it
 MIN_PASSWORD = 10
-FREE_FAILURES = 3  # then each further failure locks the name (and the address) for longer
+FREE_FAILURES = 3  # per name: then each further failure locks the name for longer
+ADDRESS_FREE_FAILURES = 20  # per address: one colleague's typos must not lock the whole office out
 MAX_LOCK_S = 3600
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -41,9 +43,38 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
-def lock_seconds(failures: int) -> float:
-    """No lock for the first few mistakes, then 2 s doubling up to an hour."""
-    return 0 if failures < FREE_FAILURES else min(MAX_LOCK_S, 2 ** (failures - FREE_FAILURES + 1))
+def lock_seconds(failures: int, free: int = FREE_FAILURES) -> float:
+    """No lock for the first few mistakes, then 4 s doubling up to an hour."""
+    return 0 if failures < free else min(MAX_LOCK_S, 2 ** (failures - free + 2))
+
+
+class LockedOut(Exception):
+    """Too many failed logins for this name or from this address: try again after `seconds`."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"locked for {seconds:.0f} s")
+        self.seconds = seconds
+
+
+class Failures:
+    """Failed logins per key, in memory: (failures, locked until) by `clock`."""
+
+    def __init__(self, free: int, clock: Callable[[], float]):
+        self.free, self.clock = free, clock
+        self._by_key: Dict[str, Tuple[int, float]] = {}
+
+    def locked_for(self, key: str) -> float:
+        return max(0.0, self._by_key.get(key, (0, 0.0))[1] - self.clock())
+
+    def fail(self, key: str) -> None:
+        now = self.clock()
+        if len(self._by_key) > 10_000:  # many keys: forget those no longer locked
+            self._by_key = {k: f for k, f in self._by_key.items() if f[1] > now}
+        count = self._by_key.get(key, (0, 0.0))[0] + 1
+        self._by_key[key] = (count, now + lock_seconds(count, self.free))
+
+    def forget(self, key: str) -> None:
+        self._by_key.pop(key, None)
 
 
 @dataclass
@@ -60,7 +91,8 @@ class Logins:
         self.session = session_factory
         self.lifetime = dt.timedelta(minutes=session_minutes)
         self.clock = clock
-        self._address_failures: Dict[str, Tuple[int, float]] = {}  # address -> (failures, locked until)
+        self._addresses = Failures(ADDRESS_FREE_FAILURES, clock)
+        self._unknown_names = Failures(FREE_FAILURES, clock)  # lock like real ones: the lock says nothing
 
     def add_user(self, name: str, role: str, password: str) -> None:
         if role not in ROLES:
@@ -109,37 +141,36 @@ class Logins:
             return list(session.scalars(sa.select(User).order_by(User.name)))
 
     def sign_in(self, name: str, password: str, address: str) -> Optional[str]:
-        """A session token, or None for a wrong name or password or while locked (one answer
-        for all, so names cannot be guessed from it)."""
-        count, until = self._address_failures.get(address, (0, 0.0))
-        if self.clock() < until:
-            return None
+        """A session token, or None for a wrong name or password (one answer for both, so names
+        cannot be guessed from it). Raises LockedOut while the name or the address is locked."""
         now = utcnow()
         with self.session.begin() as session:
             user = session.scalar(sa.select(User).where(User.name == name))
-            locked = user is not None and user.locked_until is not None and user.locked_until > now
-            # Unknown names cost a hash too: the answer's timing says nothing.
+            # Unknown and locked names cost a hash too: the answer's timing says nothing.
             matches = password_matches(password, user.password_hash if user else hash_password("-"))
-            if user is None or locked or not matches:
-                if user is not None and not locked:
+            if user is None:
+                wait = self._unknown_names.locked_for(name)
+            else:
+                wait = (user.locked_until - now).total_seconds() if user.locked_until else 0.0
+            wait = max(wait, self._addresses.locked_for(address))
+            if wait > 0:
+                raise LockedOut(wait)
+            if user is None or not matches:
+                if user is None:
+                    self._unknown_names.fail(name)
+                else:
                     user.failed_logins += 1
                     if lock_seconds(user.failed_logins):
                         user.locked_until = now + dt.timedelta(seconds=lock_seconds(user.failed_logins))
-                self._remember_failure(address, count + 1)
+                self._addresses.fail(address)
                 return None
             user.failed_logins, user.locked_until = 0, None
-            self._address_failures.pop(address, None)
+            self._addresses.forget(address)
             token = secrets.token_urlsafe(32)
             session.execute(sa.delete(WebSession).where(WebSession.expires_at < now))
             session.add(WebSession(token_hash=_digest(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
                                    expires_at=now + self.lifetime))
             return token
-
-    def _remember_failure(self, address: str, count: int) -> None:
-        now = self.clock()
-        if len(self._address_failures) > 10_000:  # many addresses: forget those no longer locked
-            self._address_failures = {a: f for a, f in self._address_failures.items() if f[1] > now}
-        self._address_failures[address] = (count, now + lock_seconds(count))
 
     def signed_in(self, token: Optional[str]) -> Optional[SignedIn]:
         if not token:

@@ -19,7 +19,7 @@ from sanic import Blueprint, response
 from sanic.exceptions import SanicException
 
 from voicebot.config import ConfigError, Installation
-from voicebot.dashboard.auth import Logins, SignedIn
+from voicebot.dashboard.auth import LockedOut, Logins, SignedIn
 from voicebot.dashboard.retrain import Retrainer
 from voicebot.dialogue.examples import add_example
 from voicebot.dialogue.runtime import Dialogue
@@ -36,10 +36,10 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 
-def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phone_line=None,
-              session_minutes: int = 480) -> Blueprint:
+def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phone_line=None) -> Blueprint:
     bp = Blueprint("dashboard", url_prefix="/dashboard")
-    logins = Logins(records.session, session_minutes)
+    settings = inst.settings.dashboard
+    logins = Logins(records.session, settings.session_minutes)
     retrainer = Retrainer(inst, dialogue)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     intents = sorted(_intents(inst))
@@ -88,23 +88,32 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     @bp.post("/login")
     async def login(request):
         name, password = request.form.get("name", ""), request.form.get("password", "")
-        token = await off_loop(logins.sign_in, name, password, request.ip)
+        try:
+            token = await off_loop(logins.sign_in, name, password, request.ip)
+        except LockedOut as locked:
+            seconds = max(1, round(locked.seconds))
+            return page(request, "login.html", status=429, name=name,
+                        message=f"Too many failed sign-ins with this name or from this address: "
+                                f"locked for {seconds} s. Wait, then try again.")
         if token is None:
-            return page(request, "login.html", status=401, name=name,
-                        message="Wrong name or password, or too many attempts: wait a little and try again.")
+            return page(request, "login.html", status=401, name=name, message="Wrong name or password.")
         user = logins.signed_in(token)
         target = response.redirect(HOME[user.role])
-        target.cookies[COOKIE] = token
-        target.cookies[COOKIE].update({"httponly": True, "samesite": "Strict", "path": "/dashboard",
-                                       "max-age": session_minutes * 60})
+        set_cookie(target, token, settings.session_minutes * 60)
         return target
+
+    def set_cookie(target, value: str, max_age: int) -> None:
+        target.cookies[COOKIE] = value
+        # The same path and flags when it is cleared: a browser keeps a cookie cleared on another path.
+        target.cookies[COOKIE].update({"httponly": True, "samesite": "Strict", "path": "/dashboard",
+                                       "max-age": max_age, "secure": settings.secure_cookie})
 
     @bp.post("/logout")
     async def logout(request):
         signed_in(request)
         logins.sign_out(request.cookies.get(COOKIE))
         target = response.redirect("/dashboard/login")
-        del target.cookies[COOKIE]
+        set_cookie(target, "", 0)
         return target
 
     @bp.get("/")
