@@ -132,7 +132,7 @@ class RawSip:
                 return dialog
             first = message.split("\r\n", 1)[0]
             if not first.startswith("SIP/2.0"):
-                self._answer(message)
+                self.answer(message)
                 continue
             call_id = re.search(r"^(?:Call-ID|i)\s*:\s*(\S+)", message, re.M | re.I)
             if not re.search(rf"^CSeq:\s*\d+ {method}\s*$", message, re.M | re.I) or (
@@ -151,7 +151,7 @@ class RawSip:
             if not first.startswith("SIP/2.0 1"):
                 return dialog
 
-    def _answer(self, request: str) -> None:
+    def answer(self, request: str) -> None:
         """200 OK to a request from the far end (copying its Via, From, To, Call-ID, CSeq)."""
         keep = [line for line in request.split("\r\n")[1:]
                 if re.match(r"(Via|v|From|f|To|t|Call-ID|i|CSeq)\s*:", line, re.I)]

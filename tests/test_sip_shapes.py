@@ -20,6 +20,7 @@ from front import Front
 from test_sip_security import TORTURE_MESSAGES, torture
 from raw_sip import SDP, RawSip
 from voicebot.cluster.kamailio import numbers_regex
+from voicebot.telephony import sip as sip_stack
 from voicebot.telephony.sip import uri_user
 
 NO_LINE = "+4570109999"
@@ -175,6 +176,32 @@ def test_a_second_dialog_under_a_live_calls_call_id_is_refused_and_the_call_goes
 def test_a_huge_invite_over_tcp_is_refused(target):
     dialog = target.invite(DEMO_CITY, body=SDP.format(port=40000) + "a=x-junk:" + "A" * 200_000 + "\r\n", timeout=5)
     assert dialog.code != 200, dialog.responses
+
+
+def test_answers_never_acked_give_their_call_slots_back_within_seconds(bot):
+    """Four INVITEs whose 200 is never ACKed held all four call slots of a worker for 32 s
+    (pjsip retransmits the 200 that long) and more: now the bot gives up and says BYE in seconds."""
+    with RawSip(bot.sip_port) as sip:
+        unacked = [sip.invite(DEMO_CITY) for _ in range(4)]
+        assert [dialog.code for dialog in unacked] == [200] * 4
+        full = sip.invite(DEMO_CITY)  # every slot taken: a fifth caller is told the line is busy
+        assert full.code == 486, full.responses
+        sip.ack(full)
+        started, byes = time.monotonic(), {}
+        while len(byes) < 4 and time.monotonic() - started < 30:
+            message = sip.receive(0.2)
+            if message and message.startswith("BYE "):
+                sip.answer(message)
+                byes.setdefault(re.search(r"^Call-ID:\s*(\S+)", message, re.M | re.I)[1], time.monotonic() - started)
+        assert sorted(byes) == sorted(dialog.call_id for dialog in unacked)
+        assert max(byes.values()) < 2 * sip_stack.TRANSACTION_TIMEOUT_MS / 1000, byes
+        time.sleep(0.5)  # the BYEs' answers reach the bot
+        served = sip.invite(DEMO_CITY)
+        assert served.code == 200, served.responses
+        assert sip.hang_up(served).code == 200
+        for dialog in unacked:
+            sip.answered.pop(dialog.call_id)  # ended by the bot: nothing left for close()
+            assert bot.call_record(dialog.call_id)["state"] == "ended"
 
 
 def test_calls_set_up_and_ended_as_fast_as_a_peer_can_leave_the_worker_whole(bot):

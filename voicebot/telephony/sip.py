@@ -7,6 +7,7 @@ conference bridge clock and only copy bytes; shutdown in order, else pjsua asser
 
 import collections
 import concurrent.futures
+import ctypes
 import gc
 import logging
 import os
@@ -34,10 +35,23 @@ TRANSPORTS = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP}
 # ended within half a second (INVITEs cancelled at once, or to a number no line has) would do
 # it. The SIP thread reads no message while this many calls were set up within the window.
 MEDIA_SETUPS_PER_WINDOW, MEDIA_WINDOW_S = 16, 0.6
+# How long a transaction waits for its end (64*T1 = 32 s by RFC 3261). It bounds how long an
+# answered INVITE that is never ACKed holds a call slot: pjsip keeps retransmitting the 200 and
+# delays our BYE until then, so four such packets shut a worker's line for over half a minute.
+# A phone ACKs within a round trip; a BYE or INFO gets its answer as fast. (An INVITE we send
+# waits longer: its timer stops at the first provisional response.)
+TRANSACTION_TIMEOUT_MS = 5000
 
 
 class SipError(RuntimeError):
     pass
+
+
+def _set_transaction_timeout(ms: int) -> None:
+    """pjsua2 has no setting for it; pjsip's C function is exported by the same library."""
+    library = ctypes.CDLL(pj._pjsua2.__file__)  # already loaded: the same handle, the same timers
+    library.pjsip_tsx_set_timers.argtypes = [ctypes.c_uint] * 4
+    library.pjsip_tsx_set_timers(0, 0, 0, ms)  # 0: leave T1, T2, T4 as they are
 
 
 def pj_error_text(error: Exception) -> str:
@@ -176,6 +190,7 @@ class SipStack:
         # slot lost per call, and after about 250 calls every call failed with 488.
         config.medConfig.sndAutoCloseTime = -1
         ep.libInit(config)
+        _set_transaction_timeout(TRANSACTION_TIMEOUT_MS)
         ep.audDevManager().setNullDev()
         port = self.requested_port
         for name in self.transports:
