@@ -3,6 +3,7 @@
 import http.client
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -75,3 +76,37 @@ def test_a_long_text_turn_is_cut_before_anything_reads_it(bot, store_url):
     status, body = bot.request("POST", f"/lines/demo-city/conversations/{conversation_id}/messages",
                                json.dumps({"text": "hi", "caller": "4" * 200}).encode())
     assert status == 400 and "caller" in body["error"]
+
+
+def test_a_burst_of_chats_waits_in_line_and_the_overflow_is_told_to_send_again(bot, store_url):
+    """Text turns are let into the dialogue two at a time (text.turns_at_once) with at most 100
+    waiting (text.max_waiting): 160 at once leave some told to send again, with nothing kept of
+    them, and every other one answered."""
+    conversations = [bot.start("demo-city")[0] for _ in range(160)]
+
+    def turn(conversation_id: str):
+        connection = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=120)
+        connection.request("POST", f"/lines/demo-city/conversations/{conversation_id}/messages",
+                           json.dumps({"text": "when are you open"}),
+                           {"Content-Type": "application/json", "Authorization": f"Bearer {bot.token}"})
+        answer = connection.getresponse()
+        result = answer.status, answer.getheader("Retry-After"), json.loads(answer.read())
+        connection.close()
+        return result
+
+    with ThreadPoolExecutor(len(conversations)) as pool:
+        answers = list(pool.map(turn, conversations))
+    busy = [c for c, (status, _, _) in zip(conversations, answers) if status == 503]
+    assert {status for status, _, _ in answers} == {200, 503}, answers
+    assert all(body["messages"] for status, _, body in answers if status == 200)
+    assert all(retry == "2" and "send this one again" in body["error"] for status, retry, body in answers
+               if status == 503)
+    assert bot.say("demo-city", busy[0], "when are you open")["messages"]  # sent again, answered
+    store, deadline = RecordStore(store_url, migrate=False), time.monotonic() + 30
+    while not (exported := store.export(busy[0])) or not exported["turns"]:  # written off the loop
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    # Only the turn sent again was kept, not the one refused.
+    assert [t["text"] for t in store.export(busy[0])["turns"]] == ["when are you open"]
+    assert all(not (store.export(c) or {}).get("turns") for c in busy[1:])
+    store.close()

@@ -12,7 +12,9 @@ GET  /metrics                                         operator (Prometheus: auth
 GET  /health                                          no token: says only whether the process answers
 """
 
+import asyncio
 import collections
+import contextlib
 import hashlib
 import hmac
 import os
@@ -44,6 +46,35 @@ CONVERSATION_KEY_ENV = "VOICEBOT_CONVERSATION_KEY"
 EVERY_ROLE = ("operator", "trainer", "agent", "channel")
 
 
+class Busy(SanicException):
+    status_code = 503
+    headers = {"Retry-After": "2"}
+
+
+class TextTurns:
+    """Text turns let into the dialogue: at most `at_once` at a time (in one process the NLU runs
+    on the loop that carries every call, so a burst of chats must not line up there ahead of a
+    caller's turn), at most `max_waiting` more in line; beyond that a chat is told to send again."""
+
+    def __init__(self, at_once: int, max_waiting: int):
+        self.slots = asyncio.Semaphore(at_once)
+        self.waiting, self.max_waiting = 0, max_waiting
+
+    @contextlib.asynccontextmanager
+    async def turn(self):
+        if self.waiting >= self.max_waiting:
+            raise Busy("the bot has too many messages to answer: send this one again in a moment")
+        self.waiting += 1
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self.slots.release()
+
+
 def close_quiet(conversations: "collections.OrderedDict[str, CallRecord]", now: float) -> None:
     """End the conversations quiet for IDLE_CONVERSATION_S, and the least recently active ones
     beyond OPEN_CONVERSATIONS (`conversations` is in order of activity, oldest first)."""
@@ -63,6 +94,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     app.blueprint(dashboard(inst, dialogue, records, phone_line))
     conversations: "collections.OrderedDict[str, CallRecord]" = collections.OrderedDict()
     logins = Logins(records.session)
+    text_turns = TextTurns(inst.settings.text.turns_at_once, inst.settings.text.max_waiting)
 
     def owner(request, *roles: str) -> str:
         """The role of the request's token, if it is one of `roles` (or admin)."""
@@ -146,10 +178,11 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         # Cut before anything reads it: the dialogue never sees more, so neither does redaction.
         text = body["text"][:MAX_UTTERANCE_CHARS]
         record = open_conversation(tenant, conversation_id)
-        record.add("heard", text=text, source="text")
-        started = time.monotonic()
-        reply = await dialogue.handle(tenant, conversation_id, text, caller=caller)
-        record.add("bot", **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
+        async with text_turns.turn():  # a turn refused as busy leaves no trace: it is sent again
+            record.add("heard", text=text, source="text")
+            started = time.monotonic()
+            reply = await dialogue.handle(tenant, conversation_id, text, caller=caller)
+            record.add("bot", **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
         if reply.ends_conversation:
             record.state = "ended"
             conversations.pop(conversation_id, None)

@@ -32,6 +32,13 @@ class Dashboard(Strict):
     secure_cookie: bool = False
 
 
+class TextChannel(Strict):
+    # Text turns answered at once (the rest wait in line), and how many may wait before a chat
+    # is answered 503 "send again": a burst of chats must not delay the callers' turns.
+    turns_at_once: int = pydantic.Field(2, ge=1, le=64)
+    max_waiting: int = pydantic.Field(100, ge=0, le=10000)
+
+
 class ActionServer(Endpoint):
     # Start our own action server process; false means one runs elsewhere at host:port (then
     # give it and the bot the same secret in VOICEBOT_ACTIONS_TOKEN).
@@ -160,6 +167,7 @@ class Settings(Strict):
     audio_prompts_dir: Path = Path("audio_prompts")
     store_url: str = "sqlite:///var/voicebot.sqlite3"
     http: Endpoint = Endpoint(port=8080)
+    text: TextChannel = TextChannel()
     action_server: ActionServer = ActionServer(port=5055)
     dashboard: Dashboard = Dashboard()
     nlu: NluSettings = NluSettings()
