@@ -3,8 +3,10 @@ data subject requests, retention, the report's figures, SQLite and a real Postgr
 
 import datetime as dt
 import json
+import logging
 import re
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -66,6 +68,51 @@ def test_a_call_becomes_a_call_row_turns_and_events_with_identifiers_redacted(st
     assert first["review"] is None and second["intent"] == "goodbye"
     assert [e["kind"] for e in data["events"]] == ["answered", "hangup"]
     assert "1234" not in json.dumps(data) and "120385" not in json.dumps(data)
+
+
+@pytest.mark.parametrize("first, second, stored", [
+    ("mit cpr nummer er 010190", "1234", ["mit cpr nummer er [cpr]", "[cpr]"]),
+    ("mit cpr nummer er nul et nul et ni nul.", "Et to tre fire, tak.", ["mit cpr nummer er [cpr].", "[cpr], tak."]),
+    ("min mail er anna (at) kommune.dk og mit nummer er 12 34", "56 78",
+     ["min mail er [email] og mit nummer er [phone]", "[phone]"]),
+])
+def test_an_identifier_said_over_two_turns_is_redacted_in_both_rows(store, tmp_path, caplog, first, second, stored):
+    caplog.set_level(logging.INFO, logger="voicebot.store.record")
+    record = store.record("split", "demo-kommune", "da", "+4512345678")
+    record.add("heard", text=first, confidence=0.9)
+    record.add("bot", intent="nlu_fallback", confidence=0.3, texts=["Undskyld, hvad sagde du?"])
+    record.add("playing", purpose="answer", turn_ms=420)
+    assert store.flush()  # the first turn is in the database before the caller goes on
+    record.add("heard", text=second, confidence=0.9)
+    record.add("bot", intent="nlu_fallback", confidence=0.3, texts=["Tak."])
+    record.end()
+    assert store.flush()
+    with sqlite3.connect(tmp_path / "records.sqlite3") as db:
+        rows = db.execute("SELECT text, turn_ms FROM turns WHERE call_id = 'split' ORDER BY seq").fetchall()
+        dump = "\n".join(db.iterdump())
+    assert rows == [(stored[0], 420), (stored[1], None)]
+    assert [e["text"] for e in record.events if e["event"] == "heard"] == stored  # as the dashboard shows it
+    for where, text in (("database", dump), ("log", caplog.text)):
+        assert not any(part in text for part in ("010190", "1234", "nul et nul", "to tre fire", "12 34", "56 78")), where
+    assert [r.getMessage().split("heard: ")[1] for r in caplog.records if "heard: " in r.getMessage()] == stored
+
+
+def test_two_turns_before_the_reply_and_numbers_that_are_no_identifier(store, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="voicebot.store.record")
+    record = store.record("split", "demo-kommune", "da")
+    for text in ("mit cpr nummer er 010190", "1234", "jeg har to", "tre børn", "og de er 12"):
+        record.add("heard", text=text)
+        if text != "mit cpr nummer er 010190":  # the caller went on before the bot replied
+            record.add("bot", intent="nlu_fallback", confidence=0.3, texts=["..."])
+    record.end()  # logs the last turn, held back because it ended in a number
+    assert store.flush()
+    with sqlite3.connect(tmp_path / "records.sqlite3") as db:
+        texts = [text for text, in db.execute("SELECT text FROM turns WHERE call_id = 'split' ORDER BY seq")]
+    assert texts == ["[cpr]", "jeg har to", "tre børn", "og de er 12"]
+    assert [e["text"] for e in record.events if e["event"] == "heard"] == [
+        "mit cpr nummer er [cpr]", "[cpr]", "jeg har to", "tre børn", "og de er 12"]
+    assert "010190" not in caplog.text and "1234" not in caplog.text
+    assert caplog.text.count(" heard: ") == 5 and "heard: og de er 12" in caplog.text
 
 
 @pytest.mark.parametrize("events, outcome", [

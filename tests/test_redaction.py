@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from voicebot.privacy import RedactingFilter, redact, redact_event_dict, redact_value
+from voicebot.privacy import RedactingFilter, redact, redact_across, redact_event_dict, redact_value
 
 IDENTIFIERS = [
     # Danish CPR: digits, with or without dash, with a space, as a speech recogniser writes words.
@@ -68,6 +68,51 @@ IDENTIFIERS = [
     ("anna punkt schmidt at stadt punkt de", "[email]"),
     # Several in one turn.
     ("cpr 120385-1234, tlf 12 34 56 78, mail a@b.dk", "cpr [cpr], tlf [phone], mail [email]"),
+    # Other separators: Unicode hyphens and dashes (a word processor's en dash, U+2010, the no-break
+    # U+2011, the minus sign), an underscore, a dash with spaces, no-break spaces.
+    ("mit cpr nummer er 010190–1234", "mit cpr nummer er [cpr]"),
+    ("010190—1234", "[cpr]"),
+    ("010190\u20101234", "[cpr]"),
+    ("010190\u20111234", "[cpr]"),
+    ("010190\u22121234", "[cpr]"),
+    ("010190_1234", "[cpr]"),
+    ("010190 – 1234", "[cpr]"),
+    ("010190\u00a01234", "[cpr]"),
+    ("850312–1234", "[personnummer]"),
+    ("19850312\u20111234", "[personnummer]"),
+    ("010185–12345", "[fodselsnummer]"),
+    ("ring på 12–34–56–78", "ring på [phone]"),
+    ("070–123\u00a045\u00a067", "[phone]"),
+    # Digits one by one, as written and as recognisers write them.
+    ("0 1 0 1 9 0 - 1 2 3 4", "[cpr]"),
+    ("0 1 0 1 9 0 1 2 3 4", "[cpr]"),
+    ("mit cpr er 0 1 0 1 9 0 – 1 2 3 4 tak", "mit cpr er [cpr] tak"),
+    ("0, 1, 0, 1, 9, 0, 1, 2, 3, 4.", "[cpr]."),
+    ("0-1-0-1-9-0-1-2-3-4", "[cpr]"),
+    ("1 2 3 4 5 6 7 8", "[phone]"),
+    # Digits as words one by one, in every language the bot speaks.
+    ("nul et nul et ni nul et to tre fire", "[cpr]"),
+    ("nul et nul et ni nul - et to tre fire", "[cpr]"),
+    ("Nul, et, nul, et, ni, nul, et, to, tre, fire.", "[cpr]."),
+    ("null eins null eins neun null eins zwei drei vier", "[cpr]"),
+    ("null eins null eins neunzig zwölf vierunddreißig", "[cpr]"),
+    ("zero one zero one nine zero one two three four", "[cpr]"),
+    ("oh one oh one ninety dash twelve thirty-four", "[cpr]"),
+    ("noll ett noll ett nio noll ett två tre fyra", "[cpr]"),
+    ("noll ett noll ett nittio bindestreck tolv trettiofyra", "[cpr]"),
+    ("null en null en ni null en to tre fire", "[cpr]"),
+    ("null en null en nitti tolv trettifire", "[cpr]"),
+    ("mitt telefonnummer er fire fem tolv trettifire femtiseks syttiåtte", "mitt telefonnummer er [phone]"),
+    # E-mail addresses written to keep them from robots.
+    ("anna (at) kommune.dk", "[email]"),
+    ("skriv til anna [at] kommune.dk tak", "skriv til [email] tak"),
+    ("anna(at)kommune(dot)dk", "[email]"),
+    ("anna.hansen (at) kommune (punkt) dk", "[email]"),
+    ("anna @ kommune . dk", "[email]"),
+    ("anna(a)kommune.dk", "[email]"),
+    ("anna at kommune dot dk", "[email]"),
+    ("anna at kommune.dk", "[email]"),
+    ("anna snabel-a kommune.dk", "[email]"),
 ]
 
 UNCHANGED = [
@@ -102,6 +147,65 @@ UNCHANGED = [
     "NEMKONTO",
     "JANUARY20",
     "",
+    # Dates, times, opening hours, ranges, amounts, postcodes and house numbers, with any dash.
+    "24.12.2026",
+    "2026-12-24",
+    "24–12–2026",
+    "kl. 08.00–15.30",
+    "08.00 – 15.30",
+    "8:00-15:30",
+    "kl. 10–14",
+    "vi har åbent 8–16 og 10 - 14 om lørdagen",
+    "i 2019–2024",
+    "2019 – 2024",
+    "det koster 1.250–2.500 kr",
+    "det koster 2,5 3,5 4,5 5,5 kr",
+    "2300 København S",
+    "Vestergade 12–14, 2100 København Ø",
+    "Vestergade 1, 2100 København Ø",
+    # Not a mailbox: a web address after an ordinary word.
+    "online at gov dot uk",
+    "apply online at gov dot uk",
+    "find us at aarhus dot dk",
+    "the API is documented at docs.python.org.",
+    "option (a) or (b)",
+]
+
+# Log lines (pjsip's and ours): times and ids stay whole, numbers next to them are still redacted.
+LOG_LINES = [
+    ("16:15:23.456 pjsua_call.c !Making call with acc #0 to sip:+4512345678@127.0.0.1",
+     "16:15:23.456 pjsua_call.c !Making call with acc #0 to sip:[phone]@127.0.0.1"),
+    ("16:15:23.456 pjsua_core.c  .TX 1015 bytes Request msg INVITE/cseq=28561 (tdta0x7f3c8c001a28) to UDP "
+     "10.0.30.141:5060:", None),
+    ("16:15:23.456 12 34 56 78", "16:15:23.456 [phone]"),
+    ("16:15:23 123456 RTP packets received", None),
+    ("Call-ID: 3f2504e0-4f89-11d3-9a0c-030582330112", None),
+    ("Call-ID: 19850312-1234-11d3-9a0c-030582330112", None),
+    ("Call-ID: a84b4c76e66710@pc33.atlanta.com", None),
+    ("To: <sip:+4570101010@pbx.kommune.dk>;tag=a84b4c76e66710", "To: <sip:[phone]@pbx.kommune.dk>;tag=a84b4c76e66710"),
+    ("2026-11-30T16:15:23.456Z conversation 9f86d0ab0101901234cd659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0 turn 3",
+     None),
+    ("2026-11-30 16:15:23,456 12345678 INFO voicebot.store.record: demo-city 9f86d0818840 heard: ring 12 34 56 78",
+     "2026-11-30 16:15:23,456 [phone] INFO voicebot.store.record: demo-city 9f86d0818840 heard: ring [phone]"),
+    ("chat-1a2b3c4d5e6f ended, token 12345678abcdef0123", None),
+    ("ip 12.34.56.78 is a phone number written Danish-style", "ip [phone] is a phone number written Danish-style"),
+]
+
+# An identifier said over two turns, and two turns that only happen to end and begin with numbers.
+ACROSS_TURNS = [
+    (("mit cpr nummer er 010190", "1234"), ("mit cpr nummer er [cpr]", "[cpr]")),
+    (("mit cpr nummer er 010190.", "1234, tak"), ("mit cpr nummer er [cpr].", "[cpr], tak")),
+    (("mit cpr nummer er 0101", "901234"), ("mit cpr nummer er [cpr]", "[cpr]")),
+    (("mit cpr er 0 1 0 1 9 0 -", "1 2 3 4"), ("mit cpr er [cpr] -", "[cpr]")),
+    (("mit cpr er nul et nul et ni nul", "et to tre fire"), ("mit cpr er [cpr]", "[cpr]")),
+    (("meine Nummer ist null eins null eins neun null", "eins zwei drei vier bitte"),
+     ("meine Nummer ist [cpr]", "[cpr] bitte")),
+    (("ring til 12 34", "56 78"), ("ring til [phone]", "[phone]")),
+    (("mitt personnummer är 850312", "1234"), ("mitt personnummer är [personnummer]", "[personnummer]")),
+    (("jeg har to", "tre børn"), None),
+    (("vi bor i nummer 12", "2300 København S"), None),
+    (("when are you open", "1234"), None),
+    (("mit cpr er 010190", "hvad skal jeg bruge"), None),
 ]
 
 
@@ -115,7 +219,17 @@ def test_ordinary_text_stays(text):
     assert redact(text) == text
 
 
-@pytest.mark.parametrize("text", [text for text, _ in IDENTIFIERS] + UNCHANGED)
+@pytest.mark.parametrize("line,expected", LOG_LINES)
+def test_times_and_ids_in_log_lines_stay_whole(line, expected):
+    assert redact(line) == (expected or line)
+
+
+@pytest.mark.parametrize("turns,expected", ACROSS_TURNS)
+def test_an_identifier_said_over_two_turns_is_redacted_in_both(turns, expected):
+    assert redact_across(*[redact(turn) for turn in turns]) == expected
+
+
+@pytest.mark.parametrize("text", [text for text, _ in IDENTIFIERS] + UNCHANGED + [line for line, _ in LOG_LINES])
 def test_redacting_twice_changes_nothing(text):
     once = redact(text)
     assert redact(once) == once
@@ -191,6 +305,12 @@ def test_tracebacks_in_logs_are_redacted(logged):
     assert "lookup failed for [email]" in output
     assert "ValueError: no citizen with cpr [cpr]" in output
     assert "120385" not in output and "anna@" not in output
+
+
+def test_a_pjsip_log_line_keeps_its_time_and_loses_the_number(logged):
+    logger, stream = logged
+    logger.warning("%s", "16:15:23.456 pjsua_call.c !Making call with acc #0 to sip:+4512345678@127.0.0.1")
+    assert stream.getvalue() == "16:15:23.456 pjsua_call.c !Making call with acc #0 to sip:[phone]@127.0.0.1\n"
 
 
 def test_a_bad_log_call_does_not_raise(logged):

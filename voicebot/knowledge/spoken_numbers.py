@@ -38,20 +38,24 @@ _ALIASES = {
     "sv": {"ett": 1},
 }
 # Danish and German say the unit first: "fireogtredive" (4 + 30), "vierunddreißig".
-_JOINER = {"da": "og", "de": "und"}
+JOINERS = {"da": "og", "de": "und"}
+# Swedish and Norwegian say the ten first and write it as one word: "trettiofyra", "trettifire".
+_TENS_FIRST = {"sv", "nb"}
 
 
 def _table(lang: str) -> Dict[str, int]:
     words = {w: i for i, w in enumerate(_UNITS[lang].split())}
     words.update({w: 10 + i for i, w in enumerate(_TEENS[lang].split())})
-    tens = {w: 20 + 10 * i for i, w in enumerate(_TENS[lang].split())}
-    words.update(tens)
+    words.update({w: 20 + 10 * i for i, w in enumerate(_TENS[lang].split())})
     words.update(_ALIASES[lang])
-    if lang in _JOINER:
-        for unit, value in list(words.items()):
-            if 1 <= value <= 9:
-                for ten, ten_value in tens.items():
-                    words[f"{unit}{_JOINER[lang]}{ten}"] = ten_value + value
+    units = {w: v for w, v in words.items() if 1 <= v <= 9}
+    tens = {w: v for w, v in words.items() if v >= 20 and v % 10 == 0}  # with aliases: "tyve", "tredve"
+    for unit, value in units.items():
+        for ten, ten_value in tens.items():
+            if lang in JOINERS:
+                words[f"{unit}{JOINERS[lang]}{ten}"] = ten_value + value
+            if lang in _TENS_FIRST:
+                words[f"{ten}{unit}"] = ten_value + value
     return words
 
 

@@ -6,9 +6,9 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
-from voicebot.privacy import redact_value
+from voicebot.privacy import ends_in_number, redact_across, redact_value
 from voicebot.store.models import Call, CallEvent, Turn
 from voicebot.store.writer import Write
 
@@ -45,23 +45,53 @@ class CallRecord:
     events: List[dict] = field(default_factory=list)
     journal: Optional["Journal"] = None
     metrics: Optional["Metrics"] = None
+    # The caller's last words, which the next turn may go on with ("mit cpr nummer er 010190", "1234"),
+    # and, if it ended in a number, not logged yet.
+    last_heard: Optional[dict] = field(default=None, repr=False)
+    unlogged: Optional[dict] = field(default=None, repr=False)
 
     def add(self, kind: str, **data) -> None:
         event = {"t": round(time.time() - self.started, 3), "event": kind, **redact_value(data)}
+        if kind == "heard" and event.get("text"):
+            self._heard(event)
+        elif kind == "bot":  # with --verbose: the conversation, already redacted
+            logger.info("%s %s bot: %s %s", self.tenant, self.call_id[:12], event.get("intent"), event.get("texts"))
         self.events.append(event)
-        if kind in ("heard", "bot"):  # with --verbose: the conversation, already redacted
-            logger.info("%s %s %s: %s", self.tenant, self.call_id[:12], kind,
-                        event.get("text") if kind == "heard" else f"{event.get('intent')} {event.get('texts')}")
         if self.journal:
             self.journal.add(event)
         if self.metrics:
             self.metrics.observe(self, event)
+
+    def _heard(self, event: dict) -> None:
+        """An identifier said over two turns is redacted in both, the earlier one where it is kept:
+        this timeline and its turn row (see Journal.reword). A turn that ends in a number is logged
+        when the next one has shown whether that number was part of one."""
+        previous, self.last_heard = self.last_heard, event
+        joined = previous and redact_across(previous["text"], event["text"])
+        if joined:
+            previous["text"], event["text"] = joined
+            if self.journal:
+                self.journal.reword(previous)
+        self._log_unlogged()
+        if ends_in_number(event["text"]):
+            self.unlogged = event
+        else:
+            self._log_heard(event)
+
+    def _log_unlogged(self) -> None:
+        if self.unlogged:
+            self._log_heard(self.unlogged)
+            self.unlogged = None
+
+    def _log_heard(self, event: dict) -> None:
+        logger.info("%s %s heard: %s", self.tenant, self.call_id[:12], event["text"])
 
     @property
     def last_active(self) -> float:
         return self.started + (self.events[-1]["t"] if self.events else 0)
 
     def end(self) -> None:
+        self._log_unlogged()
         if self.journal and not self.journal.ended:
             outcome = self.journal.end()
             if self.metrics:
@@ -86,6 +116,8 @@ class Journal:
                  worker: Optional[str] = None):
         self.record, self.submit, self.review_below = record, submit, review_below
         self.heard: Optional[dict] = None
+        self.heard_event: Optional[dict] = None  # the record's event self.heard was taken from
+        self.stored_heard: Optional[Tuple[dict, int]] = None  # the last such event in a turn row, its seq
         self.seq = 0
         self.fields: dict = {}
         self.errors = self.silences = 0
@@ -98,10 +130,11 @@ class Journal:
     def add(self, event: dict) -> None:
         kind = event["event"]
         if kind == "heard" and event.get("text"):
-            self.heard = {"source": event.get("source", "speech"), "text": event["text"],
-                          "end_of_speech_ms": event.get("end_of_speech_ms"), "asr_ms": event.get("asr_ms")}
+            self.heard, self.heard_event = {
+                "source": event.get("source", "speech"), "text": event["text"],
+                "end_of_speech_ms": event.get("end_of_speech_ms"), "asr_ms": event.get("asr_ms")}, event
         elif kind == "dtmf":
-            self.heard = {"source": "keypad", "text": event["digit"]}
+            self.heard, self.heard_event = {"source": "keypad", "text": event["digit"]}, None
         elif kind == "bot":
             self._turn(event)
         elif kind == "playing" and event.get("turn_ms") is not None and self.seq:
@@ -109,6 +142,17 @@ class Journal:
         if kind in STORED_EVENTS:
             self._event(event)
         self._follow_outcome(event)
+
+    def reword(self, event: dict) -> None:
+        """A heard event's text was redacted once more after it was added (an identifier it began
+        ended in the next turn). Its turn row was submitted when the bot replied, before that next
+        turn, so the row is updated: one writer thread applies writes in the order submitted (and
+        spools them in that order), so the update always follows the insert. Holding turns back
+        instead would delay every turn that ends in a number, and the updates (turn_ms) that follow it."""
+        if event is self.heard_event:
+            self.heard["text"] = event["text"]  # the bot has not replied yet: written redacted
+        elif self.stored_heard and event is self.stored_heard[0]:
+            self._update(Turn, {"text": event["text"]}, seq=self.stored_heard[1])
 
     def end(self) -> str:
         self.ended = True
@@ -120,6 +164,8 @@ class Journal:
     def _turn(self, event: dict) -> None:
         heard, self.heard = self.heard or {"source": "text" if self.record.channel == "text" else "speech"}, None
         self.seq += 1
+        if self.heard_event:
+            self.stored_heard, self.heard_event = (self.heard_event, self.seq), None
         intent, confidence = event.get("intent"), event.get("confidence")
         spoken = heard["source"] != "keypad" and heard.get("text")
         unsure = intent == "nlu_fallback" or (confidence is not None and confidence < self.review_below)
