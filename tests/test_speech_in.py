@@ -20,6 +20,9 @@ from voicebot.audio.vad import VadSettings
 
 def spoken_call(bot, number: str, voice: str, *sentences: str, **options) -> dict:
     turns = [arg for sentence in sentences for arg in ("--say", sentence)]
+    # Each turn waits out the bot's spoken answer (the passport guidance alone takes about 20 s),
+    # and on a busy machine Whisper takes seconds per turn: three turns need more than a minute.
+    options.setdefault("timeout", 40 * len(sentences) + 30)
     timeline = place_call(bot.sip_uri(number), "--lang", voice, *turns, **options)
     return bot.call_record(timeline["call_id"])
 
