@@ -562,6 +562,29 @@ def bench_handoff(calls: int, root: Optional[Path], output: Optional[Path]) -> N
                lambda folder: run(folder, calls, click.echo))
 
 
+@bench.command("load")
+@click.option("--chats", default=200, show_default=True, type=click.IntRange(1, 2000),
+              help="Text clients sending turns at once.")
+@click.option("--turns", default=10, show_default=True, type=click.IntRange(1, 50),
+              help="Turns of the call measured alone and under load.")
+@click.option("--turns-at-once", type=click.IntRange(1, 1000),
+              help="Let this many text turns into the dialogue at once, none refused (to compare with the default).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Build the Korean test line here and keep it, with calls.json (default: a temporary folder).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (default benchmarks/RESULTS.md).")
+def bench_load(chats: int, turns: int, turns_at_once: Optional[int], root: Optional[Path],
+               output: Optional[Path]) -> None:
+    """A live call's turns and /health alone and while many chats and 1 MB bodies arrive: the
+    calls must keep their latency (the Korean test line)."""
+    from voicebot.bench_load import run
+
+    section = "Load: chats and large bodies beside a call" + (f" ({turns_at_once} at once)" if turns_at_once else "")
+    command = f"voicebot bench load --chats {chats} --turns {turns}" \
+        + (f" --turns-at-once {turns_at_once}" if turns_at_once else "")
+    _run_bench(section, command, root, output, lambda folder: run(folder, chats, turns, click.echo, turns_at_once))
+
+
 @bench.command("cluster")
 @click.option("--workers-max", default=2, show_default=True, type=click.IntRange(1, 8),
               help="Clusters of 1 .. this many workers; the soak runs on the largest.")
