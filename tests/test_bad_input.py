@@ -79,10 +79,10 @@ def test_a_long_text_turn_is_cut_before_anything_reads_it(bot, store_url):
 
 
 def test_a_burst_of_chats_waits_in_line_and_the_overflow_is_told_to_send_again(bot, store_url):
-    """Text turns are let into the dialogue two at a time (text.turns_at_once) with at most 100
-    waiting (text.max_waiting): 160 at once leave some told to send again, with nothing kept of
+    """Text turns are let into the dialogue one at a time (text.turns_at_once) with at most 200
+    waiting (text.max_waiting): 260 at once leave some told to send again, with nothing kept of
     them, and every other one answered."""
-    conversations = [bot.start("demo-city")[0] for _ in range(160)]
+    conversations = [bot.start("demo-city")[0] for _ in range(260)]
 
     def turn(conversation_id: str):
         connection = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=120)
@@ -99,7 +99,7 @@ def test_a_burst_of_chats_waits_in_line_and_the_overflow_is_told_to_send_again(b
     busy = [c for c, (status, _, _) in zip(conversations, answers) if status == 503]
     assert {status for status, _, _ in answers} == {200, 503}, answers
     assert all(body["messages"] for status, _, body in answers if status == 200)
-    assert all(retry == "2" and "send this one again" in body["error"] for status, retry, body in answers
+    assert all(retry == "5" and "send this one again" in body["error"] for status, retry, body in answers
                if status == 503)
     assert bot.say("demo-city", busy[0], "when are you open")["messages"]  # sent again, answered
     store, deadline = RecordStore(store_url, migrate=False), time.monotonic() + 30

@@ -48,7 +48,7 @@ EVERY_ROLE = ("operator", "trainer", "agent", "channel")
 
 class Busy(SanicException):
     status_code = 503
-    headers = {"Retry-After": "2"}
+    headers = {"Retry-After": "5"}  # sooner, and the turns sent again cost the loop more than they gain
 
 
 class TextTurns:

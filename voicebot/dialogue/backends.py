@@ -3,7 +3,9 @@ server (`voicebot rasa serve`) that workers reach over HTTP, so that several wor
 models, the conversations (a Redis tracker store) and the locks (a Redis lock store).
 Both answer the same three questions, so the dialogue does not care which it talks to."""
 
+import asyncio
 import logging
+import threading
 from pathlib import Path
 from typing import List, Optional
 from urllib.parse import quote
@@ -14,7 +16,9 @@ logger = logging.getLogger(__name__)
 
 
 class LocalRasa:
-    """A Rasa agent loaded in this process."""
+    """A Rasa agent loaded in this process. Its work runs on an event loop and thread of its own
+    (one per process, for every language): the NLU's TensorFlow and the policies' Python would
+    otherwise hold the loop that carries every call, its audio timing and key presses."""
 
     def __init__(self, agent):
         self.agent = agent
@@ -23,21 +27,39 @@ class LocalRasa:
         from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
         message = UserMessage(text, CollectingOutputChannel(), conversation_id, metadata=metadata)
-        return await self.agent.handle_message(message) or []
+        return await _on_rasa_loop(self.agent.handle_message(message)) or []
 
     async def latest_message(self, conversation_id: str) -> dict:
-        latest = (await self.agent.processor.get_tracker(conversation_id)).latest_message
+        latest = (await _on_rasa_loop(self.agent.processor.get_tracker(conversation_id))).latest_message
         return {"intent": latest.intent, "entities": latest.entities} if latest else {}
 
     async def parse(self, text: str) -> dict:
-        return await self.agent.parse_message(text)
+        return await _on_rasa_loop(self.agent.parse_message(text))
 
     def forget(self, conversation_id: str) -> None:
         """The in-memory tracker store keeps every conversation forever: drop a finished one."""
         tracker_store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
         store = getattr(tracker_store, "store", None)
         if isinstance(store, dict):
-            store.pop(conversation_id, None)
+            _rasa_loop().call_soon_threadsafe(store.pop, conversation_id, None)
+
+
+_loop: Optional[asyncio.AbstractEventLoop] = None
+_loop_lock = threading.Lock()
+
+
+def _rasa_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="rasa", daemon=True).start()
+    return _loop
+
+
+async def _on_rasa_loop(coroutine):
+    """Await a coroutine run on the Rasa loop; cancelling the wait (a turn's timeout) cancels it there."""
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, _rasa_loop()))
 
 
 class RemoteRasa:
