@@ -52,8 +52,8 @@ class Busy(SanicException):
 
 
 class TextTurns:
-    """Text turns let into the dialogue: at most `at_once` at a time (in one process the NLU runs
-    on the loop that carries every call, so a burst of chats must not line up there ahead of a
+    """Text turns let into the dialogue: at most `at_once` at a time (in one process Rasa shares
+    the calls' cores and interpreter, so a burst of chats must not line up there ahead of a
     caller's turn), at most `max_waiting` more in line; beyond that a chat is told to send again."""
 
     def __init__(self, at_once: int, max_waiting: int):

@@ -1,8 +1,8 @@
 """Logins: scrypt password hashes, roles, sessions that expire, a CSRF token per session, and
 failed logins slowed down (per user name, and per address with a higher limit, since an office
-shares one). Machines (a PBX, a wallboard, a web
-chat front end) get API tokens instead: a login without a password whose one session is the
-token, sent as "Authorization: Bearer TOKEN" to the JSON API."""
+shares one). Machines (a PBX, a wallboard, a web chat front end) get API tokens instead: a login
+without a password whose one session is the token, sent as "Authorization: Bearer TOKEN" to the
+JSON API."""
 
 import datetime as dt
 import hashlib
