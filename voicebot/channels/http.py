@@ -3,7 +3,7 @@
 Every route but /health wants "Authorization: Bearer TOKEN", a token made with
 `voicebot users token NAME --role ROLE` (admin may do everything):
 POST /lines/<line>/conversations                      channel, trainer -> {conversation_id, messages: [greeting]}
-POST /lines/<line>/conversations/<id>/messages {text} channel, trainer -> {messages, handoff, hangup, intent, ...}
+POST /lines/<line>/conversations/<id>/messages {text[, caller: channel only]} channel, trainer -> {messages, ...}
 GET  /lines                                           any role
 GET  /calls, GET /calls/<sip call id>                 operator, agent (the caller's whole number: agent only)
 GET  /queues; POST /agents/<id>/state {"state": "available"|"paused"}   operator, agent
@@ -163,7 +163,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
 
     @app.post("/lines/<line_id>/conversations/<conversation_id>/messages")
     async def message(request, line_id: str, conversation_id: str):
-        owner(request, "channel", "trainer")
+        role = owner(request, "channel", "trainer")
         tenant = line(line_id)
         try:
             body = request.json
@@ -175,6 +175,11 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         if caller is not None and (not isinstance(caller, str) or len(caller) > MAX_CALLER_CHARS):
             raise SanicException(f"caller must be a phone number (at most {MAX_CALLER_CHARS} characters)",
                                  status_code=400)
+        if caller is not None and role == "trainer":
+            # The number becomes a callback without the bot asking: only a front end that vouches
+            # for it (a channel token, say a web chat whose citizens log in) may give it.
+            raise SanicException("only a channel front end may give the caller's number; without it the bot "
+                                 "asks for one when a callback is wanted", status_code=403)
         # Cut before anything reads it: the dialogue never sees more, so neither does redaction.
         text = body["text"][:MAX_UTTERANCE_CHARS]
         record = open_conversation(tenant, conversation_id)
