@@ -3,6 +3,7 @@ baresip softphones (Debian's baresip, a peer no one here wrote) register as agen
 bot's registrar, answer (or not) and play a tone; the demo lines' trained models are reused."""
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -50,20 +51,44 @@ class BaresipAgent:
     def __init__(self, registrar_port: int, user: str, password: str, workdir: Path, answer: bool = True,
                  tone: int = 440, regint: int = 60):
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port, self.workdir, self.log = free_port(), workdir, workdir / "baresip.log"
+        self.workdir, self.log = workdir, workdir / "baresip.log"
+        (workdir / "accounts").write_text(
+            f"<sip:{user}@127.0.0.1:{registrar_port}>;auth_pass={password};regint={regint};"
+            f"answermode={'auto' if answer else 'manual'}\n")
+        # baresip also listens for TLS on the port after its own, which free_port did not check:
+        # when another process holds it, baresip gives up at once, and is started on another port.
+        for _ in range(5):
+            self._start(tone)
+            if self._started():
+                break
+        else:
+            raise RuntimeError(f"baresip did not start: {self.log.read_text()[-1000:]}")
+
+    def _start(self, tone: int) -> None:
+        self.port = free_port()
         # ausine only makes 48 kHz stereo; without saying so, baresip cannot start it and never answers.
-        (workdir / "config").write_text("\n".join([
+        (self.workdir / "config").write_text("\n".join([
             "poll_method epoll", f"sip_listen 127.0.0.1:{self.port}",
             f"audio_source ausine,{tone}", "ausrc_srate 48000", "ausrc_channels 2",
             "audio_player aubridge,ear", "audio_alert aubridge,ear",
             "module_path /usr/lib/baresip/modules", "module g711.so", "module g722.so", "module ausine.so",
-            "module aubridge.so", "module sndfile.so", "module_app account.so", f"snd_path {workdir}", ""]))
-        (workdir / "accounts").write_text(
-            f"<sip:{user}@127.0.0.1:{registrar_port}>;auth_pass={password};regint={regint};"
-            f"answermode={'auto' if answer else 'manual'}\n")
+            "module aubridge.so", "module sndfile.so", "module_app account.so", f"snd_path {self.workdir}", ""]))
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen(["baresip", "-s", "-f", str(workdir)], stdin=subprocess.DEVNULL,
+            self.process = subprocess.Popen(["baresip", "-s", "-f", str(self.workdir)], stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT)
+
+    def _started(self, timeout: float = 10) -> bool:
+        """Its transports are up (it goes on to load codecs), or it gave up (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log.read_text(errors="replace")
+            if "init failed" in text or self.process.poll() is not None:
+                self.stop()
+                return False
+            if "aucodec:" in text:
+                return True
+            time.sleep(0.05)
+        return True  # slow, not failed: the caller's own waits judge it
 
     def __enter__(self) -> "BaresipAgent":
         return self
