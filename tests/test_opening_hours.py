@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from voicebot.config import load_installation
-from voicebot.knowledge.answers import OpeningHoursAnswer, find_office
+from voicebot.knowledge.answers import OpeningHoursAnswer, office_asked, when_asked
 from voicebot.knowledge.opening_hours import Schedule
 from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.knowledge.when import When, parse_when
@@ -22,8 +22,8 @@ def inst():
 
 def ask(inst, line: str, question: str, now: dt.datetime) -> str:
     tenant = inst.tenant(line)
-    when = parse_when(question, tenant.language, now.astimezone(tenant.zone).date())
-    return OpeningHoursAnswer(tenant, find_office(tenant, question), phrasebook(tenant.language)).answer(when, now)
+    when = when_asked(tenant, question, now)
+    return OpeningHoursAnswer(tenant, office_asked(tenant, question), phrasebook(tenant.language)).answer(when, now)
 
 
 def schedule(inst, line: str, office: str) -> Schedule:
@@ -70,21 +70,22 @@ def test_closed_now_says_when_it_opens(inst):
     friday_evening = dt.datetime(2026, 11, 27, 19, 0, tzinfo=UTC)
     assert ask(inst, "demo-city", "are you open", friday_evening).startswith(
         "The town hall customer service centre is closed right now. "
-        "The town hall customer service centre opens again on Monday at 9 am.")
+        "The town hall customer service centre opens again on Monday 30 November at 9 am.")
 
 
 def test_named_office_on_a_weekday(inst):
     tuesday = dt.datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     assert ask(inst, "demo-kommune", "har biblioteket åbent på lørdag", tuesday) == \
-        "Biblioteket har åbent på lørdag fra klokken 10 til 14."
+        "Biblioteket har åbent lørdag den 28. november fra klokken 10 til 14."
     assert ask(inst, "stadt-kreis", "hat das bürgerbüro am samstag auf", tuesday) == (
-        "Das Servicecenter ist am Samstag geschlossen. Das Servicecenter öffnet wieder am Montag um 8 Uhr.")
+        "Das Servicecenter ist am Samstag, dem 28. November geschlossen. "
+        "Das Servicecenter öffnet wieder am Montag, dem 30. November um 8 Uhr.")
 
 
 def test_at_a_time_on_a_day(inst):
     tuesday = dt.datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     assert ask(inst, "demo-kommune", "har i åbent klokken halv fem på torsdag", tuesday) == (
-        "Ja. Borgerservice har åbent på torsdag klokken 16.30, og lukker klokken 17.30.")
+        "Ja. Borgerservice har åbent torsdag den 26. november klokken 16.30, og lukker klokken 17.30.")
     assert ask(inst, "demo-kommune", "har i åbent i morgen klokken fem", tuesday).startswith(
         "Nej. Borgerservice har ikke åbent i morgen klokken 17. Borgerservice har åbent i morgen fra klokken 10 til 15.")
 
@@ -108,8 +109,8 @@ def test_exception_day_mentions_the_reason(inst):
     monday = dt.datetime(2026, 12, 21, 9, 0, tzinfo=UTC)
     tenant = inst.tenant("demo-kommune")
     answer = OpeningHoursAnswer(tenant, None, phrasebook("da")).answer(When(date=dt.date(2026, 12, 23)), monday)
-    assert answer == ("På onsdag er der særlige åbningstider på grund af lille juleaftensdag. "
-                      "Borgerservice har åbent på onsdag fra klokken 10 til 12.")
+    assert answer == ("Borgerservice har åbent onsdag den 23. december fra klokken 10 til 12. "
+                      "Det er særlige åbningstider på grund af lille juleaftensdag.")
 
 
 @pytest.mark.parametrize("utc, expected_start", [
@@ -127,3 +128,16 @@ def test_same_instant_in_two_time_zones(inst):
     assert ask(inst, "stadt-kreis", "haben sie offen", instant).startswith("Das Servicecenter ist gerade geschlossen.")
     assert ask(inst, "demo-city", "are you open", instant).startswith(
         "The town hall customer service centre is open now, until 7 pm.")
+
+
+def test_agents_are_off_when_the_office_is_closed_by_an_exception(inst):
+    # 24 December 2026 is a Thursday: agent hours say 9-17:30, the office is closed (juleaften).
+    tenant = inst.tenant("demo-kommune")
+    christmas_eve = dt.datetime(2026, 12, 24, 11, 0)
+    agents = Schedule.of_agents(tenant.handoff, tenant.office(), tenant.holiday_calendar())
+    assert not agents.is_open(christmas_eve)
+    assert (agents.next_opening(christmas_eve).date, agents.day(christmas_eve.date()).reason) == (
+        dt.date(2026, 12, 28), "juleaften")
+    assert agents.is_open(dt.datetime(2026, 12, 23, 11, 0))  # shorter office hours are no closure
+    working = tenant.handoff.copy(update={"follow_closures": False})
+    assert Schedule.of_agents(working, tenant.office(), tenant.holiday_calendar()).is_open(christmas_eve)

@@ -2,12 +2,16 @@
 
 import datetime as dt
 
+import holidays
 import pytest
 
+from voicebot.config import load_installation
+from voicebot.knowledge.answers import office_asked, when_asked
 from voicebot.knowledge.spoken_numbers import phone_number
-from voicebot.knowledge.when import parse_day, parse_time
+from voicebot.knowledge.when import named_days, parse_day, parse_time
 
 TUESDAY = dt.date(2026, 11, 24)
+LINES = {"da": "demo-kommune", "de": "stadt-kreis", "en": "demo-city"}
 
 
 @pytest.mark.parametrize("lang, text, expected", [
@@ -32,6 +36,93 @@ TUESDAY = dt.date(2026, 11, 24)
 ])
 def test_days(lang, text, expected):
     assert parse_day(text, lang, TUESDAY) == expected
+
+
+# Days as callers name them, on each demo line (its holiday calendar and dated exceptions), at
+# 10:00 on Tuesday 24 November 2026: recogniser-style text, numbers as words or digits.
+@pytest.mark.parametrize("lang, text, expected", [
+    # Holidays and other named days, by the names people use.
+    ("en", "is the town hall open easter monday", dt.date(2027, 3, 29)),
+    ("en", "are you open on good friday", dt.date(2027, 3, 26)),
+    ("en", "what about boxing day", dt.date(2026, 12, 26)),
+    ("en", "open on christmas eve", dt.date(2026, 12, 24)),
+    ("en", "spring bank holiday", dt.date(2027, 5, 31)),
+    ("da", "har borgerservice åbent lille juleaften", dt.date(2026, 12, 23)),
+    ("da", "har i åbent juleaften", dt.date(2026, 12, 24)),
+    ("da", "er der åbent 2. juledag", dt.date(2026, 12, 26)),
+    ("da", "anden påskedag", dt.date(2027, 3, 29)),
+    ("da", "har i åbent på grundlovsdag", dt.date(2027, 6, 5)),
+    ("da", "kristi himmelfartsdag", dt.date(2027, 5, 6)),
+    ("de", "wann haben sie am tag der deutschen einheit auf", dt.date(2027, 10, 3)),
+    ("de", "haben sie am zweiten weihnachtsfeiertag geöffnet", dt.date(2026, 12, 26)),
+    ("de", "und am ersten weihnachtstag", dt.date(2026, 12, 25)),
+    ("de", "ist das bürgerbüro rosenmontag offen", dt.date(2027, 2, 8)),
+    ("de", "fronleichnam", dt.date(2027, 5, 27)),
+    ("de", "an silvester", dt.date(2026, 12, 31)),
+    # Day and month, in words and digits.
+    ("en", "is the library open on the twenty fourth of december", dt.date(2026, 12, 24)),
+    ("en", "the twenty-first of january", dt.date(2027, 1, 21)),
+    ("en", "december the thirty first", dt.date(2026, 12, 31)),
+    ("en", "are you open on 2nd january", dt.date(2027, 1, 2)),
+    ("en", "open on 24/12", dt.date(2026, 12, 24)),
+    ("en", "on the third of november", dt.date(2027, 11, 3)),  # past this year: next year's
+    ("da", "har i åbent den fireogtyvende december", dt.date(2026, 12, 24)),
+    ("da", "den 24. december", dt.date(2026, 12, 24)),
+    ("da", "den anden januar", dt.date(2027, 1, 2)),
+    ("da", "den enogtredivte december", dt.date(2026, 12, 31)),
+    ("de", "haben sie am 3.10. auf", dt.date(2027, 10, 3)),
+    ("de", "am dritten oktober", dt.date(2027, 10, 3)),
+    ("de", "am vierundzwanzigsten dezember", dt.date(2026, 12, 24)),
+    ("de", "am 27. november", dt.date(2026, 11, 27)),
+    # Relative days.
+    ("en", "in two days", dt.date(2026, 11, 26)),
+    ("en", "in a week", dt.date(2026, 12, 1)),
+    ("da", "om tre dage", dt.date(2026, 11, 27)),
+    ("de", "in zwei tagen", dt.date(2026, 11, 26)),
+    ("en", "next thursday", dt.date(2026, 11, 26)),
+    ("en", "this weekend", dt.date(2026, 11, 28)),
+    # The caller changed their mind: the last day named wins.
+    ("en", "is the dump open tomorrow no wait i mean saturday", dt.date(2026, 11, 28)),
+    ("en", "tomorrow no saturday", dt.date(2026, 11, 28)),
+    ("da", "har i åbent i morgen nej undskyld jeg mener på fredag", dt.date(2026, 11, 27)),
+    ("de", "haben sie morgen auf nein ich meine am samstag", dt.date(2026, 11, 28)),
+    ("en", "no sorry i meant sunday", dt.date(2026, 11, 29)),
+    # Not days.
+    ("en", "may i renew my passport", None),
+    ("en", "is the library open at 17.30", None),
+    ("en", "the first thing i need is a passport", None),
+])
+def test_days_as_callers_name_them(lang, text, expected):
+    tenant = load_installation().tenant(LINES[lang])
+    now = dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+    assert when_asked(tenant, text, now).date == expected
+
+
+def test_a_dotted_date_is_no_clock_time_and_a_time_beside_a_date_is_read():
+    tenant = load_installation().tenant("stadt-kreis")
+    now = dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+    asked = when_asked(tenant, "haben sie am 3.10. um halb elf auf", now)
+    assert (asked.date, asked.time) == (dt.date(2027, 10, 3), dt.time(10, 30))
+    asked = when_asked(tenant, "open on december 24th at 17:30", now)
+    assert asked.date is None  # German line: December is "Dezember"
+    city = load_installation().tenant("demo-city")
+    asked = when_asked(city, "open on december 24th at 17:30", now)
+    assert (asked.date, asked.time) == (dt.date(2026, 12, 24), dt.time(17, 30))
+
+
+def test_the_calendar_names_its_own_holidays_and_a_line_its_exceptions():
+    tenant = load_installation().tenant("demo-kommune")
+    names = named_days("da", TUESDAY, tenant.holiday_calendar(), [(dt.date(2027, 2, 1), "personaledag")])
+    assert names["anden pinsedag"] == dt.date(2027, 5, 17) and names["personaledag"] == dt.date(2027, 2, 1)
+    # Sweden's calendar lists every Sunday as "Söndag": a weekday is no holiday name.
+    sweden = holidays.country_holidays("SE", language="sv")
+    assert "söndag" not in named_days("sv", TUESDAY, sweden) and named_days("sv", TUESDAY, sweden)["påskdagen"]
+
+
+def test_the_office_named_last_wins():
+    tenant = load_installation().tenant("demo-city")
+    assert office_asked(tenant, "is the library open no sorry i mean the recycling centre") == "recycling_centre"
+    assert office_asked(tenant, "where is the library") == "library"
 
 
 @pytest.mark.parametrize("lang, text, bare, expected", [

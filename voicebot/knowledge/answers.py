@@ -7,7 +7,21 @@ from typing import Optional
 from voicebot.config.tenant import Tenant, TimeRange, WEEKDAYS
 from voicebot.knowledge.opening_hours import DayPlan, Schedule
 from voicebot.knowledge.phrasebook import Phrasebook
-from voicebot.knowledge.when import When
+from voicebot.knowledge.when import When, named_days, parse_when, said_last
+
+
+def when_asked(tenant: Tenant, text: str, now: dt.datetime, time_text: str = "") -> When:
+    """The day and time a caller of this line asked about: public holidays by their names and the
+    line's dated exceptions by their notes ("Rosenmontag") count as days."""
+    today = now.astimezone(tenant.zone).date()
+    notes = [(e.date, e.note) for office in tenant.offices.values() for e in office.exceptions]
+    names = named_days(tenant.language, today, tenant.holiday_calendar(), notes)
+    return parse_when(text, tenant.language, today, names=names, time_text=time_text)
+
+
+def office_asked(tenant: Tenant, text: str) -> Optional[str]:
+    """The office the caller named last ("the library, no, I mean the town hall"), or None."""
+    return said_last(text, tenant.language, lambda part: find_office(tenant, part))
 
 
 def find_office(tenant: Tenant, text: str) -> Optional[str]:
@@ -82,7 +96,7 @@ class OpeningHoursAnswer:
             return f"{closed} {self._next(dt.datetime.combine(plan.date, dt.time(23, 59)), local.date())}"
         answer = self._say("open_on_day", day=day, ranges=self.phrases.ranges(plan.ranges))
         if plan.reason:
-            answer = f"{self._say('changed_on_day', day=_capitalise(day), reason=plan.reason)} {answer}"
+            answer = f"{answer} {self._say('changed_on_day', reason=plan.reason)}"
         return answer
 
     def _moment(self, plan: DayPlan, time: dt.time, local: dt.datetime) -> str:

@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Tuple
 
 import holidays
 
-from voicebot.config.tenant import DateException, Office, TimeRange, WEEKDAYS, WeeklyHours
+from voicebot.config.tenant import DateException, Handoff, Office, TimeRange, WEEKDAYS, WeeklyHours
 
 # How far ahead to look for the next opening (covers long Christmas closures).
 HORIZON_DAYS = 60
@@ -51,6 +51,13 @@ class Schedule:
     @classmethod
     def of_office(cls, office: Office, calendar: holidays.HolidayBase) -> "Schedule":
         return cls(office.hours, calendar, office.exceptions, office.open_on_holidays)
+
+    @classmethod
+    def of_agents(cls, handoff: Handoff, office: Office, calendar: holidays.HolidayBase) -> "Schedule":
+        """When a line's agents take calls: their hours, without holidays and, unless the line says
+        otherwise, without the days its office is closed."""
+        closures = [e for e in office.exceptions if e.closed] if handoff.follow_closures else []
+        return cls(handoff.agent_hours, calendar, closures)
 
     def day(self, date: dt.date) -> DayPlan:
         exception = self._exceptions.get(date)

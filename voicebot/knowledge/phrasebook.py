@@ -53,7 +53,8 @@ class Phrasebook:
         return self.data["weekdays"][WEEKDAYS.index(day_name)]
 
     def day(self, date: dt.date, today: dt.date) -> str:
-        """'today', 'tomorrow', 'on Monday' within a week, else the weekday with the date."""
+        """'today', 'tomorrow', else the weekday with its date ('on Thursday 24 December'), so the
+        caller hears which day the bot understood."""
         dates = self.data["dates"]
         ahead = (date - today).days
         if ahead == 0:
@@ -61,8 +62,6 @@ class Phrasebook:
         if ahead == 1:
             return dates["tomorrow"]
         weekday = self.data["weekdays"][date.weekday()]
-        if 1 < ahead < 7:
-            return dates["weekday"].format(weekday=weekday)
         return dates["date"].format(weekday=weekday, day=date.day, month=self.data["months"][date.month - 1])
 
 
