@@ -91,3 +91,18 @@ def test_broken_yaml_and_missing_files_are_reported(install_copy):
 def test_store_url_can_come_from_the_environment(install_copy, monkeypatch):
     monkeypatch.setenv("VOICEBOT_STORE_URL", "sqlite:////tmp/elsewhere.sqlite3")
     assert load_installation(install_copy / "voicebot.yml").settings.store_url == "sqlite:////tmp/elsewhere.sqlite3"
+
+
+def test_agent_hours_without_an_open_office_are_warned_of(install_copy, caplog):
+    load_installation(REPO / "voicebot.yml")
+    assert "agent_hours" not in caplog.text and "follow_closures" not in caplog.text
+
+    def work_sundays_and_closures(data):
+        for office in data["offices"].values():
+            office["hours"].pop("sunday", None)
+        data["handoff"]["agent_hours"]["sunday"] = ["10:00-12:00"]
+        data["handoff"]["follow_closures"] = False
+    edit(install_copy / "tenants" / "demo-kommune.yml", work_sundays_and_closures)
+    load_installation(install_copy / "voicebot.yml")
+    assert "demo-kommune.yml: handoff.agent_hours.sunday: agents take calls on a day no office" in caplog.text
+    assert "demo-kommune.yml: handoff.follow_closures: false: callers are offered staff on 2026-12-24, 2026-12-31" in caplog.text

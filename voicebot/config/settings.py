@@ -1,6 +1,7 @@
 """Installation settings (voicebot.yml) and the tenants they load, validated at start-up."""
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ import yaml
 
 from voicebot.config.errors import ConfigError, config_error
 from voicebot.config.tenant import Strict, Tenant
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SETTINGS = "voicebot.yml"
 
@@ -263,6 +266,22 @@ def load_tenant(path: Path) -> Tenant:
         raise config_error(path, error) from None
 
 
+def _warn_of_agents_without_office(path: Path, tenant: Tenant) -> None:
+    """Agent hours on a day no office of the line opens, or on its closures, are allowed (a phone
+    team may work when the counters do not) but worth a word at start-up."""
+    office_days = {day for office in tenant.offices.values() for day, ranges in office.hours.days.items() if ranges}
+    for day, ranges in tenant.handoff.agent_hours.days.items():
+        if ranges and day not in office_days:
+            logger.warning("%s: handoff.agent_hours.%s: agents take calls on a day no office of the line opens",
+                           path, day)
+    if not tenant.handoff.follow_closures:
+        closed = [str(e.date) for e in tenant.office().exceptions
+                  if e.closed and tenant.handoff.agent_hours.on(e.date)]
+        if closed:
+            logger.warning("%s: handoff.follow_closures: false: callers are offered staff on %s, when %s is closed",
+                           path, ", ".join(closed), tenant.default_office)
+
+
 def load_installation(settings_path: Optional[Path] = None) -> Installation:
     """Load and cross-check voicebot.yml and every tenants/*.yml; raise ConfigError if wrong."""
     settings_path = Path(settings_path or os.environ.get("VOICEBOT_CONFIG", DEFAULT_SETTINGS)).resolve()
@@ -293,5 +312,6 @@ def load_installation(settings_path: Optional[Path] = None) -> Installation:
             if number in owner_of_number:
                 raise ConfigError(f"{path}: numbers: {number} is already dialled for {owner_of_number[number]}")
             owner_of_number[number] = path
+        _warn_of_agents_without_office(path, tenant)
         tenants[tenant.id] = tenant
     return Installation(root=root, settings=settings, tenants=tenants, settings_file=settings_path)
