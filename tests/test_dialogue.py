@@ -43,8 +43,8 @@ def check_outcome(reply: dict, tenant, lang: str, intent: str) -> None:
         assert messages == [say(lang, "goodbye")] and reply["hangup"] == {"action": "hangup", "reason": "goodbye"}
     elif intent == "greet":
         assert messages == [say(lang, "greet_back")]
-    elif intent in ("affirm", "deny"):
-        assert messages == [say(lang, "how_can_i_help")]
+    elif intent in ("affirm", "deny"):  # a yes or no to no question says nothing: a miss
+        assert messages == [say(lang, "rephrase")] and reply["handoff"] is None
     elif intent == "out_of_scope":
         assert messages == [say(lang, "out_of_scope")] and reply["handoff"] is None
 
@@ -83,7 +83,7 @@ def test_greeting_comes_from_the_line(bot, inst):
 def test_opening_hours_for_a_named_office_and_day(bot):
     # The server's clock is frozen on Tuesday 24 November 2026, 10:00 CET.
     assert bot.conversation("demo-kommune", "øh har biblioteket åbent på lørdag")[0]["messages"][0] == \
-        "Biblioteket har åbent på lørdag fra klokken 10 til 14."
+        "Biblioteket har åbent lørdag den 28. november fra klokken 10 til 14."
     assert bot.conversation("stadt-kreis", "haben sie heiligabend geöffnet")[0]["messages"][0].startswith(
         "Das Servicecenter ist am Donnerstag, dem 24. Dezember geschlossen, wegen Heiligabend.")
     assert bot.conversation("demo-city", "is the library open tomorrow at half five")[0]["messages"][0] == \
@@ -157,3 +157,70 @@ def test_outside_agent_hours_a_callback_is_offered(bot_without_agents, store_url
     offer, declined = bot.conversation("demo-kommune", "jeg vil tale med en medarbejder", "nej tak")
     assert offer["messages"][-1] == say("da", "callback_offer")
     assert declined["messages"] == [say("da", "anything_else")] and declined["hangup"] is None
+
+
+# Understanding callers as they really talk. The bot's clock: 10:00 on Tuesday 24 November 2026.
+def first(reply: dict) -> str:
+    return reply["messages"][0]
+
+
+@pytest.mark.parametrize("line, text, answer", [
+    ("demo-city", "is the town hall open easter monday",
+     "The town hall customer service centre is closed on Monday 29 March, for Easter Monday."),
+    ("demo-city", "is the library open on the twenty fourth of december",
+     "The central library is open on Thursday 24 December from"),
+    ("stadt-kreis", "wann haben sie am tag der deutschen einheit auf",
+     "Das Servicecenter ist am Sonntag, dem 3. Oktober geschlossen, wegen Tag der Deutschen Einheit."),
+    ("stadt-kreis", "haben sie am zweiten weihnachtsfeiertag geöffnet",
+     "Das Servicecenter ist am Samstag, dem 26. Dezember geschlossen, wegen Zweiter Weihnachtstag."),
+    ("stadt-kreis", "hat das bürgerbüro am rosenmontag auf",
+     "Das Servicecenter ist am Montag, dem 8. Februar von 8 Uhr bis 12 Uhr geöffnet. "
+     "Das sind besondere Öffnungszeiten wegen Rosenmontag."),
+    ("demo-kommune", "har borgerservice åbent lille juleaften",
+     "Borgerservice har åbent onsdag den 23. december fra klokken 10 til 12."),
+    ("demo-kommune", "har i åbent den 24. december", "Borgerservice har lukket torsdag den 24. december"),
+])
+def test_named_days_and_dates(bot, line, text, answer):
+    assert first(bot.conversation(line, text)[0]).startswith(answer)
+
+
+def test_a_correction_within_the_turn_wins(bot):
+    reply = bot.conversation("demo-city", "is the recycling centre open tomorrow no wait i mean saturday")[0]
+    assert first(reply).startswith("The recycling centre is open on Saturday 28 November")
+
+
+@pytest.mark.parametrize("line, question, correction, answer", [
+    ("demo-city", "is the library open tomorrow", "no sorry i meant sunday", "The central library is closed on Sunday 29 November"),
+    ("demo-kommune", "har biblioteket åbent på lørdag", "nej undskyld jeg mente i morgen", "Biblioteket har åbent i morgen"),
+    ("stadt-kreis", "haben sie morgen geöffnet", "nein ich meinte am freitag", "Das Servicecenter ist am Freitag, dem 27. November"),
+])
+def test_a_correction_after_anything_else_is_no_goodbye(bot, line, question, correction, answer):
+    _, corrected = bot.conversation(line, question, correction)
+    assert corrected["hangup"] is None and first(corrected).startswith(answer)
+
+
+def test_a_follow_up_reuses_the_rest_of_the_question(bot):
+    _, tomorrow, town_hall = bot.conversation(
+        "demo-city", "is the library open on saturday", "what about tomorrow", "and the town hall")
+    assert first(tomorrow).startswith("The central library is open tomorrow")
+    assert first(town_hall).startswith("The town hall customer service centre is open tomorrow")
+    _, where = bot.conversation("demo-kommune", "har biblioteket åbent i morgen", "og hvor ligger det")
+    assert first(where).startswith("Biblioteket ligger")
+
+
+@pytest.mark.parametrize("line, lang, filler", [
+    ("demo-city", "en", "erm yeah so"), ("demo-kommune", "da", "øh ja altså"), ("stadt-kreis", "de", "ähm ja also")])
+def test_fillers_are_no_yes_and_two_reach_a_person(bot, line, lang, filler):
+    once, twice = bot.conversation(line, filler, filler)
+    assert once["messages"] == [say(lang, "rephrase")] and once["handoff"] is None
+    assert twice["handoff"]["reason"] == "misunderstood"
+
+
+@pytest.mark.parametrize("line, text", [
+    ("demo-city", "i want to complain that nobody ever called me back"),
+    ("demo-kommune", "jeg vil klage over at ingen har ringet mig tilbage"),
+    ("stadt-kreis", "ich will mich beschweren weil mich keiner zurückgerufen hat"),
+])
+def test_a_complaint_about_no_callback_is_a_complaint(bot, line, text):
+    reply = bot.conversation(line, text)[0]
+    assert reply["intent"] == "complaint" and reply["handoff"]["reason"] == "case_handling"

@@ -1,7 +1,9 @@
 """Custom actions, run by the action server. Each reads the tenant from its slot and speaks the
 tenant's language; yes/no answers and misses are resolved from slots, not from stories."""
 
+import datetime as dt
 import logging
+import re
 from abc import ABC, abstractmethod
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Text
@@ -14,11 +16,12 @@ from voicebot import clock
 from voicebot.config import Installation, Tenant, load_installation
 from voicebot.dialogue import payloads
 from voicebot.intents import GUIDANCE_INTENTS, HANDOFF_INTENTS, ROUTINE_INTENTS
-from voicebot.knowledge.answers import OpeningHoursAnswer, find_office, location_answer
+from voicebot.knowledge.answers import (OpeningHoursAnswer, find_office, location_answer, office_asked,
+                                        when_asked)
 from voicebot.knowledge.opening_hours import Schedule
 from voicebot.knowledge.phrasebook import Phrasebook, phrasebook
 from voicebot.knowledge.spoken_numbers import phone_number
-from voicebot.knowledge.when import parse_when
+from voicebot.knowledge.when import When, corrects
 from voicebot.store import RecordStore
 
 logger = logging.getLogger(__name__)
@@ -82,7 +85,7 @@ def answered(dispatcher, phrases: Phrasebook, text: str) -> List[EventType]:
 def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, reason: str) -> List[EventType]:
     """Hand the caller to a person, or offer a callback when no agents are working."""
     local = clock.now().astimezone(tenant.zone)
-    agents = Schedule(tenant.handoff.agent_hours, tenant.holiday_calendar())
+    agents = Schedule.of_agents(tenant.handoff, tenant.office(), tenant.holiday_calendar())
     if reason in CALLBACK_INSTEAD and not agents.is_open(local):
         opening = agents.next_opening(local)
         if opening:
@@ -149,8 +152,14 @@ class ActionAffirm(LineAction):
         return "action_affirm"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
-        if tracker.get_slot("awaiting") == "callback_offer":
+        awaiting = tracker.get_slot("awaiting")
+        if awaiting == "callback_offer":
             return [SlotSet("awaiting", None), FollowupAction("callback_form")]
+        if awaiting != "anything_else":  # a "yes" (or "erm yeah so") to no question says nothing
+            return ActionNotUnderstood().respond(dispatcher, tracker, tenant, phrases)
+        answer = follow_up(dispatcher, tracker, tenant, phrases)  # "yes, and on Saturday?"
+        if answer is not None:
+            return answer
         dispatcher.utter_message(text=phrases.say("how_can_i_help"))
         return [SlotSet("awaiting", None)]
 
@@ -161,13 +170,15 @@ class ActionDeny(LineAction):
 
     def respond(self, dispatcher, tracker, tenant, phrases):
         awaiting = tracker.get_slot("awaiting")
-        if awaiting == "anything_else":
-            return ActionGoodbye().respond(dispatcher, tracker, tenant, phrases)
         if awaiting == "callback_offer":
             dispatcher.utter_message(text=phrases.say("anything_else"))
             return [SlotSet("awaiting", "anything_else")]
-        dispatcher.utter_message(text=phrases.say("how_can_i_help"))
-        return []
+        if awaiting != "anything_else":  # a "no" to no question says nothing
+            return ActionNotUnderstood().respond(dispatcher, tracker, tenant, phrases)
+        answer = follow_up(dispatcher, tracker, tenant, phrases)  # "no, sorry, I meant Sunday" corrects
+        if answer is not None:
+            return answer
+        return ActionGoodbye().respond(dispatcher, tracker, tenant, phrases)
 
 
 class ActionGuidance(LineAction):
@@ -178,15 +189,101 @@ class ActionGuidance(LineAction):
         intent = tracker.get_intent_of_latest_message()
         if intent not in GUIDANCE_INTENTS:
             return ActionNotUnderstood().respond(dispatcher, tracker, tenant, phrases)
-        return answered(dispatcher, phrases, tenant.guidance[intent])
+        return [SlotSet("asked", None)] + answered(dispatcher, phrases, tenant.guidance[intent])
 
 
-def _office_asked(tracker: Tracker, tenant: Tenant) -> Optional[str]:
-    for value in tracker.get_latest_entity_values("office"):
-        office = find_office(tenant, value)
-        if office:
-            return office
-    return find_office(tenant, tracker.latest_message.get("text") or "")
+# What the last question about an office asked (slot "asked"), so that a follow-up that names only
+# a day or an office ("and the library?", "no, I meant Sunday") reuses the rest of it.
+OFFICE_TOPICS = ("opening_hours", "office_location")
+# Words that open a follow-up: the rest of the previous question still holds ("and tomorrow?").
+FOLLOW_UP = {
+    "en": ("and", "what about", "how about"), "da": ("og", "hvad med", "hvad så med", "men"),
+    "de": ("und", "was ist mit", "wie ist es mit", "wie sieht es", "aber"), "ko": (),
+    "nb": ("og", "hva med", "hva så med", "men"), "sv": ("och", "hur är det med", "vad gäller", "men"),
+}
+
+
+def _asked_now(tracker: Tracker, tenant: Tenant) -> dict:
+    """The office, day and time this turn names (the last ones, after a correction)."""
+    text = tracker.latest_message.get("text") or ""
+    when = when_asked(tenant, text, clock.now(), time_text=next(tracker.get_latest_entity_values("time"), ""))
+    entity = next(filter(None, (find_office(tenant, v) for v in tracker.get_latest_entity_values("office"))), None)
+    return {"office": office_asked(tenant, text) or entity,
+            "date": when.date.isoformat() if when.date else None,
+            "time": when.time.strftime("%H:%M") if when.time else None}
+
+
+def _office_question(tracker: Tracker, tenant: Tenant, topic: str, named: dict, follow_up: bool) -> dict:
+    """The question about an office this turn asks, filled in from the last one: its office unless
+    this turn names another (the caller is still talking about it), and on a follow-up ("and
+    tomorrow?") its day and time too."""
+    question = {"topic": topic, **named}
+    last = tracker.get_slot("asked") or {}
+    if last.get("topic") in OFFICE_TOPICS:
+        text = tracker.latest_message.get("text") or ""
+        if _names_only_an_office(text, tenant):  # "and the town hall?" asks the last question again
+            question["topic"], follow_up = last["topic"], True
+        question["office"] = question["office"] or last.get("office")
+        if follow_up or _follows_up(text, tenant.language):
+            for key in ("date", "time"):
+                question[key] = question[key] or last.get(key)
+    return question
+
+
+_LITTLE_WORDS = {"the", "a", "then", "den", "det", "de", "så", "der", "die", "das", "dem", "beim", "im", "zum",
+                 "zur", "dann", "då"}
+
+
+def _names_only_an_office(text: str, tenant: Tenant) -> bool:
+    """Whether the turn is an office's name and little else ("and the library?", "og rådhuset")."""
+    text = " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+    if not find_office(tenant, text):
+        return False
+    aliases = {a for office_id, office in tenant.offices.items()
+               for a in (*office.aliases, office.name.lower(), office_id.replace("_", " "))}
+    for alias in sorted(aliases, key=len, reverse=True):
+        text = re.sub(rf"\b{re.escape(alias)}\b", " ", text)
+    markers = {w for marker in FOLLOW_UP.get(tenant.language, ()) for w in marker.split()}
+    return all(word in markers or word in _LITTLE_WORDS for word in text.split())
+
+
+def _may_follow_up(tracker: Tracker, lang: str) -> bool:
+    """A follow-up opens with "and" or "what about", corrects ("I meant"), or is short ("no,
+    Sunday"); a longer turn the NLU found out of scope ("what's the weather like tomorrow") is not."""
+    text = tracker.latest_message.get("text") or ""
+    if _follows_up(text, lang) or corrects(text, lang):
+        return True
+    return len(text.split()) <= 4 and tracker.get_intent_of_latest_message() != "out_of_scope"
+
+
+def _follows_up(text: str, lang: str) -> bool:
+    words = " ".join(text.lower().replace(",", " ").split())
+    return any(words == w or words.startswith(w + " ") for w in FOLLOW_UP.get(lang, ()))
+
+
+def answer_office_question(dispatcher, tenant: Tenant, phrases: Phrasebook, question: dict) -> List[EventType]:
+    """Answer an opening-hours or address question, and remember it for follow-ups."""
+    if question["topic"] == "office_location":
+        answer = location_answer(tenant, question["office"], phrases)
+    else:
+        when = When(date=question["date"] and dt.date.fromisoformat(question["date"]),
+                    time=question["time"] and dt.time.fromisoformat(question["time"]))
+        answer = OpeningHoursAnswer(tenant, question["office"], phrases).answer(when, clock.now())
+    return [SlotSet("asked", question)] + answered(dispatcher, phrases, answer)
+
+
+def follow_up(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> Optional[List[EventType]]:
+    """A turn the NLU did not read as a question ("no, I meant Sunday", "and the library?") that
+    names a day, a time or an office after a question about an office: answered as that question
+    with the new values. None for any other turn."""
+    last = tracker.get_slot("asked") or {}
+    if last.get("topic") not in OFFICE_TOPICS or not _may_follow_up(tracker, tenant.language):
+        return None
+    named = _asked_now(tracker, tenant)
+    if not any(named.values()):
+        return None
+    question = _office_question(tracker, tenant, last["topic"], named, follow_up=True)
+    return answer_office_question(dispatcher, tenant, phrases, question)
 
 
 class ActionOpeningHours(LineAction):
@@ -194,15 +291,8 @@ class ActionOpeningHours(LineAction):
         return "action_opening_hours"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
-        now = clock.now()
-        text = tracker.latest_message.get("text") or ""
-        when = parse_when(
-            text, tenant.language, now.astimezone(tenant.zone).date(),
-            day_text=next(tracker.get_latest_entity_values("day"), ""),
-            time_text=next(tracker.get_latest_entity_values("time"), ""),
-        )
-        answer = OpeningHoursAnswer(tenant, _office_asked(tracker, tenant), phrases).answer(when, now)
-        return answered(dispatcher, phrases, answer)
+        question = _office_question(tracker, tenant, "opening_hours", _asked_now(tracker, tenant), follow_up=False)
+        return answer_office_question(dispatcher, tenant, phrases, question)
 
 
 class ActionOfficeLocation(LineAction):
@@ -210,7 +300,8 @@ class ActionOfficeLocation(LineAction):
         return "action_office_location"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
-        return answered(dispatcher, phrases, location_answer(tenant, _office_asked(tracker, tenant), phrases))
+        question = _office_question(tracker, tenant, "office_location", _asked_now(tracker, tenant), follow_up=False)
+        return answer_office_question(dispatcher, tenant, phrases, question)
 
 
 class ActionHandoff(LineAction):
@@ -224,12 +315,16 @@ class ActionHandoff(LineAction):
 
 
 class ActionNotUnderstood(LineAction):
-    """One rephrase request; the second miss in a conversation goes to a person."""
+    """One rephrase request; the second miss in a conversation goes to a person. A turn that says
+    nothing ("erm yeah so") is a miss too."""
 
     def name(self) -> Text:
         return "action_not_understood"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
+        answer = follow_up(dispatcher, tracker, tenant, phrases)  # "what about tomorrow?"
+        if answer is not None:
+            return answer
         misses = int(tracker.get_slot("misses") or 0) + 1
         events: List[EventType] = [SlotSet("misses", float(misses))]
         if misses >= MAX_MISSES:

@@ -1,0 +1,103 @@
+"""The custom actions on their own, in milliseconds: the real actions, the real configuration and
+rasa_sdk's own tracker, at a chosen instant, with the turn as the NLU would have read it. What
+the NLU makes of real sentences is tested through the text channel (test_dialogue.py)."""
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from voicebot.dialogue import actions
+from voicebot.knowledge.phrasebook import phrasebook
+
+TUESDAY = "2026-11-24T10:00+01:00"
+LIBRARY_TOMORROW = {"topic": "opening_hours", "office": "library", "date": "2026-11-25", "time": None}
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch):
+    monkeypatch.setenv("VOICEBOT_CLOCK", TUESDAY)
+
+
+def run(action, text: str, intent: str, line: str = "demo-city", **slots) -> tuple:
+    """(what the bot said, the slots it set, its payloads) for one turn."""
+    tracker = Tracker("conversation", {"tenant": line, "awaiting": None, "misses": 0.0, "asked": None, **slots},
+                      {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [], "metadata": {},
+                       "intent_ranking": [{"name": intent, "confidence": 0.9}]},
+                      [], False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, tracker, {})
+    said = [m["text"] for m in dispatcher.messages if m.get("text")]
+    payloads = [m["custom"]["voicebot"] for m in dispatcher.messages if m.get("custom")]
+    return said, {e["name"]: e["value"] for e in events if e.get("event") == "slot"}, payloads
+
+
+def say(key: str, lang: str = "en") -> str:
+    return phrasebook(lang).say(key)
+
+
+def test_a_correction_after_anything_else_answers_again():
+    said, slots, payloads = run(actions.ActionDeny(), "no sorry i meant sunday", "deny",
+                                awaiting="anything_else", asked=LIBRARY_TOMORROW)
+    assert said == ["The central library is closed on Sunday 29 November. "
+                    "The central library opens again on Monday 30 November at 9 am.", say("anything_else")]
+    assert slots["asked"] == {**LIBRARY_TOMORROW, "date": "2026-11-29"} and payloads == []
+
+
+@pytest.mark.parametrize("text", ["no thanks", "no thanks i will come by tomorrow then"])
+def test_a_no_after_anything_else_is_still_goodbye(text):
+    said, _, payloads = run(actions.ActionDeny(), text, "deny", awaiting="anything_else", asked=LIBRARY_TOMORROW)
+    assert said == [say("goodbye")] and payloads == [{"action": "hangup", "reason": "goodbye"}]
+
+
+def test_a_follow_up_the_nlu_missed_reuses_the_last_question():
+    said, slots, _ = run(actions.ActionNotUnderstood(), "and the town hall", "nlu_fallback", asked=LIBRARY_TOMORROW)
+    assert said[0].startswith("The town hall customer service centre is open tomorrow from")
+    assert "misses" not in slots
+
+
+def test_a_longer_off_topic_turn_naming_a_day_stays_off_topic():
+    said, slots, _ = run(actions.ActionNotUnderstood(), "what's the weather going to be like tomorrow",
+                         "out_of_scope", asked=LIBRARY_TOMORROW)
+    assert said == [say("out_of_scope")] and slots["misses"] == 1
+
+
+def test_a_turn_that_only_names_an_office_asks_the_last_question_again():
+    said, slots, _ = run(actions.ActionOfficeLocation(), "and the town hall", "office_location", asked=LIBRARY_TOMORROW)
+    assert said[0].startswith("The town hall customer service centre is open tomorrow from")
+    assert slots["asked"]["topic"] == "opening_hours"
+    said, _, _ = run(actions.ActionOfficeLocation(), "og hvor ligger det", "office_location", line="demo-kommune",
+                     asked={**LIBRARY_TOMORROW, "office": "bibliotek"})
+    assert said[0].startswith("Biblioteket ligger")
+
+
+def test_a_question_keeps_the_office_and_a_follow_up_the_day():
+    said, _, _ = run(actions.ActionOpeningHours(), "are you open on saturday", "opening_hours", asked=LIBRARY_TOMORROW)
+    assert said[0] == "The central library is open on Saturday 28 November from 10 am to 4 pm."
+    said, _, _ = run(actions.ActionOfficeLocation(), "and where is it", "office_location", asked=LIBRARY_TOMORROW)
+    assert said[0] == "The central library is at 20 Park Road, opposite the park."
+    # After another topic, an office question starts afresh.
+    said, _, _ = run(actions.ActionOpeningHours(), "are you open on saturday", "opening_hours")
+    assert said[0].startswith("The town hall customer service centre is closed on Saturday 28 November")
+
+
+def test_a_yes_to_no_question_is_a_miss_and_two_reach_a_person():
+    said, slots, _ = run(actions.ActionAffirm(), "erm yeah so", "affirm")
+    assert said == [say("rephrase")] and slots["misses"] == 1
+    said, _, payloads = run(actions.ActionAffirm(), "erm yeah so", "affirm", misses=1.0)
+    assert payloads[0]["action"] == "handoff" and payloads[0]["reason"] == "misunderstood"
+    said, _, _ = run(actions.ActionAffirm(), "yes", "affirm", awaiting="anything_else")
+    assert said == [say("how_can_i_help")]
+
+
+def test_on_christmas_eve_a_caller_is_offered_a_callback_not_absent_staff(monkeypatch):
+    monkeypatch.setenv("VOICEBOT_CLOCK", "2026-12-24T10:00+01:00")  # a Thursday: agent hours 9-17:30
+    said, slots, payloads = run(actions.ActionHandoff(), "jeg vil tale med en medarbejder", "request_agent",
+                                line="demo-kommune")
+    assert said == [phrasebook("da").say("agents_closed", day="mandag den 28. december", start="9"),
+                    say("callback_offer", "da")]
+    assert slots["awaiting"] == "callback_offer" and payloads == []
+
+
+def test_guidance_forgets_the_office_question():
+    _, slots, _ = run(actions.ActionGuidance(), "how do i renew my passport", "passport", asked=LIBRARY_TOMORROW)
+    assert slots["asked"] is None
