@@ -184,6 +184,16 @@ def test_named_days_and_dates(bot, line, text, answer):
     assert first(bot.conversation(line, text)[0]).startswith(answer)
 
 
+@pytest.mark.parametrize("line, text, intent", [
+    ("demo-city", "hiya um are you lot open at the moment", "opening_hours"),
+    ("demo-kommune", "hej øh hvornår har biblioteket åbent", "opening_hours"),
+    ("stadt-kreis", "hallo ähm ich brauche einen neuen reisepass", "passport"),
+])
+def test_a_greeting_with_a_question_answers_the_question(bot, line, text, intent):
+    reply = bot.conversation(line, text)[0]
+    assert reply["intent"] == intent and len(reply["messages"]) == 2
+
+
 def test_a_correction_within_the_turn_wins(bot):
     reply = bot.conversation("demo-city", "is the recycling centre open tomorrow no wait i mean saturday")[0]
     assert first(reply).startswith("The recycling centre is open on Saturday 28 November")

@@ -200,7 +200,7 @@ def named_days(lang: str, today: dt.date, calendar: Optional[holidays.HolidayBas
     days: Dict[str, dt.date] = {}
 
     def add(name: str, date: dt.date) -> None:
-        name = _normalise(re.sub(r"\(.*?\)", "", name))
+        name = _day_name(name)
         if name and name not in WEEKDAY_WORDS[lang] and date >= today and (name not in days or date < days[name]):
             days[name] = date
 
@@ -210,13 +210,10 @@ def named_days(lang: str, today: dt.date, calendar: Optional[holidays.HolidayBas
     if calendar is not None:
         for year in (today.year, today.year + 1):
             calendar.get(dt.date(year, 1, 1))  # a calendar fills in a year when first asked about it
-        calendar_days: Dict[str, dt.date] = {}
-        for date, names in sorted(calendar.items()):
-            for name in names.split(";"):  # two holidays on one day: "Påskdagen; Söndag"
-                if date >= today:
-                    calendar_days.setdefault(_normalise(re.sub(r"\(.*?\)", "", name)), date)
-        for name, date in calendar_days.items():
-            days.pop(name, None)  # the calendar knows this year's date of its own holidays
+        own = [(date, name) for date, names in calendar.items() for name in names.split(";")]  # "Påskdagen; Söndag"
+        for name in {_day_name(name) for _, name in own}:
+            days.pop(name, None)  # for its own holidays the calendar's dates win
+        for date, name in own:
             add(name, date)
     for date, note in notes:
         if note and len(note.split()) <= 4:
@@ -230,6 +227,10 @@ class When:
 
     date: Optional[dt.date] = None
     time: Optional[dt.time] = None
+
+
+def _day_name(name: str) -> str:
+    return _normalise(re.sub(r"\(.*?\)", "", name))  # "Boxing Day (observed)"
 
 
 def _normalise(text: str) -> str:
