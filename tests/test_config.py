@@ -95,14 +95,15 @@ def test_store_url_can_come_from_the_environment(install_copy, monkeypatch):
 
 def test_agent_hours_without_an_open_office_are_warned_of(install_copy, caplog):
     load_installation(REPO / "voicebot.yml")
-    assert "agent_hours" not in caplog.text and "follow_closures" not in caplog.text
+    assert "agent_hours" not in caplog.text and "follow_office_exceptions" not in caplog.text
 
     def work_sundays_and_closures(data):
         for office in data["offices"].values():
             office["hours"].pop("sunday", None)
         data["handoff"]["agent_hours"]["sunday"] = ["10:00-12:00"]
-        data["handoff"]["follow_closures"] = False
+        data["handoff"]["follow_office_exceptions"] = False
     edit(install_copy / "tenants" / "demo-kommune.yml", work_sundays_and_closures)
     load_installation(install_copy / "voicebot.yml")
     assert "demo-kommune.yml: handoff.agent_hours.sunday: agents take calls on a day no office" in caplog.text
-    assert "demo-kommune.yml: handoff.follow_closures: false: callers are offered staff on 2026-12-24, 2026-12-31" in caplog.text
+    assert ("demo-kommune.yml: handoff.follow_office_exceptions: false: callers are offered staff on 2026-12-24, "
+            "2026-12-31") in caplog.text

@@ -99,7 +99,7 @@ def test_a_time_already_past_today_means_tomorrow(inst):
 def test_holiday_answer_names_the_holiday_and_the_next_opening(inst):
     tuesday = dt.datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     assert ask(inst, "stadt-kreis", "haben sie heiligabend geöffnet", tuesday) == (
-        "Das Servicecenter ist am Donnerstag, dem 24. Dezember geschlossen, wegen Heiligabend. "
+        "Das Servicecenter ist am Donnerstag, dem 24. Dezember geschlossen: Heiligabend. "
         "Das Servicecenter öffnet wieder am Montag, dem 28. Dezember um 8 Uhr.")
     assert ask(inst, "demo-kommune", "har i åbent den dag", dt.datetime(2026, 12, 23, 9, 0, tzinfo=UTC)).startswith(
         "Borgerservice har åbent nu og lukker klokken 12.")
@@ -130,7 +130,7 @@ def test_same_instant_in_two_time_zones(inst):
         "The town hall customer service centre is open now, until 7 pm.")
 
 
-def test_agents_are_off_when_the_office_is_closed_by_an_exception(inst):
+def test_agents_keep_the_office_s_dated_exceptions(inst):
     # 24 December 2026 is a Thursday: agent hours say 9-17:30, the office is closed (juleaften).
     tenant = inst.tenant("demo-kommune")
     christmas_eve = dt.datetime(2026, 12, 24, 11, 0)
@@ -138,6 +138,7 @@ def test_agents_are_off_when_the_office_is_closed_by_an_exception(inst):
     assert not agents.is_open(christmas_eve)
     assert (agents.next_opening(christmas_eve).date, agents.day(christmas_eve.date()).reason) == (
         dt.date(2026, 12, 28), "juleaften")
-    assert agents.is_open(dt.datetime(2026, 12, 23, 11, 0))  # shorter office hours are no closure
-    working = tenant.handoff.copy(update={"follow_closures": False})
+    # On 23 December the office opens 10-12 (agents 9-15 on a Wednesday): agents take calls 10-12.
+    assert [agents.is_open(dt.datetime(2026, 12, 23, h, 30)) for h in (9, 10, 11, 12)] == [False, True, True, False]
+    working = tenant.handoff.copy(update={"follow_office_exceptions": False})
     assert Schedule.of_agents(working, tenant.office(), tenant.holiday_calendar()).is_open(christmas_eve)

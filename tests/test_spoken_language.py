@@ -74,6 +74,12 @@ def test_days(lang, text, expected):
     ("de", "am dritten oktober", dt.date(2027, 10, 3)),
     ("de", "am vierundzwanzigsten dezember", dt.date(2026, 12, 24)),
     ("de", "am 27. november", dt.date(2026, 11, 27)),
+    ("en", "saturday the nineteenth", dt.date(2026, 12, 19)),
+    ("en", "are you open on the 21st", dt.date(2026, 12, 21)),
+    ("da", "er der åbent den 30.", dt.date(2026, 11, 30)),
+    ("da", "den fjerde i tolvte", dt.date(2026, 12, 4)),
+    ("de", "am zweiundzwanzigsten zwölften", dt.date(2026, 12, 22)),
+    ("de", "am freitag den vierten", dt.date(2026, 12, 4)),
     # Relative days.
     ("en", "in two days", dt.date(2026, 11, 26)),
     ("en", "in a week", dt.date(2026, 12, 1)),
@@ -91,6 +97,8 @@ def test_days(lang, text, expected):
     ("en", "may i renew my passport", None),
     ("en", "is the library open at 17.30", None),
     ("en", "the first thing i need is a passport", None),
+    ("en", "on the 2 bus", None),
+    ("da", "den anden i køen", None),
 ])
 def test_days_as_callers_name_them(lang, text, expected):
     tenant = load_installation().tenant(LINES[lang])

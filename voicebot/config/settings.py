@@ -274,12 +274,12 @@ def _warn_of_agents_without_office(path: Path, tenant: Tenant) -> None:
         if ranges and day not in office_days:
             logger.warning("%s: handoff.agent_hours.%s: agents take calls on a day no office of the line opens",
                            path, day)
-    if not tenant.handoff.follow_closures:
+    if not tenant.handoff.follow_office_exceptions:
         closed = [str(e.date) for e in tenant.office().exceptions
                   if e.closed and tenant.handoff.agent_hours.on(e.date)]
         if closed:
-            logger.warning("%s: handoff.follow_closures: false: callers are offered staff on %s, when %s is closed",
-                           path, ", ".join(closed), tenant.default_office)
+            logger.warning("%s: handoff.follow_office_exceptions: false: callers are offered staff on %s, "
+                           "when %s is closed", path, ", ".join(closed), tenant.default_office)
 
 
 def load_installation(settings_path: Optional[Path] = None) -> Installation:

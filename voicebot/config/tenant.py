@@ -144,9 +144,9 @@ class Handoff(Strict):
     # REFER) to transfer_uri, an existing PBX's queue.
     via: Literal["queue", "refer"] = "queue"
     transfer_uri: Optional[str] = None
-    # Agents are off on the days the line's default office is closed by a dated exception
-    # (Christmas Eve), so no caller is offered a person who is not there; false where they work.
-    follow_closures: bool = True
+    # Agents keep the line's default office's dated exceptions (closed on Christmas Eve, home at
+    # noon on Rosenmontag), so no caller is offered a person who is not there; false where they work.
+    follow_office_exceptions: bool = True
 
     @root_validator(skip_on_failure=True)
     def refer_needs_a_target(cls, values):

@@ -92,11 +92,11 @@ class OpeningHoursAnswer:
         day = self.phrases.day(plan.date, local.date())
         if plan.closed:
             key = "closed_on_day_reason" if plan.reason else "closed_on_day"
-            closed = self._say(key, day=day, reason=plan.reason)
+            closed = self._say(key, day=day, reason=self.phrases.reason(plan.reason))
             return f"{closed} {self._next(dt.datetime.combine(plan.date, dt.time(23, 59)), local.date())}"
         answer = self._say("open_on_day", day=day, ranges=self.phrases.ranges(plan.ranges))
         if plan.reason:
-            answer = f"{answer} {self._say('changed_on_day', reason=plan.reason)}"
+            answer = f"{answer} {self._say('changed_on_day', reason=self.phrases.reason(plan.reason))}"
         return answer
 
     def _moment(self, plan: DayPlan, time: dt.time, local: dt.datetime) -> str:
@@ -109,10 +109,6 @@ class OpeningHoursAnswer:
         if plan.ranges:
             return f"{closed} {self._say('open_on_day', day=day, ranges=self.phrases.ranges(plan.ranges))}"
         return f"{closed} {self._next(dt.datetime.combine(plan.date, time), local.date())}"
-
-
-def _capitalise(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def location_answer(tenant: Tenant, office_id: Optional[str], phrases: Phrasebook) -> str:

@@ -55,9 +55,17 @@ class Schedule:
     @classmethod
     def of_agents(cls, handoff: Handoff, office: Office, calendar: holidays.HolidayBase) -> "Schedule":
         """When a line's agents take calls: their hours, without holidays and, unless the line says
-        otherwise, without the days its office is closed."""
-        closures = [e for e in office.exceptions if e.closed] if handoff.follow_closures else []
-        return cls(handoff.agent_hours, calendar, closures)
+        otherwise, within the office's own on its dated exceptions (closed on Christmas Eve, until
+        noon on Rosenmontag)."""
+        if not handoff.follow_office_exceptions:
+            return cls(handoff.agent_hours, calendar)
+        exceptions = []
+        for exception in office.exceptions:
+            hours = [TimeRange(start=max(a.start, b.start), end=min(a.end, b.end))
+                     for a in handoff.agent_hours.on(exception.date) for b in exception.hours
+                     if max(a.start, b.start) < min(a.end, b.end)]
+            exceptions.append(DateException(date=exception.date, closed=not hours, hours=hours, note=exception.note))
+        return cls(handoff.agent_hours, calendar, exceptions)
 
     def day(self, date: dt.date) -> DayPlan:
         exception = self._exceptions.get(date)

@@ -49,6 +49,13 @@ class Phrasebook:
         parts = [dates["range"].format(start=self.clock(r.start), end=self.clock(r.end)) for r in ranges]
         return f" {dates['and']} ".join(parts)
 
+    def reason(self, name: str) -> str:
+        """A holiday name or exception note inside a sentence ("Anden juledag" in Danish is
+        "anden juledag" there; an acronym such as "IT-nedbrud" keeps its capitals)."""
+        if self.data["dates"].get("lowercase_reasons") and name[1:2].islower():
+            return name[:1].lower() + name[1:]
+        return name
+
     def weekday(self, day_name: str) -> str:
         return self.data["weekdays"][WEEKDAYS.index(day_name)]
 

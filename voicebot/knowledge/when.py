@@ -328,9 +328,38 @@ def _explicit_date(text: str, lang: str, today: dt.date) -> Optional[Tuple[dt.da
         day, used = _day_of_month(tokens, after, lang, words_ok=False)
         if day is not None and (date := _this_or_next(today, month, day)):
             return date, " ".join(tokens[j:after + used])
+    for i in range(len(tokens)):
+        # "den fjerde i tolvte", "am zweiundzwanzigsten zwölften": the month as an ordinal too
+        day, used = _day_of_month(tokens, i, lang, words_ok=False)
+        j = i + used + (i + used < len(tokens) and tokens[i + used] in ("i", "im", "of"))
+        month, month_used = _day_of_month(tokens, j, lang, words_ok=False) if day else (None, 0)
+        if month and month <= 12 and not tokens[j][:1].isdigit() and (date := _this_or_next(today, month, day)):
+            return date, " ".join(tokens[i:j + month_used])
     korean = re.search(r"(\d{1,2})월\s*(\d{1,2})일", text)
     if korean and (date := _this_or_next(today, int(korean.group(1)), int(korean.group(2)))):
         return date, korean.group(0)
+    return _day_of_month_alone(tokens, lang, today)
+
+
+_ARTICLES = ("the", "den", "am", "dem", "der", "on")
+
+
+def _day_of_month_alone(tokens: List[str], lang: str, today: dt.date) -> Optional[Tuple[dt.date, str]]:
+    """"the 21st", "den 19.", "saturday the nineteenth": the next such day of a month. An ordinal
+    in words counts only beside a weekday ("the first thing I need" is no date)."""
+    weekdays = [i for i, name in enumerate(WEEKDAY_WORDS[lang]) if name in tokens]
+    for i in range(1, len(tokens)):
+        if tokens[i - 1] not in _ARTICLES:
+            continue
+        day, used = _day_of_month(tokens, i, lang, words_ok=False)
+        written = tokens[i]
+        if day is None or written.isdigit() or (not written[:1].isdigit() and not weekdays):
+            continue
+        date = today
+        for _ in range(400):
+            if date.day == day and (not weekdays or date.weekday() == weekdays[0]):
+                return date, " ".join(tokens[i - 1:i + used])
+            date += dt.timedelta(days=1)
     return None
 
 
