@@ -421,8 +421,13 @@ def find_day(text: str, lang: str, today: dt.date,
 
 def parse_day(text: str, lang: str, today: dt.date, names: Optional[Dict[str, dt.date]] = None) -> Optional[dt.date]:
     """The date the caller asked about, after any correction; None if they named no day."""
-    found = said_last(text, lang, lambda part: find_day(part, lang, today, names))
+    found = _day_said_last(text, lang, today, names)
     return found[0] if found else None
+
+
+def _day_said_last(text: str, lang: str, today: dt.date,
+                   names: Optional[Dict[str, dt.date]]) -> Optional[Tuple[dt.date, str]]:
+    return said_last(text, lang, lambda part: find_day(part, lang, today, names))
 
 
 def _clock(hour: int, minute: int) -> Optional[Tuple[int, int]]:
@@ -486,7 +491,7 @@ def parse_when(text: str, lang: str, today: dt.date, *, names: Optional[Dict[str
                time_text: str = "") -> When:
     """Resolve the day and time a caller asked about, after any correction. The recogniser's time
     span may be a bare number ("at five"); a date's own digits are never read as a time."""
-    day = said_last(text, lang, lambda part: find_day(part, lang, today, names))
+    day = _day_said_last(text, lang, today, names)
     rest = text
     if day and day[1]:
         rest = _normalise(text).replace(day[1], " ")
