@@ -2,10 +2,13 @@
 rasa_sdk's own tracker, at a chosen instant, with the turn as the NLU would have read it. What
 the NLU makes of real sentences is tested through the text channel (test_dialogue.py)."""
 
+from typing import Optional
+
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from voicebot.clock import PER_TURN_ENV
 from voicebot.dialogue import actions
 from voicebot.knowledge.phrasebook import phrasebook
 
@@ -18,10 +21,11 @@ def clock(monkeypatch):
     monkeypatch.setenv("VOICEBOT_CLOCK", TUESDAY)
 
 
-def run(action, text: str, intent: str, line: str = "demo-city", **slots) -> tuple:
+def run(action, text: str, intent: str, line: str = "demo-city", metadata: Optional[dict] = None, **slots) -> tuple:
     """(what the bot said, the slots it set, its payloads) for one turn."""
     tracker = Tracker("conversation", {"tenant": line, "awaiting": None, "misses": 0.0, "asked": None, **slots},
-                      {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [], "metadata": {},
+                      {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [],
+                       "metadata": metadata or {},
                        "intent_ranking": [{"name": intent, "confidence": 0.9}]},
                       [], False, None, {}, "action_listen")
     dispatcher = CollectingDispatcher()
@@ -101,3 +105,17 @@ def test_on_christmas_eve_a_caller_is_offered_a_callback_not_absent_staff(monkey
 def test_guidance_forgets_the_office_question():
     _, slots, _ = run(actions.ActionGuidance(), "how do i renew my passport", "passport", asked=LIBRARY_TOMORROW)
     assert slots["asked"] is None
+
+
+def test_small_talk_steers_back_and_is_no_miss():
+    said, slots, payloads = run(actions.ActionChitchat(), "how are you doing", "chitchat", misses=1.0)
+    assert said == [say("chitchat")] and "misses" not in slots and payloads == []
+
+
+def test_a_turn_carries_its_own_instant_only_where_the_action_server_allows_it(monkeypatch):
+    christmas_eve = {"clock": "2026-12-24T10:00+00:00"}
+    said, _, _ = run(actions.ActionOpeningHours(), "is the town hall open", "opening_hours", metadata=christmas_eve)
+    assert said[0].startswith("The town hall customer service centre is open now, until 5 pm")  # the frozen Tuesday
+    monkeypatch.setenv(PER_TURN_ENV, "1")
+    said, _, _ = run(actions.ActionOpeningHours(), "is the town hall open", "opening_hours", metadata=christmas_eve)
+    assert said[0].startswith("The town hall customer service centre is open now, until 12 pm")

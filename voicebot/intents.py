@@ -1,6 +1,6 @@
 """Intent names shared by every language, grouped by what the bot does with them."""
 
-SMALL_TALK = ("greet", "goodbye", "thank", "affirm", "deny")
+SMALL_TALK = ("greet", "goodbye", "thank", "affirm", "deny", "chitchat")
 # Answered from the tenant's guidance text.
 GUIDANCE_INTENTS = (
     "book_appointment", "passport", "driving_licence", "change_address",

@@ -75,6 +75,10 @@ class LineAction(Action, ABC):
         """Say what this action says for the tenant; return the events."""
 
 
+def _now(tracker: Tracker) -> dt.datetime:
+    return clock.now(tracker.latest_message.get("metadata"))
+
+
 def answered(dispatcher, phrases: Phrasebook, text: str) -> List[EventType]:
     """Say an answer, then ask whether there is anything else."""
     dispatcher.utter_message(text=text)
@@ -84,7 +88,7 @@ def answered(dispatcher, phrases: Phrasebook, text: str) -> List[EventType]:
 
 def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, reason: str) -> List[EventType]:
     """Hand the caller to a person, or offer a callback when no agents are working."""
-    local = clock.now().astimezone(tenant.zone)
+    local = _now(tracker).astimezone(tenant.zone)
     agents = Schedule.of_agents(tenant.handoff, tenant.office(), tenant.holiday_calendar())
     if reason in CALLBACK_INSTEAD and not agents.is_open(local):
         opening = agents.next_opening(local)
@@ -135,6 +139,18 @@ class ActionThank(LineAction):
 
     def respond(self, dispatcher, tracker, tenant, phrases):
         return answered(dispatcher, phrases, phrases.say("you_are_welcome"))
+
+
+class ActionChitchat(LineAction):
+    """Small talk ("how are you", "are you a robot") gets a friendly word that steers back to
+    what the line can do; it is neither a miss nor a topic."""
+
+    def name(self) -> Text:
+        return "action_chitchat"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        dispatcher.utter_message(text=phrases.say("chitchat"))
+        return [SlotSet("awaiting", None)]
 
 
 class ActionGoodbye(LineAction):
@@ -206,7 +222,7 @@ FOLLOW_UP = {
 def _asked_now(tracker: Tracker, tenant: Tenant) -> dict:
     """The office, day and time this turn names (the last ones, after a correction)."""
     text = tracker.latest_message.get("text") or ""
-    when = when_asked(tenant, text, clock.now(), time_text=next(tracker.get_latest_entity_values("time"), ""))
+    when = when_asked(tenant, text, _now(tracker), time_text=next(tracker.get_latest_entity_values("time"), ""))
     entity = next(filter(None, (find_office(tenant, v) for v in tracker.get_latest_entity_values("office"))), None)
     return {"office": office_asked(tenant, text) or entity,
             "date": when.date.isoformat() if when.date else None,
@@ -261,14 +277,15 @@ def _follows_up(text: str, lang: str) -> bool:
     return any(words == w or words.startswith(w + " ") for w in FOLLOW_UP.get(lang, ()))
 
 
-def answer_office_question(dispatcher, tenant: Tenant, phrases: Phrasebook, question: dict) -> List[EventType]:
+def answer_office_question(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook,
+                           question: dict) -> List[EventType]:
     """Answer an opening-hours or address question, and remember it for follow-ups."""
     if question["topic"] == "office_location":
         answer = location_answer(tenant, question["office"], phrases)
     else:
         when = When(date=question["date"] and dt.date.fromisoformat(question["date"]),
                     time=question["time"] and dt.time.fromisoformat(question["time"]))
-        answer = OpeningHoursAnswer(tenant, question["office"], phrases).answer(when, clock.now())
+        answer = OpeningHoursAnswer(tenant, question["office"], phrases).answer(when, _now(tracker))
     return [SlotSet("asked", question)] + answered(dispatcher, phrases, answer)
 
 
@@ -283,7 +300,7 @@ def follow_up(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook)
     if not any(named.values()):
         return None
     question = _office_question(tracker, tenant, last["topic"], named, follow_up=True)
-    return answer_office_question(dispatcher, tenant, phrases, question)
+    return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
 
 class ActionOpeningHours(LineAction):
@@ -292,7 +309,7 @@ class ActionOpeningHours(LineAction):
 
     def respond(self, dispatcher, tracker, tenant, phrases):
         question = _office_question(tracker, tenant, "opening_hours", _asked_now(tracker, tenant), follow_up=False)
-        return answer_office_question(dispatcher, tenant, phrases, question)
+        return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
 
 class ActionOfficeLocation(LineAction):
@@ -301,7 +318,7 @@ class ActionOfficeLocation(LineAction):
 
     def respond(self, dispatcher, tracker, tenant, phrases):
         question = _office_question(tracker, tenant, "office_location", _asked_now(tracker, tenant), follow_up=False)
-        return answer_office_question(dispatcher, tenant, phrases, question)
+        return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
 
 class ActionHandoff(LineAction):
@@ -375,7 +392,7 @@ class ActionCallback(LineAction):
         topics = [t for t in _topics(tracker) if t != "callback_request"]
         try:
             callback_store().add_callback(tenant.id, tracker.sender_id, number, topics[-1] if topics else "",
-                                 clock.now())
+                                 _now(tracker))
         except Exception:
             logger.exception("could not store the callback for conversation %s", tracker.sender_id)
             return reset + hand_off(dispatcher, tracker, tenant, phrases, "technical_fault")
