@@ -93,6 +93,13 @@ def test_days(lang, text, expected):
     ("da", "har i åbent i morgen nej undskyld jeg mener på fredag", dt.date(2026, 11, 27)),
     ("de", "haben sie morgen auf nein ich meine am samstag", dt.date(2026, 11, 28)),
     ("en", "no sorry i meant sunday", dt.date(2026, 11, 29)),
+    ("en", "no sorry i meant the twenty fourth", dt.date(2026, 11, 24)),
+    ("da", "nej undskyld jeg mente den fireogtyvende", dt.date(2026, 11, 24)),
+    ("de", "nein ich meinte den sechsundzwanzigsten", dt.date(2026, 11, 26)),
+    # A greeting is no day: "guten Morgen" is not "morgen".
+    ("de", "guten morgen haben sie am samstag geöffnet", dt.date(2026, 11, 28)),
+    ("de", "guten morgen haben sie morgen auf", dt.date(2026, 11, 25)),
+    ("de", "guten morgen ich brauche einen reisepass", None),
     # Not days.
     ("en", "may i renew my passport", None),
     ("en", "is the library open at 17.30", None),
@@ -116,6 +123,15 @@ def test_a_dotted_date_is_no_clock_time_and_a_time_beside_a_date_is_read():
     city = load_installation().tenant("demo-city")
     asked = when_asked(city, "open on december 24th at 17:30", now)
     assert (asked.date, asked.time) == (dt.date(2026, 12, 24), dt.time(17, 30))
+
+
+def test_a_corrected_time_wins_over_the_recognisers_first_time_span():
+    tenant = load_installation().tenant("stadt-kreis")
+    now = dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+    asked = when_asked(tenant, "haben sie am freitag um sieben offen sorry ich meine um fünf", now,
+                       time_text="um sieben")
+    assert (asked.date, asked.time) == (dt.date(2026, 11, 27), dt.time(17))
+    assert when_asked(tenant, "haben sie um sieben offen", now, time_text="um sieben").time == dt.time(19)
 
 
 def test_the_calendar_names_its_own_holidays_and_a_line_its_exceptions():

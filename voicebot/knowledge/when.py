@@ -72,6 +72,8 @@ _RELATIVE_DAYS = {
     "sv": [("i övermorgon", 2), ("övermorgon", 2), ("i morgon", 1), ("imorgon", 1), ("i dag", 0),
            ("idag", 0), ("i kväll", 0)],
 }
+# Greetings that hold a day word: "guten Morgen" is no "morgen" (tomorrow).
+_GREETINGS = {"de": re.compile(r"\b(guten|schönen) morgen\b")}
 _WEEKEND = {"en": "weekend", "da": "weekend", "de": "wochenende", "ko": "주말", "nb": "helg", "sv": "helg"}
 
 # Days people name that a line's holiday calendar may not (Christmas Eve is no public holiday, a
@@ -345,15 +347,17 @@ _ARTICLES = ("the", "den", "am", "dem", "der", "on")
 
 
 def _day_of_month_alone(tokens: List[str], lang: str, today: dt.date) -> Optional[Tuple[dt.date, str]]:
-    """"the 21st", "den 19.", "saturday the nineteenth": the next such day of a month. An ordinal
-    in words counts only beside a weekday ("the first thing I need" is no date)."""
+    """"the 21st", "den 19.", "saturday the nineteenth", "I meant the twenty fourth": the next such
+    day of a month. An ordinal in words counts only beside a weekday or as the last words ("the
+    first thing I need" is no date)."""
     weekdays = [i for i, name in enumerate(WEEKDAY_WORDS[lang]) if name in tokens]
     for i in range(1, len(tokens)):
         if tokens[i - 1] not in _ARTICLES:
             continue
         day, used = _day_of_month(tokens, i, lang, words_ok=False)
         written = tokens[i]
-        if day is None or written.isdigit() or (not written[:1].isdigit() and not weekdays):
+        at_end = i + used == len(tokens)
+        if day is None or written.isdigit() or (not written[:1].isdigit() and not weekdays and not at_end):
             continue
         date = today
         for _ in range(400):
@@ -393,6 +397,8 @@ def find_day(text: str, lang: str, today: dt.date,
              names: Optional[Dict[str, dt.date]] = None) -> Optional[Tuple[dt.date, str]]:
     """The date a day expression refers to (the next such day, counting today) and its words."""
     text = _normalise(text)
+    if lang in _GREETINGS:
+        text = _GREETINGS[lang].sub(" ", text)
     names = names if names is not None else named_days(lang, today)
     for phrase in sorted(names, key=len, reverse=True):
         if _has(text, phrase):
@@ -495,6 +501,8 @@ def parse_when(text: str, lang: str, today: dt.date, *, names: Optional[Dict[str
     rest = text
     if day and day[1]:
         rest = _normalise(text).replace(day[1], " ")
-    time = parse_time(time_text, lang, bare_number_ok=True) if time_text and time_text in rest else None
-    time = time or said_last(rest, lang, lambda part: parse_time(part, lang))
+    # The recogniser's span counts where it was said: "at seven, sorry, I mean five" is five.
+    span = _normalise(time_text) if time_text else ""
+    time = said_last(rest, lang, lambda part: parse_time(span, lang, bare_number_ok=True)
+                     if span and span in part else parse_time(part, lang))
     return When(date=day[0] if day else None, time=time)
