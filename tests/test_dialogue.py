@@ -43,6 +43,8 @@ def check_outcome(reply: dict, tenant, lang: str, intent: str) -> None:
         assert messages == [say(lang, "goodbye")] and reply["hangup"] == {"action": "hangup", "reason": "goodbye"}
     elif intent == "greet":
         assert messages == [say(lang, "greet_back")]
+    elif intent == "chitchat":
+        assert messages == [say(lang, "chitchat")] and reply["handoff"] is None
     elif intent in ("affirm", "deny"):  # a yes or no to no question says nothing: a miss
         assert messages == [say(lang, "rephrase")] and reply["handoff"] is None
     elif intent == "out_of_scope":
@@ -234,3 +236,21 @@ def test_fillers_are_no_yes_and_two_reach_a_person(bot, line, lang, filler):
 def test_a_complaint_about_no_callback_is_a_complaint(bot, line, text):
     reply = bot.conversation(line, text)[0]
     assert reply["intent"] == "complaint" and reply["handoff"]["reason"] == "case_handling"
+
+
+@pytest.mark.parametrize("lang, text, opening", [
+    ("en", "when is the library open tomorrow and how do i renew my passport", "The central library is open tomorrow"),
+    ("da", "hvornår har biblioteket åbent i morgen og hvordan fornyer jeg mit pas", "Biblioteket har åbent i morgen"),
+    ("de", "wann haben sie morgen geöffnet und wie beantrage ich einen neuen reisepass", "Das Servicecenter ist morgen"),
+])
+def test_two_questions_in_one_turn_get_both_answers_in_order(bot, inst, lang, text, opening):
+    tenant = inst.tenant(LINES[lang])
+    messages = bot.conversation(tenant.id, text)[0]["messages"]
+    assert len(messages) == 3, messages
+    assert messages[0].startswith(opening)
+    assert messages[1:] == [tenant.guidance["passport"], say(lang, "anything_else")]
+
+
+def test_one_question_with_and_in_it_gets_one_answer(bot):
+    reply = bot.conversation("demo-city", "is the library open on saturday and sunday")[0]
+    assert reply["intent"] == "opening_hours" and len(reply["messages"]) == 2

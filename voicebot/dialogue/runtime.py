@@ -6,6 +6,7 @@ told and handed to a person (reason technical_fault): Rasa itself would just go 
 """
 
 import asyncio
+import datetime as dt
 import logging
 import os
 from dataclasses import dataclass, field
@@ -15,12 +16,17 @@ from voicebot.config import ConfigError, Installation, Tenant
 from voicebot.dialogue import payloads
 from voicebot.dialogue.backends import LocalRasa, RemoteRasa
 from voicebot.dialogue.training import is_stale, model_path
+from voicebot.intents import ROUTINE_INTENTS
 from voicebot.knowledge.phrasebook import phrasebook
 
 logger = logging.getLogger(__name__)
 
 # Longer input is cut: no caller says this much in one breath, and it bounds parse time.
 MAX_UTTERANCE_CHARS = 1000
+# Words that join two questions in one turn, and how sure the NLU must be of each half alone.
+REQUEST_JOINERS = {"en": ("and",), "da": ("og",), "de": ("und",), "nb": ("og",), "sv": ("och",), "ko": ()}
+SPLIT_CONFIDENCE = 0.6
+MAX_JOINS_TRIED = 3  # each costs two parses
 
 
 @dataclass
@@ -113,15 +119,28 @@ class Dialogue:
 
     async def handle(self, tenant: Tenant, conversation_id: str, text: str,
                      caller: Optional[str] = None, intent: Optional[str] = None,
-                     queue_refusal: Optional[str] = None) -> BotReply:
+                     queue_refusal: Optional[str] = None, at: Optional[dt.datetime] = None) -> BotReply:
         """The bot's reply to what the caller said, or to a chosen intent (a keypad choice).
         `queue_refusal` says why the line's queue would not take a caller now ('no_agents',
-        'full'): a handoff then becomes a callback offer."""
-        rasa = self.agents[tenant.language]
+        'full'): a handoff then becomes a callback offer. `at` is the turn's instant for an action
+        server that honours one (benchmarks). Two questions in one turn get both answers."""
         text = clean_utterance(text)
+        metadata = {"tenant": tenant.id, "caller": caller, "queue_refusal": queue_refusal}
+        if at:
+            metadata["clock"] = at.isoformat()
+        requests = [text] if intent else await self._requests(tenant.language, text)
+        replies = []
+        for request in requests:
+            replies.append(await self._turn(tenant, conversation_id, request, intent, metadata))
+            if replies[-1].ends_conversation:
+                break
+        return self._joined(tenant, replies)
+
+    async def _turn(self, tenant: Tenant, conversation_id: str, text: str, intent: Optional[str],
+                    metadata: dict) -> BotReply:
+        rasa = self.agents[tenant.language]
         # Silence or an empty message counts as not understood, like any other miss.
         message_text = f"/{intent}" if intent else text or "/nlu_fallback"
-        metadata = {"tenant": tenant.id, "caller": caller, "queue_refusal": queue_refusal}
         timeout_s = self.inst.settings.action_server.timeout_s
         try:
             messages = await asyncio.wait_for(self._send(rasa, conversation_id, message_text, metadata), timeout_s)
@@ -137,6 +156,39 @@ class Dialogue:
         if not reply.texts and not reply.ends_conversation:
             return self.technical_fault(tenant, text, self._unanswered(tenant))
         return reply
+
+    async def _requests(self, lang: str, text: str) -> List[str]:
+        """The turn as one request, or as two when it joins two different routine questions with
+        "and" ("is the library open tomorrow and how do I renew my passport"), both halves
+        understood with confidence on their own."""
+        words = text.split()
+        joins = [i for i, word in enumerate(words) if word.lower() in REQUEST_JOINERS.get(lang, ())]
+        for i in joins[:MAX_JOINS_TRIED]:
+            first, second = " ".join(words[:i]), " ".join(words[i + 1:])
+            if len(first.split()) < 3 or len(second.split()) < 3:
+                continue
+            try:
+                found = [(await self.parse(lang, half))["intent"] for half in (first, second)]
+            except Exception:  # the turn goes on whole; its own failure is told to the caller
+                logger.exception("could not parse the halves of a turn")
+                return [text]
+            if (all(f["name"] in ROUTINE_INTENTS and (f["confidence"] or 0) >= SPLIT_CONFIDENCE for f in found)
+                    and found[0]["name"] != found[1]["name"]):
+                return [first, second]
+        return [text]
+
+    @staticmethod
+    def _joined(tenant: Tenant, replies: List[BotReply]) -> BotReply:
+        """One reply from the answers to a turn's requests: "anything else?" only once, at the end."""
+        if len(replies) == 1:
+            return replies[0]
+        anything_else = phrasebook(tenant.language).say("anything_else")
+        texts = [t for reply in replies[:-1] for t in reply.texts if t != anything_else] + replies[-1].texts
+        last = replies[-1]
+        return BotReply(texts=texts, handoff=last.handoff, hangup=last.hangup,
+                        callback=next((r.callback for r in replies if r.callback), None),
+                        intent=replies[0].intent, confidence=replies[0].confidence,
+                        entities=[e for reply in replies for e in reply.entities])
 
     async def _send(self, rasa, conversation_id: str, message_text: str, metadata: dict) -> List[dict]:
         # Rasa would run the turn without its actions (it logs the failure and goes on) and the
