@@ -501,8 +501,13 @@ def parse_when(text: str, lang: str, today: dt.date, *, names: Optional[Dict[str
     rest = text
     if day and day[1]:
         rest = _normalise(text).replace(day[1], " ")
-    # The recogniser's span counts where it was said: "at seven, sorry, I mean five" is five.
     span = _normalise(time_text) if time_text else ""
-    time = said_last(rest, lang, lambda part: parse_time(span, lang, bare_number_ok=True)
-                     if span and span in part else parse_time(part, lang))
+
+    def time_in(part: str) -> Optional[dt.time]:
+        # The recogniser's span counts where it was said ("at seven, sorry, I mean five" is five);
+        # a span that is no time by itself ("um") leaves the words to be read.
+        found = parse_time(span, lang, bare_number_ok=True) if span and span in part else None
+        return found or parse_time(part, lang)
+
+    time = said_last(rest, lang, time_in)
     return When(date=day[0] if day else None, time=time)
