@@ -496,13 +496,33 @@ def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Pa
         probes = [u for utterances in yaml.safe_load(
             (inst.root / "tests" / "data" / f"dialogue_{language}.yml").read_text(encoding="utf-8")).values()
             for u in utterances]
-        report.heldout_oos_false_accept, report.latency_ms = heldout_and_latency(
-            str(model_path(inst, language)), [t for t in oos if t.strip()], probes)
+        oos = [t for t in oos if t.strip()]
+        report.heldout_oos_accepted, report.latency_ms = heldout_and_latency(str(model_path(inst, language)), oos, probes)
+        report.heldout_oos_size = len(oos)
+        report.heldout_oos_false_accept = len(report.heldout_oos_accepted) / max(len(oos), 1)
         click.echo("\n".join(report.lines()))
         lines += report.lines() + [""]
     command = "voicebot bench nlu" + (f" --lang {lang}" if lang else "") + f" --folds {folds}"
     path = record(output or inst.root / "benchmarks" / "RESULTS.md", "NLU", command, lines)
     click.echo(f"results written to {path}")
+
+
+@bench.command("dialogue")
+@click.option("--lang", help="Only this language.")
+@click.option("--scenarios", "folder", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Folder of <lang>.yml scenario files (default benchmarks/dialogue).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (default benchmarks/RESULTS.md).")
+@click.pass_obj
+def bench_dialogue(obj: Context, lang: Optional[str], folder: Optional[Path], output: Optional[Path]) -> None:
+    """Multi-turn conversations through the real dialogue, each at its own clock instant:
+    correct, partly right and wrong per language and category, and every wrong fact."""
+    from voicebot.bench_dialogue import run
+
+    folder = folder or obj.inst.root / "benchmarks" / "dialogue"
+    command = "voicebot bench dialogue" + (f" --lang {lang}" if lang else "")
+    _run_bench("Dialogue", command, None, output,
+               lambda _: run(obj.inst, _languages(obj.inst, lang), folder, click.echo))
 
 
 @bench.command("call")
