@@ -91,3 +91,19 @@ def test_action_server_down_hands_the_caller_off(trained):
     reply = asyncio.run(dialogue.handle(tenant, "dead-actions", "ich brauche einen neuen reisepass"))
     assert reply.texts == [phrasebook("de").say("handoff_technical")]
     assert reply.handoff["reason"] == "technical_fault" and reply.handoff["queue"] == "stadt-kreis-pool"
+
+
+@pytest.mark.parametrize("lang", ["da", "de", "en"])
+def test_the_held_out_off_topic_set_is_large_and_unseen_in_training(inst, lang):
+    """`bench nlu` measures off-topic false accepts on at least 300 questions per language that
+    the model never saw: none may be a training example or a held-out dialogue test utterance."""
+    from voicebot.dialogue.training import load_nlu
+
+    def norm(text: str) -> str:
+        return " ".join(text.lower().split())
+
+    held_out = [norm(t) for t in (inst.root / "benchmarks" / "data" / lang / "out_of_scope.txt")
+                .read_text(encoding="utf-8").splitlines() if t.strip()]
+    assert len(held_out) >= 300 and len(set(held_out)) == len(held_out)
+    trained_on = {norm(e.get("text")) for e in load_nlu(inst, lang).intent_examples}
+    assert not set(held_out) & trained_on

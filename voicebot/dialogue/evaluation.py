@@ -27,6 +27,8 @@ class NluReport:
     per_intent_f1: Dict[str, float]
     confusions: List[Tuple[str, str, int]]
     heldout_oos_false_accept: Optional[float] = None
+    heldout_oos_size: int = 0
+    heldout_oos_accepted: List[Tuple[str, str]] = field(default_factory=list)  # (text, intent)
     latency_ms: Dict[str, float] = field(default_factory=dict)
 
     def lines(self) -> List[str]:
@@ -38,7 +40,9 @@ class NluReport:
             f"  out-of-scope answered as a routine intent: {self.oos_false_accept:.3f} (cross-validated)",
         ]
         if self.heldout_oos_false_accept is not None:
-            out.append(f"  out-of-scope answered as a routine intent: {self.heldout_oos_false_accept:.3f} (held-out set)")
+            out.append(f"  out-of-scope answered as a routine intent: {self.heldout_oos_false_accept:.3f} (held-out set: "
+                       f"{len(self.heldout_oos_accepted)} of {self.heldout_oos_size})")
+            out += [f"    {text!r} -> {intent}" for text, intent in self.heldout_oos_accepted]
         if self.latency_ms:
             out.append(f"  parse latency        p50 {self.latency_ms['p50']:.1f} ms, p95 {self.latency_ms['p95']:.1f} ms")
         out.append("  per-intent F1:")
@@ -109,8 +113,9 @@ def cross_validate(inst: Installation, lang: str, folds: int = 5, epochs: Option
 
 
 def heldout_and_latency(model: str, oos_texts: Sequence[str], probe_texts: Sequence[str],
-                        rounds: int = 3) -> Tuple[float, Dict[str, float]]:
-    """False-accept rate on held-out out-of-scope text, and in-process parse latency."""
+                        rounds: int = 3) -> Tuple[List[Tuple[str, str]], Dict[str, float]]:
+    """Held-out out-of-scope texts answered as a routine intent (text, intent), and in-process
+    parse latency."""
 
     async def run():
         from rasa.core.agent import Agent
@@ -126,6 +131,6 @@ def heldout_and_latency(model: str, oos_texts: Sequence[str], probe_texts: Seque
         return oos, timings
 
     oos, timings = asyncio.run(run())
-    false_accept = sum(p["intent"]["name"] in ROUTINE_INTENTS for p in oos) / max(len(oos), 1)
+    accepted = [(t, p["intent"]["name"]) for t, p in zip(oos_texts, oos) if p["intent"]["name"] in ROUTINE_INTENTS]
     quantiles = statistics.quantiles(timings, n=100)
-    return false_accept, {"p50": quantiles[49], "p95": quantiles[94], "n": len(timings)}
+    return accepted, {"p50": quantiles[49], "p95": quantiles[94], "n": len(timings)}
