@@ -21,12 +21,13 @@ def clock(monkeypatch):
     monkeypatch.setenv("VOICEBOT_CLOCK", TUESDAY)
 
 
-def run(action, text: str, intent: str, line: str = "demo-city", metadata: Optional[dict] = None, **slots) -> tuple:
+def run(action, text: str, intent: str, line: str = "demo-city", metadata: Optional[dict] = None,
+        ranking: tuple = (), **slots) -> tuple:
     """(what the bot said, the slots it set, its payloads) for one turn."""
     tracker = Tracker("conversation", {"tenant": line, "awaiting": None, "misses": 0.0, "asked": None, **slots},
                       {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [],
                        "metadata": metadata or {},
-                       "intent_ranking": [{"name": intent, "confidence": 0.9}]},
+                       "intent_ranking": [{"name": name, "confidence": 0.9} for name in (intent, *ranking)]},
                       [], False, None, {}, "action_listen")
     dispatcher = CollectingDispatcher()
     events = action.run(dispatcher, tracker, {})
@@ -119,3 +120,23 @@ def test_a_turn_carries_its_own_instant_only_where_the_action_server_allows_it(m
     monkeypatch.setenv(PER_TURN_ENV, "1")
     said, _, _ = run(actions.ActionOpeningHours(), "is the town hall open", "opening_hours", metadata=christmas_eve)
     assert said[0].startswith("The town hall customer service centre is open now, until 12 pm")
+
+
+def test_an_off_topic_turn_about_our_own_office_is_answered_as_that_question():
+    said, _, _ = run(actions.ActionNotUnderstood(), "is the library open on the twenty fourth of december",
+                     "out_of_scope", ranking=("opening_hours", "office_location"))
+    assert said == ["The central library is open on Thursday 24 December from 9 am to 7 pm.", say("anything_else")]
+
+
+@pytest.mark.parametrize("text, ranking", [
+    ("what are the bank's opening hours", ("opening_hours",)),  # not our office
+    ("can the library lend me money for a car", ("passport", "opening_hours")),  # next guess no office question
+])
+def test_an_off_topic_turn_stays_off_topic_unless_it_asks_about_our_office(text, ranking):
+    said, slots, _ = run(actions.ActionNotUnderstood(), text, "out_of_scope", ranking=ranking)
+    assert said == [say("out_of_scope")] and slots["misses"] == 1.0
+
+
+def test_small_talk_after_an_hours_answer_that_names_a_day_follows_up():
+    said, _, _ = run(actions.ActionChitchat(), "and what about tomorrow", "chitchat", asked=LIBRARY_TOMORROW)
+    assert said[0].startswith("The central library is open tomorrow")

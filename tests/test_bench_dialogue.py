@@ -34,7 +34,7 @@ def test_outcome_labels_what_the_bot_did(inst):
     assert outcome(BotReply([say("goodbye")], hangup={"action": "hangup"}), tenant) == ["goodbye"]
 
 
-def test_judge_grades_a_wrong_fact_and_an_unexpected_ending_as_wrong(inst):
+def test_judge_grades_a_wrong_fact_and_an_unexpected_goodbye_as_wrong(inst):
     tenant, say = inst.tenant("demo-city"), phrasebook("en").say
     hours = BotReply(["The town hall is open tomorrow from 9 am to 5 pm.", say("anything_else")])
     asked = Turn("is the town hall open tomorrow", ["answer"], must=["9 am"], must_not=["7 pm"])
@@ -52,8 +52,10 @@ def test_judge_grades_a_wrong_fact_and_an_unexpected_ending_as_wrong(inst):
     hung_up = BotReply([say("goodbye")], hangup={"action": "hangup"})
     later = Turn("and the library", ["answer"])
     verdict = judge(scenario(correction, later), [hung_up], tenant, [1.0])
-    assert verdict.grade == "wrong" and "ended the conversation" in verdict.wrong_facts[0]
+    assert verdict.grade == "wrong" and "hung up" in verdict.wrong_facts[0]
     assert "never asked" in verdict.problems[-1]
+    handed_on = BotReply([say("handoff_requested")], handoff={"action": "handoff"})
+    assert judge(scenario(correction), [handed_on], tenant, [1.0]).grade == "partly"
 
 
 def test_a_scenario_file_with_a_line_of_another_language_is_refused(inst, tmp_path):

@@ -149,6 +149,9 @@ class ActionChitchat(LineAction):
         return "action_chitchat"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
+        answer = follow_up(dispatcher, tracker, tenant, phrases)  # "and what about tomorrow?"
+        if answer is not None:
+            return answer
         dispatcher.utter_message(text=phrases.say("chitchat"))
         return [SlotSet("awaiting", None)]
 
@@ -303,6 +306,22 @@ def follow_up(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook)
     return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
 
+def about_our_office(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> Optional[List[EventType]]:
+    """A turn the NLU found off-topic that names one of the line's own offices, and whose next
+    best intent is a question about an office ("is the library open on the twenty fourth of
+    december"), is that question: the model learns shops' and banks' hours as off-topic, and
+    must not take ours along. None for any other turn."""
+    ranking = [r.get("name") for r in tracker.latest_message.get("intent_ranking") or []]
+    if tracker.get_intent_of_latest_message() != "out_of_scope" or not office_asked(
+            tenant, tracker.latest_message.get("text") or ""):
+        return None
+    topic = next((name for name in ranking if name not in ("out_of_scope", "nlu_fallback")), None)
+    if topic not in OFFICE_TOPICS:
+        return None
+    question = _office_question(tracker, tenant, topic, _asked_now(tracker, tenant), follow_up=False)
+    return answer_office_question(dispatcher, tracker, tenant, phrases, question)
+
+
 class ActionOpeningHours(LineAction):
     def name(self) -> Text:
         return "action_opening_hours"
@@ -339,7 +358,7 @@ class ActionNotUnderstood(LineAction):
         return "action_not_understood"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
-        answer = follow_up(dispatcher, tracker, tenant, phrases)  # "what about tomorrow?"
+        answer = follow_up(dispatcher, tracker, tenant, phrases) or about_our_office(dispatcher, tracker, tenant, phrases)
         if answer is not None:
             return answer
         misses = int(tracker.get_slot("misses") or 0) + 1
