@@ -122,15 +122,32 @@ def test_a_turn_carries_its_own_instant_only_where_the_action_server_allows_it(m
     assert said[0].startswith("The town hall customer service centre is open now, until 12 pm")
 
 
-def test_an_off_topic_turn_about_our_own_office_is_answered_as_that_question():
-    said, _, _ = run(actions.ActionNotUnderstood(), "is the library open on the twenty fourth of december",
-                     "out_of_scope", ranking=("opening_hours", "office_location"))
+@pytest.mark.parametrize("text, ranking", [
+    ("is the library open on the twenty fourth of december", ("opening_hours", "office_location")),
+    ("what time does the library close on december the twenty fourth", ("office_location", "opening_hours")),
+    ("are you open on the twenty fourth of december at the library", ("office_location",)),
+])
+def test_an_off_topic_turn_about_our_own_office_is_answered_as_that_question(text, ranking):
+    said, _, _ = run(actions.ActionNotUnderstood(), text, "out_of_scope", ranking=ranking)
     assert said == ["The central library is open on Thursday 24 December from 9 am to 7 pm.", say("anything_else")]
+
+
+def test_a_turn_the_nlu_was_unsure_of_about_our_office_is_answered():
+    said, _, _ = run(actions.ActionNotUnderstood(), "is the recycling centre open tomorrow no wait i mean sunday",
+                     "nlu_fallback", ranking=("opening_hours",))
+    assert said[0].startswith("The recycling centre is open on Sunday 29 November")
+
+
+def test_an_off_topic_turn_asking_us_about_a_day_is_an_hours_question():
+    said, _, _ = run(actions.ActionNotUnderstood(), "haben sie am zweiten weihnachtsfeiertag auf", "out_of_scope",
+                     line="stadt-kreis", ranking=("opening_hours",))
+    assert said[0].startswith("Das Servicecenter ist am Samstag, dem 26. Dezember geschlossen")
 
 
 @pytest.mark.parametrize("text, ranking", [
     ("what are the bank's opening hours", ("opening_hours",)),  # not our office
     ("can the library lend me money for a car", ("passport", "opening_hours")),  # next guess no office question
+    ("is halfords open on saturday", ("opening_hours",)),  # a day, but not asked of us
 ])
 def test_an_off_topic_turn_stays_off_topic_unless_it_asks_about_our_office(text, ranking):
     said, slots, _ = run(actions.ActionNotUnderstood(), text, "out_of_scope", ranking=ranking)

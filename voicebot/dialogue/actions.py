@@ -306,19 +306,29 @@ def follow_up(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook)
     return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
 
+# Words that ask the line itself ("are you open", "har I åbent", "haben Sie auf").
+ADDRESSED = {"en": r"\b(you|your)\b", "da": r"\b(jer|jeres)\b|\b(har|er|åbner|lukker|holder) i\b",
+             "de": r"\b(sie|ihr|euch|ihnen)\b", "nb": r"\b(dere|deres)\b", "sv": r"\b(ni|er|era)\b"}
+
+
 def about_our_office(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> Optional[List[EventType]]:
-    """A turn the NLU found off-topic that names one of the line's own offices, and whose next
-    best intent is a question about an office ("is the library open on the twenty fourth of
-    december"), is that question: the model learns shops' and banks' hours as off-topic, and
-    must not take ours along. None for any other turn."""
+    """A turn the NLU found off-topic or was unsure of, whose next best intent is a question about
+    an office, and that names one of the line's offices or asks the line itself about a day ("is
+    the library open on the twenty fourth of december", "haben Sie am zweiten Weihnachtsfeiertag
+    auf"), is that question: the model learns shops' and banks' hours as off-topic, and must not
+    take ours along. A day or time named makes it an hours question. None for any other turn."""
+    if (tracker.latest_message.get("intent") or {}).get("name") not in ("out_of_scope", "nlu_fallback"):
+        return None
     ranking = [r.get("name") for r in tracker.latest_message.get("intent_ranking") or []]
-    if tracker.get_intent_of_latest_message() != "out_of_scope" or not office_asked(
-            tenant, tracker.latest_message.get("text") or ""):
-        return None
     topic = next((name for name in ranking if name not in ("out_of_scope", "nlu_fallback")), None)
-    if topic not in OFFICE_TOPICS:
+    text = (tracker.latest_message.get("text") or "").lower()
+    named = _asked_now(tracker, tenant)
+    when_named = named["date"] or named["time"]
+    addressed = re.search(ADDRESSED[tenant.language], text) if tenant.language in ADDRESSED else None
+    if topic not in OFFICE_TOPICS or not (office_asked(tenant, text) or (when_named and addressed)):
         return None
-    question = _office_question(tracker, tenant, topic, _asked_now(tracker, tenant), follow_up=False)
+    topic = "opening_hours" if when_named else topic
+    question = _office_question(tracker, tenant, topic, named, follow_up=False)
     return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
 
@@ -358,7 +368,8 @@ class ActionNotUnderstood(LineAction):
         return "action_not_understood"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
-        answer = follow_up(dispatcher, tracker, tenant, phrases) or about_our_office(dispatcher, tracker, tenant, phrases)
+        answer = (follow_up(dispatcher, tracker, tenant, phrases)  # "what about tomorrow?"
+                  or about_our_office(dispatcher, tracker, tenant, phrases))
         if answer is not None:
             return answer
         misses = int(tracker.get_slot("misses") or 0) + 1
