@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from voicebot.bench_dialogue import Scenario, Turn, judge, load_scenarios, outcome, run
+from voicebot.bench_dialogue import Scenario, Turn, judge, load_scenarios, off_topic_report, outcome, run
 from voicebot.config import ConfigError
 from voicebot.dialogue.runtime import BotReply
 from voicebot.knowledge.phrasebook import phrasebook
@@ -58,6 +58,14 @@ def test_judge_grades_a_wrong_fact_and_an_unexpected_goodbye_as_wrong(inst):
     assert judge(scenario(correction), [handed_on], tenant, [1.0]).grade == "partly"
 
 
+def test_off_topic_report_counts_municipal_answers_and_lists_them():
+    lines = off_topic_report("en", [("what's the weather", ["out_of_scope"]), ("bank hours", ["answer"]),
+                                    ("renew my gym card", ["passport"]), ("um", ["rephrase"])])
+    assert lines[0] == "  en: 4 questions, answered as a municipal topic: 2 (50.0%)"
+    assert lines[1] == "    municipal answer 2, out_of_scope 1, rephrase 1"
+    assert lines[2:] == ["    'bank hours' -> answer", "    'renew my gym card' -> passport"]
+
+
 def test_a_scenario_file_with_a_line_of_another_language_is_refused(inst, tmp_path):
     (tmp_path / "en.yml").write_text(yaml.safe_dump([
         {"id": "x", "category": "c", "line": "demo-kommune", "at": "2026-12-21T10:00+01:00",
@@ -71,8 +79,10 @@ def test_a_scenario_file_with_a_line_of_another_language_is_refused(inst, tmp_pa
         load_scenarios(inst, tmp_path, ["en"])
 
 
-def test_bench_plays_scenarios_at_their_own_instants_through_the_real_dialogue(trained):
-    lines = run(trained, ["en"], SCENARIOS, lambda _: None)
+def test_bench_plays_scenarios_at_their_own_instants_through_the_real_dialogue(trained, tmp_path):
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "out_of_scope.txt").write_text("can you order me a pizza\nwhat's the weather like\n")
+    lines = run(trained, ["en"], SCENARIOS, lambda _: None, off_topic=tmp_path)
     text = "\n".join(lines)
     # Four right (Christmas Eve's short day, a correction, two questions in one turn, small
     # talk), one partly (expected a driving licence answer), one canary stating its "wrong fact".
@@ -80,3 +90,4 @@ def test_bench_plays_scenarios_at_their_own_instants_through_the_real_dialogue(t
     assert "en-test-canary: turn 1 'is the library open on saturday': said '4 pm'" in text
     assert "en-test-partly: turn 1 'can i get a new passport': expected driving_licence, got passport" in text
     assert re.search(r"^  named_day\s+1/2$", text, re.M), text
+    assert "  en: 2 questions, answered as a municipal topic: 0 (0.0%)" in text

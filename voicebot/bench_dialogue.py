@@ -26,18 +26,22 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
 from voicebot.config import ConfigError, Installation, Tenant
 from voicebot.dialogue.runtime import BotReply, Dialogue
+from voicebot.intents import GUIDANCE_INTENTS
 from voicebot.knowledge.phrasebook import phrasebook
 
 # Replies recognised by their phrase: the outcome label is the phrase's key.
 LABELLED_PHRASES = ("rephrase", "out_of_scope", "greet_back", "you_are_welcome", "chitchat",
                     "callback_ask_number", "callback_bad_number", "how_can_i_help")
 CALLBACK_OFFERS = ("callback_offer", "callback_offer_now")
+# Outcomes that answer as the council would: an off-topic question must get none of them.
+MUNICIPAL_ANSWERS = ("answer", *GUIDANCE_INTENTS)
+OFF_TOPIC_DAY = dt.date(2026, 12, 2)  # a Wednesday: every line's offices are open at 10:00
 
 
 @dataclass
@@ -195,9 +199,11 @@ def report(verdicts: List[Verdict]) -> List[str]:
     return lines
 
 
-def run(inst: Installation, languages: Sequence[str], folder: Path, echo: Callable[[str], None]) -> List[str]:
+def run(inst: Installation, languages: Sequence[str], folder: Path, echo: Callable[[str], None],
+        off_topic: Optional[Path] = None) -> List[str]:
     """Load the languages' models beside an action server that takes each turn's clock, play
-    every scenario, report."""
+    every scenario, then (from `off_topic`/<lang>/out_of_scope.txt) every held-out off-topic
+    question as the first turn of a call; report."""
     from voicebot.clock import PER_TURN_ENV
     from voicebot.dialogue.action_server import ActionServerProcess
 
@@ -210,9 +216,17 @@ def run(inst: Installation, languages: Sequence[str], folder: Path, echo: Callab
     try:
         dialogue = Dialogue(inst, server.url, languages, actions_up=server.is_up).load()
         verdicts = asyncio.run(_play_all(dialogue, inst, scenarios, echo))
+        lines = report(verdicts)
+        if off_topic:
+            lines += ["", f"held-out off-topic questions, each the first turn of a call ({OFF_TOPIC_DAY}, 10:00):"]
+            for lang in languages:
+                path = off_topic / lang / "out_of_scope.txt"
+                questions = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
+                tenant = next(t for t in sorted(inst.tenants.values(), key=lambda t: t.id) if t.language == lang)
+                lines += off_topic_report(lang, asyncio.run(_ask_off_topic(dialogue, tenant, questions)))
     finally:
         server.stop()
-    return report(verdicts)
+    return lines
 
 
 async def _play_all(dialogue: Dialogue, inst: Installation, scenarios: List[Scenario],
@@ -224,3 +238,29 @@ async def _play_all(dialogue: Dialogue, inst: Installation, scenarios: List[Scen
             echo(f"{verdict.grade}: {scenario.id}")
         verdicts.append(verdict)
     return verdicts
+
+
+async def _ask_off_topic(dialogue: Dialogue, tenant: Tenant, questions: List[str]) -> List[Tuple[str, List[str]]]:
+    """What the bot did with each question, asked as a new call's first turn."""
+    at = dt.datetime.combine(OFF_TOPIC_DAY, dt.time(10), tenant.zone)
+    outcomes = []
+    for question in questions:
+        conversation_id = f"bench-off-topic-{uuid.uuid4().hex[:8]}"
+        try:
+            reply = await dialogue.handle(tenant, conversation_id, question, at=at)
+            outcomes.append((question, outcome(reply, tenant)))
+        finally:
+            dialogue.forget(tenant, conversation_id)
+    return outcomes
+
+
+def off_topic_report(lang: str, outcomes: List[Tuple[str, List[str]]]) -> List[str]:
+    """How often an off-topic question got a municipal answer (hours, an address, guidance), and
+    which ones did."""
+    municipal = [(q, got) for q, got in outcomes if set(got) & set(MUNICIPAL_ANSWERS)]
+    kinds = Counter("+".join(got) if not set(got) & set(MUNICIPAL_ANSWERS) else "municipal answer"
+                    for _, got in outcomes)
+    share = 100 * len(municipal) / max(len(outcomes), 1)
+    lines = [f"  {lang}: {len(outcomes)} questions, answered as a municipal topic: {len(municipal)} ({share:.1f}%)",
+             "    " + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())]
+    return lines + [f"    {q!r} -> {'+'.join(got)}" for q, got in municipal]

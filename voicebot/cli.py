@@ -517,13 +517,15 @@ def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Pa
 @click.pass_obj
 def bench_dialogue(obj: Context, lang: Optional[str], folder: Optional[Path], output: Optional[Path]) -> None:
     """Multi-turn conversations through the real dialogue, each at its own clock instant:
-    correct, partly right and wrong per language and category, and every wrong fact."""
+    correct, partly right and wrong per language and category, and every wrong fact; then the
+    held-out off-topic questions (benchmarks/data): how many got a municipal answer."""
     from voicebot.bench_dialogue import run
 
     folder = folder or obj.inst.root / "benchmarks" / "dialogue"
     command = "voicebot bench dialogue" + (f" --lang {lang}" if lang else "")
+    off_topic = obj.inst.root / "benchmarks" / "data"
     _run_bench("Dialogue", command, None, output,
-               lambda _: run(obj.inst, _languages(obj.inst, lang), folder, click.echo))
+               lambda _: run(obj.inst, _languages(obj.inst, lang), folder, click.echo, off_topic))
 
 
 @bench.command("call")
