@@ -127,6 +127,7 @@ def outcome(reply: BotReply, tenant: Tenant) -> List[str]:
 
 
 def judge(scenario: Scenario, replies: List[BotReply], tenant: Tenant, turn_ms: List[float]) -> Verdict:
+    """Grade a scenario from the replies to its turns (fewer replies: the bot ended the call)."""
     problems, wrong = [], []
     for n, (turn, reply) in enumerate(zip(scenario.turns, replies), start=1):
         said = " ".join(" ".join(reply.texts).split())
