@@ -22,7 +22,7 @@ from voicebot.store.models import User, WebSession
 
 PASSWORD = "correct horse battery"
 SCRIPT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 1">'
-STRANGE = "my wheelie tub got ignored again"  # not understood by the demo model: into the inbox
+STRANGE = "nobody tipped my wheelie tub"  # not understood by the demo model: into the inbox
 
 
 @pytest.fixture(scope="module")
