@@ -22,10 +22,10 @@ def clock(monkeypatch):
 
 
 def run(action, text: str, intent: str, line: str = "demo-city", metadata: Optional[dict] = None,
-        ranking: tuple = (), **slots) -> tuple:
+        ranking: tuple = (), confidence: float = 0.9, **slots) -> tuple:
     """(what the bot said, the slots it set, its payloads) for one turn."""
     tracker = Tracker("conversation", {"tenant": line, "awaiting": None, "misses": 0.0, "asked": None, **slots},
-                      {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [],
+                      {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": [],
                        "metadata": metadata or {},
                        "intent_ranking": [{"name": name, "confidence": 0.9} for name in (intent, *ranking)]},
                       [], False, None, {}, "action_listen")
@@ -157,3 +157,50 @@ def test_an_off_topic_turn_stays_off_topic_unless_it_asks_about_our_office(text,
 def test_small_talk_after_an_hours_answer_that_names_a_day_follows_up():
     said, _, _ = run(actions.ActionChitchat(), "and what about tomorrow", "chitchat", asked=LIBRARY_TOMORROW)
     assert said[0].startswith("The central library is open tomorrow")
+
+
+@pytest.mark.parametrize("action, text, intent, line", [
+    (actions.ActionOpeningHours(), "what are the bank's opening hours", "opening_hours", "demo-city"),
+    (actions.ActionOpeningHours(), "is the post office open on saturday afternoon", "opening_hours", "demo-city"),
+    (actions.ActionOfficeLocation(), "how do i get to the odeon from the train station", "office_location",
+     "demo-city"),
+    (actions.ActionGuidance(), "can i move my appointment with the dentist to friday", "book_appointment",
+     "demo-city"),
+    (actions.ActionOpeningHours(), "hvornår åbner supermarkedet i morgen", "opening_hours", "demo-kommune"),
+    (actions.ActionOfficeLocation(), "wie komme ich zu meinem kumpel in die lindenstraße", "office_location",
+     "stadt-kreis"),
+])
+def test_a_question_about_somebody_elses_place_gets_the_out_of_scope_answer(action, text, intent, line):
+    said, slots, _ = run(action, text, intent, line=line)
+    lang = {"demo-city": "en", "demo-kommune": "da", "stadt-kreis": "de"}[line]
+    assert said == [say("out_of_scope", lang)] and slots["misses"] == 1.0
+
+
+@pytest.mark.parametrize("action, text, intent, expected", [
+    (actions.ActionOpeningHours(), "what are the opening times at the library", "opening_hours",
+     "The central library is open now"),
+    (actions.ActionOpeningHours(), "is the office open on saturday", "opening_hours",
+     "The town hall customer service centre is closed on Saturday 28 November"),
+    (actions.ActionOpeningHours(), "what are the opening hours for christmas", "opening_hours",
+     "The town hall customer service centre is closed on Friday 25 December"),
+    (actions.ActionOfficeLocation(), "where are you located", "office_location",
+     "The town hall customer service centre is at"),
+    (actions.ActionGuidance(), "i need an appointment at the passport office", "book_appointment",
+     "You can book, change or cancel an appointment"),
+])
+def test_questions_about_our_own_places_are_still_answered(action, text, intent, expected):
+    said, _, _ = run(action, text, intent)
+    assert said[0].startswith(expected)
+
+
+@pytest.mark.parametrize("action, text, intent, answered", [
+    (actions.ActionOfficeLocation(), "how many mps are there in parliament", "office_location", False),
+    (actions.ActionOfficeLocation(), "erm how do i get a pac code from three", "office_location", False),
+    (actions.ActionOfficeLocation(), "where's the town hall", "office_location", True),
+    (actions.ActionOfficeLocation(), "erm where do i find you", "office_location", True),
+    (actions.ActionOpeningHours(), "erm open on boxing day", "opening_hours", True),
+])
+def test_an_unsure_office_question_must_name_an_office_a_day_or_the_line(action, text, intent, answered):
+    said, slots, _ = run(action, text, intent, confidence=0.6)
+    assert (said[0] != say("rephrase")) is answered
+    assert ("misses" in slots) is not answered

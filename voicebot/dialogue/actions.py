@@ -20,6 +20,7 @@ from voicebot.knowledge.answers import (OpeningHoursAnswer, find_office, locatio
                                         when_asked)
 from voicebot.knowledge.opening_hours import Schedule
 from voicebot.knowledge.phrasebook import Phrasebook, phrasebook
+from voicebot.knowledge.places import addresses_the_line, other_place
 from voicebot.knowledge.spoken_numbers import phone_number
 from voicebot.knowledge.when import When, corrects
 from voicebot.store import RecordStore
@@ -208,6 +209,8 @@ class ActionGuidance(LineAction):
         intent = tracker.get_intent_of_latest_message()
         if intent not in GUIDANCE_INTENTS:
             return ActionNotUnderstood().respond(dispatcher, tracker, tenant, phrases)
+        if intent == "book_appointment" and _asks_about_another_place(tracker, tenant):
+            return missed(dispatcher, tracker, tenant, phrases, out_of_scope=True)
         return [SlotSet("asked", None)] + answered(dispatcher, phrases, tenant.guidance[intent])
 
 
@@ -306,9 +309,33 @@ def follow_up(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook)
     return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
 
-# Words that ask the line itself ("are you open", "har I åbent", "haben Sie auf").
-ADDRESSED = {"en": r"\b(you|your)\b", "da": r"\b(jer|jeres)\b|\b(har|er|åbner|lukker|holder) i\b",
-             "de": r"\b(sie|ihr|euch|ihnen)\b", "nb": r"\b(dere|deres)\b", "sv": r"\b(ni|er|era)\b"}
+# Below this confidence an office question must show it is one: it names an office or a day, asks
+# the line itself, or follows an office question. "how many MPs are there in parliament" is not.
+SURE_OF_OFFICE_QUESTION = 0.7
+
+
+def _not_about_our_offices(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> Optional[List[EventType]]:
+    """The reply to an hours or address question that is not about the line's offices, or None."""
+    if _asks_about_another_place(tracker, tenant):
+        return missed(dispatcher, tracker, tenant, phrases, out_of_scope=True)
+    confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
+    if confidence >= SURE_OF_OFFICE_QUESTION or (tracker.get_slot("asked") or {}).get("topic") in OFFICE_TOPICS:
+        return None
+    text = tracker.latest_message.get("text") or ""
+    named = _asked_now(tracker, tenant)
+    hours_day = tracker.get_intent_of_latest_message() == "opening_hours" and (named["date"] or named["time"])
+    if named["office"] or hours_day or addresses_the_line(text, tenant.language):
+        return None
+    return missed(dispatcher, tracker, tenant, phrases, out_of_scope=False)
+
+
+def _asks_about_another_place(tracker: Tracker, tenant: Tenant) -> bool:
+    """Whether the turn asks about somebody else's place ("the bank's opening hours", "an
+    appointment with my GP") rather than the line's: then the line has no answer."""
+    place = other_place(tenant, tracker.latest_message.get("text") or "", _now(tracker))
+    if place:
+        logger.info("asked about another place: %r", place)
+    return bool(place)
 
 
 def about_our_office(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> Optional[List[EventType]]:
@@ -324,7 +351,7 @@ def about_our_office(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phra
     text = (tracker.latest_message.get("text") or "").lower()
     named = _asked_now(tracker, tenant)
     when_named = named["date"] or named["time"]
-    addressed = re.search(ADDRESSED[tenant.language], text) if tenant.language in ADDRESSED else None
+    addressed = addresses_the_line(text, tenant.language)
     if topic not in OFFICE_TOPICS or not (office_asked(tenant, text) or (when_named and addressed)):
         return None
     topic = "opening_hours" if when_named else topic
@@ -337,6 +364,9 @@ class ActionOpeningHours(LineAction):
         return "action_opening_hours"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
+        refused = _not_about_our_offices(dispatcher, tracker, tenant, phrases)
+        if refused is not None:
+            return refused
         question = _office_question(tracker, tenant, "opening_hours", _asked_now(tracker, tenant), follow_up=False)
         return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
@@ -346,6 +376,9 @@ class ActionOfficeLocation(LineAction):
         return "action_office_location"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
+        refused = _not_about_our_offices(dispatcher, tracker, tenant, phrases)
+        if refused is not None:
+            return refused
         question = _office_question(tracker, tenant, "office_location", _asked_now(tracker, tenant), follow_up=False)
         return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
@@ -372,13 +405,19 @@ class ActionNotUnderstood(LineAction):
                   or about_our_office(dispatcher, tracker, tenant, phrases))
         if answer is not None:
             return answer
-        misses = int(tracker.get_slot("misses") or 0) + 1
-        events: List[EventType] = [SlotSet("misses", float(misses))]
-        if misses >= MAX_MISSES:
-            return events + hand_off(dispatcher, tracker, tenant, phrases, "misunderstood")
         out_of_scope = tracker.get_intent_of_latest_message() == "out_of_scope"
-        dispatcher.utter_message(text=phrases.say("out_of_scope" if out_of_scope else "rephrase"))
-        return events + [SlotSet("awaiting", None)]
+        return missed(dispatcher, tracker, tenant, phrases, out_of_scope)
+
+
+def missed(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, out_of_scope: bool) -> List[EventType]:
+    """A turn the line cannot answer: the out-of-scope answer or a rephrase request; the second
+    miss in a conversation goes to a person."""
+    misses = int(tracker.get_slot("misses") or 0) + 1
+    events: List[EventType] = [SlotSet("misses", float(misses))]
+    if misses >= MAX_MISSES:
+        return events + hand_off(dispatcher, tracker, tenant, phrases, "misunderstood")
+    dispatcher.utter_message(text=phrases.say("out_of_scope" if out_of_scope else "rephrase"))
+    return events + [SlotSet("awaiting", None)]
 
 
 class ActionAskCallbackNumber(LineAction):
