@@ -7,6 +7,7 @@ import pytest
 
 from voicebot.config import load_installation
 from voicebot.knowledge.answers import office_asked, when_asked
+from voicebot.knowledge.places import other_place
 from voicebot.knowledge.spoken_numbers import phone_number
 from voicebot.knowledge.when import named_days, parse_day, parse_time
 
@@ -43,6 +44,8 @@ def test_days(lang, text, expected):
 @pytest.mark.parametrize("lang, text, expected", [
     # Holidays and other named days, by the names people use.
     ("en", "is the town hall open easter monday", dt.date(2027, 3, 29)),
+    ("en", "is the tip open on the august bank holiday", dt.date(2027, 8, 30)),
+    ("en", "are you open early may bank holiday", dt.date(2027, 5, 3)),
     ("en", "are you open on good friday", dt.date(2027, 3, 26)),
     ("en", "what about boxing day", dt.date(2026, 12, 26)),
     ("en", "open on christmas eve", dt.date(2026, 12, 24)),
@@ -135,6 +138,12 @@ def test_a_corrected_time_wins_over_the_recognisers_first_time_span():
     # The recogniser tagged only "um": the words are read.
     asked = when_asked(tenant, "und am dienstag um achtzehn uhr", now, time_text="um")
     assert (asked.date, asked.time) == (TUESDAY, dt.time(18))
+    # The corrected time keeps the half of the day the caller said first, unless it names its own.
+    city = load_installation().tenant("demo-city")
+    assert when_asked(city, "are you open tonight at six no i mean at eight", now).time == dt.time(20)
+    assert when_asked(city, "at six in the morning sorry i mean at eight", now).time == dt.time(8)
+    assert when_asked(city, "tonight at six no i mean at eight in the morning", now).time == dt.time(8)
+    assert when_asked(tenant, "haben sie abends um sechs auf nein ich meine um acht", now).time == dt.time(20)
 
 
 def test_the_calendar_names_its_own_holidays_and_a_line_its_exceptions():
@@ -193,3 +202,38 @@ def test_clock_times(lang, text, bare, expected):
 ])
 def test_phone_numbers(lang, text, expected):
     assert phone_number(text, lang) == expected
+
+
+@pytest.mark.parametrize("lang, text, place", [
+    ("en", "what are the bank's opening hours", "bank"),
+    ("en", "what time does the dry cleaners open", "dry cleaners"),
+    ("en", "what are the opening times at puregym on sunday", "puregym"),
+    ("en", "how do i get to alton towers", "alton towers"),
+    ("en", "how do i get an appointment with my gp", "my gp"),
+    ("da", "apotekets åbningstider", "apoteket"),
+    ("da", "har bauhaus åbent påskedag", "bauhaus"),
+    ("da", "jeg vil bestille tid hos lægen", "lægen"),
+    ("de", "wie sind die öffnungszeiten der postbank", "postbank"),
+    ("de", "hat die post am samstag auf", "die post"),
+    ("de", "ich hätte gern einen termin bei meinem bankberater", "meinem bankberater"),
+    # Ours, or no place at all.
+    ("en", "what are the opening hours", None),
+    ("en", "what are this week's opening hours", None),
+    ("en", "where are you located", None),
+    ("en", "is the main office open tomorrow", None),
+    ("en", "where's the nearest recycling centre", None),
+    ("en", "what are the opening times at christmas", None),
+    ("en", "i need an appointment at the passport office", None),
+    ("da", "kommunens åbningstider", None),
+    ("da", "hvad er jeres åbningstider", None),
+    ("da", "hvad er åbningstiden i dag", None),
+    ("da", "hvornår er der åbent lille juleaften", None),
+    ("de", "wann ist heute geöffnet", None),
+    ("de", "öffnungszeiten im dezember", None),
+    ("de", "termin bei der passstelle", None),
+    ("de", "wie komme ich zu ihnen", None),
+])
+def test_somebody_elses_place_in_a_question(lang, text, place):
+    tenant = load_installation().tenant(LINES[lang])
+    now = dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+    assert other_place(tenant, text, now) == place

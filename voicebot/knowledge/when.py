@@ -10,6 +10,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Uni
 
 import holidays
 from dateutil.easter import easter
+from dateutil.relativedelta import MO, relativedelta
 
 from voicebot.knowledge.spoken_numbers import JOINERS, WORDS, number_at
 
@@ -88,11 +89,20 @@ def _midsummer_eve(year: int) -> dt.date:
     return june19 + dt.timedelta(days=(4 - june19.weekday()) % 7)  # the Friday from 19 to 25 June
 
 
+def _monday(month: int, which: int) -> Callable[[int], dt.date]:
+    """The first (1) or last (-1) Monday of a month."""
+    return lambda year: dt.date(year, month, 1) + relativedelta(day=1 if which > 0 else 31, weekday=MO(which))
+
+
 _COMMON_DAYS: Dict[str, Dict[str, _Rule]] = {
     "en": {"christmas eve": (12, 24), "christmas day": (12, 25), "christmas": (12, 25), "boxing day": (12, 26),
            "new year's eve": (12, 31), "new years eve": (12, 31), "new year's day": (1, 1),
            "new years day": (1, 1), "maundy thursday": -3, "good friday": -2, "easter sunday": 0,
-           "easter monday": 1, "ascension day": 39, "whit monday": 50},
+           "easter monday": 1, "ascension day": 39, "whit monday": 50,
+           # England's bank holidays as people say them; a calendar's own "August Bank Holiday"
+           # (Ireland's, the first Monday) wins.
+           "early may bank holiday": _monday(5, 1), "late may bank holiday": _monday(5, -1),
+           "august bank holiday": _monday(8, -1)},
     "da": {"lille juleaften": (12, 23), "juleaften": (12, 24), "juleaftensdag": (12, 24), "juledag": (12, 25),
            "første juledag": (12, 25), "1. juledag": (12, 25), "anden juledag": (12, 26), "2. juledag": (12, 26),
            "nytårsaften": (12, 31), "nytårsdag": (1, 1), "grundlovsdag": (6, 5), "skærtorsdag": -3,
@@ -475,22 +485,29 @@ def _find_clock(text: str, lang: str, bare_number_ok: bool) -> Optional[Tuple[in
     return None
 
 
-def parse_time(text: str, lang: str, bare_number_ok: bool = False) -> Optional[dt.time]:
+def parse_time(text: str, lang: str, bare_number_ok: bool = False, said_in: str = "") -> Optional[dt.time]:
     """The clock time in text; a bare number counts only with a cue word unless bare_number_ok.
 
     An hour from 1 to 7 without a morning word is read as afternoon: callers asking whether
-    the office is open "at five" mean 17:00.
+    the office is open "at five" mean 17:00. Without a morning or afternoon word of its own, the
+    time takes those of the sentence it was said in ("tonight at six, no, I mean at eight").
     """
     text = _normalise(text)
     found = _find_clock(text, lang, bare_number_ok)
     if not found:
         return None
     hour, minute, explicit = found
-    afternoon = any(_has(text, w) for w in _AFTERNOON[lang])
-    morning = any(_has(text, w) for w in _MORNING[lang])
+    afternoon, morning = _half_of_day(text, lang)
+    if not (afternoon or morning) and said_in:
+        afternoon, morning = _half_of_day(_normalise(said_in), lang)
     if not explicit and hour < 12 and (afternoon or (hour <= 7 and not morning)):
         hour += 12
     return dt.time(hour % 24, minute)
+
+
+def _half_of_day(text: str, lang: str) -> Tuple[bool, bool]:
+    """Whether the text says afternoon, and whether it says morning."""
+    return any(_has(text, w) for w in _AFTERNOON[lang]), any(_has(text, w) for w in _MORNING[lang])
 
 
 def parse_when(text: str, lang: str, today: dt.date, *, names: Optional[Dict[str, dt.date]] = None,
@@ -506,8 +523,8 @@ def parse_when(text: str, lang: str, today: dt.date, *, names: Optional[Dict[str
     def time_in(part: str) -> Optional[dt.time]:
         # The recogniser's span counts where it was said ("at seven, sorry, I mean five" is five);
         # a span that is no time by itself ("um") leaves the words to be read.
-        found = parse_time(span, lang, bare_number_ok=True) if span and span in part else None
-        return found or parse_time(part, lang)
+        found = parse_time(span, lang, bare_number_ok=True, said_in=text) if span and span in part else None
+        return found or parse_time(part, lang, said_in=text)
 
     time = said_last(rest, lang, time_in)
     return When(date=day[0] if day else None, time=time)
