@@ -314,7 +314,8 @@ def follow_up(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook)
 SURE_OF_OFFICE_QUESTION = 0.7
 
 
-def _not_about_our_offices(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> Optional[List[EventType]]:
+def _not_about_our_offices(dispatcher, tracker: Tracker, tenant: Tenant,
+                           phrases: Phrasebook) -> Optional[List[EventType]]:
     """The reply to an hours or address question that is not about the line's offices, or None."""
     if _asks_about_another_place(tracker, tenant):
         return missed(dispatcher, tracker, tenant, phrases, out_of_scope=True)
@@ -348,11 +349,12 @@ def about_our_office(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phra
         return None
     ranking = [r.get("name") for r in tracker.latest_message.get("intent_ranking") or []]
     topic = next((name for name in ranking if name not in ("out_of_scope", "nlu_fallback")), None)
-    text = (tracker.latest_message.get("text") or "").lower()
+    if topic not in OFFICE_TOPICS:
+        return None
+    text = tracker.latest_message.get("text") or ""
     named = _asked_now(tracker, tenant)
     when_named = named["date"] or named["time"]
-    addressed = addresses_the_line(text, tenant.language)
-    if topic not in OFFICE_TOPICS or not (office_asked(tenant, text) or (when_named and addressed)):
+    if not (named["office"] or (when_named and addresses_the_line(text, tenant.language))):
         return None
     topic = "opening_hours" if when_named else topic
     question = _office_question(tracker, tenant, topic, named, follow_up=False)

@@ -40,7 +40,8 @@ _SHAPES: Dict[str, List[str]] = {
         r"\böffnungszeiten (?:der|des|von|vom|bei|beim|im) (?P<place>.+)",
         r"\bwann (?:öffnet|schließt|schliesst|macht|hat|ist) (?P<place>.+?)(?: auf| zu| geöffnet| offen|$)",
         r"^(?:hat|ist) (?P<place>.+?) (?:geöffnet|offen|auf|zu)\b",
-        r"\b(?:wie komme ich (?:zu|zum|zur|nach|in)|wo ist|wo liegt|wo finde ich|adresse (?:von|vom|der|des)) (?P<place>.+)",
+        r"\b(?:wie komme ich (?:zu|zum|zur|nach|in)|wo ist|wo liegt|wo finde ich|adresse (?:von|vom|der|des)) "
+        r"(?P<place>.+)",
         r"\btermin (?:bei|beim) (?P<place>.+)",
     ],
 }
@@ -56,7 +57,7 @@ _ENDS: Dict[str, FrozenSet[str]] = {
 # Words that name no place, or stand for the line's own ("it", "the office", "your office").
 _OURS: Dict[str, FrozenSet[str]] = {
     "en": frozenset("the a an it that there here you your this office offices building centre center council "
-                    "municipality reception entrance desk counter main nearest closest place parking car park "
+                    "municipality reception entrance desk counter main closest place parking car park nearest "
                     "located based situated week weekend holidays passport passports licence driving citizen "
                     "citizens id morning afternoon evening".split()),
     "da": frozenset("den det de en et der her i jer jeres kontoret kontorerne bygningen indgangen parkering "
