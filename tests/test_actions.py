@@ -132,6 +132,12 @@ def test_an_off_topic_turn_about_our_own_office_is_answered_as_that_question(tex
     assert said == ["The central library is open on Thursday 24 December from 9 am to 7 pm.", say("anything_else")]
 
 
+def test_a_greeting_does_not_compete_with_the_question_beside_it():
+    said, _, _ = run(actions.ActionNotUnderstood(), "hello good afternoon where is the library", "nlu_fallback",
+                     ranking=("greet", "office_location"))
+    assert said[0] == "The central library is at 20 Park Road, opposite the park."
+
+
 def test_a_turn_the_nlu_was_unsure_of_about_our_office_is_answered():
     said, _, _ = run(actions.ActionNotUnderstood(), "is the recycling centre open tomorrow no wait i mean sunday",
                      "nlu_fallback", ranking=("opening_hours",))

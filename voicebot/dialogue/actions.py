@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from voicebot import clock
 from voicebot.config import Installation, Tenant, load_installation
 from voicebot.dialogue import payloads
-from voicebot.intents import GUIDANCE_INTENTS, HANDOFF_INTENTS, ROUTINE_INTENTS
+from voicebot.intents import GUIDANCE_INTENTS, HANDOFF_INTENTS, ROUTINE_INTENTS, SMALL_TALK
 from voicebot.knowledge.answers import (OpeningHoursAnswer, find_office, location_answer, office_asked,
                                         when_asked)
 from voicebot.knowledge.opening_hours import Schedule
@@ -348,7 +348,9 @@ def about_our_office(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phra
     if (tracker.latest_message.get("intent") or {}).get("name") not in ("out_of_scope", "nlu_fallback"):
         return None
     ranking = [r.get("name") for r in tracker.latest_message.get("intent_ranking") or []]
-    topic = next((name for name in ranking if name not in ("out_of_scope", "nlu_fallback")), None)
+    # The best guess that is a request: "hello good afternoon where is the library" is a greeting
+    # and a question, and the greeting does not compete with it.
+    topic = next((name for name in ranking if name not in ("out_of_scope", "nlu_fallback", *SMALL_TALK)), None)
     if topic not in OFFICE_TOPICS:
         return None
     text = tracker.latest_message.get("text") or ""
