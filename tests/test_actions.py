@@ -2,6 +2,7 @@
 rasa_sdk's own tracker, at a chosen instant, with the turn as the NLU would have read it. What
 the NLU makes of real sentences is tested through the text channel (test_dialogue.py)."""
 
+import asyncio
 from typing import Optional
 
 import pytest
@@ -210,3 +211,41 @@ def test_an_unsure_office_question_must_name_an_office_a_day_or_the_line(action,
     said, slots, _ = run(action, text, intent, confidence=0.6)
     assert (said[0] != say("rephrase")) is answered
     assert ("misses" in slots) is not answered
+
+
+def validate_caller_id_ok(text: str, intent: str, **slots) -> dict:
+    tracker = Tracker("conversation", {"tenant": "demo-city", "caller_id": "+447700900321", **slots},
+                      {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [],
+                       "intent_ranking": [{"name": intent, "confidence": 0.9}]},
+                      [], False, None, {"name": "callback_form"}, "action_listen")
+    return actions.ValidateCallbackForm().validate_caller_id_ok(text, CollectingDispatcher(), tracker, {})
+
+
+def test_caller_id_is_used_for_a_callback_only_after_a_yes():
+    assert validate_caller_id_ok("yes please", "affirm") == {"caller_id_ok": "yes", "callback_number": "+447700900321"}
+    assert validate_caller_id_ok("no", "deny") == {"caller_id_ok": "no", "callback_attempts": 0.0}
+    assert validate_caller_id_ok("no call me on zero seven seven zero zero nine zero zero one two three", "deny") == {
+        "caller_id_ok": "no", "callback_number": "07700900123"}
+    assert validate_caller_id_ok("what", "nlu_fallback") == {"caller_id_ok": None, "callback_attempts": 1.0}
+    assert validate_caller_id_ok("what", "nlu_fallback", callback_attempts=1.0) == {
+        "caller_id_ok": "no", "callback_attempts": 0.0}  # a second unclear answer: ask for a number
+
+
+@pytest.mark.parametrize("caller, asks_first", [("+447700900321", "caller_id_ok"), ("anonymous", "callback_number"),
+                                                 (None, "callback_number")])
+def test_the_callback_form_offers_caller_id_only_when_there_is_one(caller, asks_first):
+    start = Tracker("conversation", {"session_started_metadata": {"tenant": "demo-city", "caller": caller}},
+                    {}, [], False, None, {}, "action_listen")
+    slots = {e["name"]: e["value"] for e in actions.ActionSessionStart().run(CollectingDispatcher(), start, {})
+             if e.get("event") == "slot"}
+    assert "callback_number" not in slots  # never a callback number without the caller's say
+    tracker = Tracker("conversation", slots, {}, [], False, None, {"name": "callback_form"}, "action_listen")
+    required = asyncio.run(actions.ValidateCallbackForm().required_slots(
+        ["caller_id_ok", "callback_number"], CollectingDispatcher(), tracker, {}))
+    assert required[0] == asks_first
+
+
+def test_the_caller_id_question_speaks_its_last_digits():
+    said, _, _ = run(actions.ActionAskCallerIdOk(), "can you call me back", "callback_request",
+                     caller_id="+447700900321")
+    assert said == [phrasebook("en").say("callback_confirm_caller", last_digits="0 3 2 1")]

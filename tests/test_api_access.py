@@ -178,12 +178,12 @@ def test_a_text_turn_goes_only_to_a_conversation_the_text_channel_started(bot, t
 
 
 def test_only_a_channel_front_end_gives_the_callers_number(bot, tokens):
-    """A number given with a turn becomes a callback without the bot asking for one: a trainer
-    (or anyone short of a front end that vouches for its citizens) cannot plant one."""
+    """A number given with a turn is offered as the callback number, and a yes is all it takes: a
+    trainer (or anyone short of a front end that vouches for its citizens) cannot give one."""
     conversation_id, _ = bot.start("demo-city")
     path = f"/lines/demo-city/conversations/{conversation_id}/messages"
     turn = json.dumps({"text": "can someone call me back please", "caller": "+447700900321"}).encode()
     status, body = bot.request("POST", path, turn, token=tokens["trainer"])
     assert status == 403 and "channel front end" in body["error"], body
     status, body = bot.request("POST", path, turn, token=tokens["channel"])
-    assert status == 200 and "0 3 2 1" in body["messages"][0], body
+    assert status == 200 and "0 3 2 1" in body["messages"][0], body  # offered, to be confirmed

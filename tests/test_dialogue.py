@@ -128,11 +128,24 @@ def test_handoff_carries_the_topics_so_far(bot):
     assert "hvor langt min sag er" in handoff["handoff"]["summary"]
 
 
-def test_callback_uses_caller_id(bot, store_url):
-    reply = bot.conversation("demo-city", "can someone call me back please", caller=CALLER)[0]
-    assert reply["messages"][0] == say("en", "callback_recorded", last_digits="4 0 5 0", promise="within two working days")
+def test_callback_offers_caller_id_and_uses_it_after_a_yes(bot, store_url):
+    asked, recorded = bot.conversation("demo-city", "can someone call me back please", "yes please", caller=CALLER)
+    assert asked["messages"] == [say("en", "callback_confirm_caller", last_digits="4 0 5 0")]
+    assert recorded["messages"][0] == say("en", "callback_recorded", last_digits="4 0 5 0",
+                                          promise="within two working days")
     stored = [c for c in RecordStore(store_url).open_callbacks("demo-city") if c.number == CALLER]
     assert len(stored) == 1
+
+
+def test_callback_to_another_number_than_caller_id(bot, store_url):
+    asked, other, recorded = bot.conversation(
+        "demo-kommune", "jeg vil gerne ringes op", "nej", "tolv fireogtredive seksogfyrre ni og halvfjerds",
+        caller="+4520304051")
+    assert asked["messages"] == [say("da", "callback_confirm_caller", last_digits="4 0 5 1")]
+    assert other["messages"] == [say("da", "callback_ask_number")]
+    assert recorded["messages"][0] == say("da", "callback_recorded", last_digits="4 6 7 9", promise="inden for to hverdage")
+    numbers = [c.number for c in RecordStore(store_url).open_callbacks("demo-kommune")]
+    assert "12344679" in numbers and "+4520304051" not in numbers
 
 
 def test_callback_asks_for_a_spoken_number(bot, store_url):
@@ -152,10 +165,12 @@ def test_callback_without_a_number_goes_to_a_person(bot):
 
 def test_outside_agent_hours_a_callback_is_offered(bot_without_agents, store_url):
     bot = bot_without_agents  # its clock: Sunday 29 November 2026
-    offer, accepted = bot.conversation("demo-city", "can i speak to a real person", "yes please", caller="+447700900123")
+    offer, accepted, confirmed = bot.conversation("demo-city", "can i speak to a real person", "yes please", "yes",
+                                                  caller="+447700900123")
     assert offer["handoff"] is None
     assert offer["messages"] == [say("en", "agents_closed", day="tomorrow", start="8:30 am"), say("en", "callback_offer")]
-    assert accepted["messages"][0].startswith("Thank you. We will call you back on the number ending 0 1 2 3")
+    assert accepted["messages"] == [say("en", "callback_confirm_caller", last_digits="0 1 2 3")]
+    assert confirmed["messages"][0].startswith("Thank you. We will call you back on the number ending 0 1 2 3")
     offer, declined = bot.conversation("demo-kommune", "jeg vil tale med en medarbejder", "nej tak")
     assert offer["messages"][-1] == say("da", "callback_offer")
     assert declined["messages"] == [say("da", "anything_else")] and declined["hangup"] is None

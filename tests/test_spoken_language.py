@@ -190,6 +190,8 @@ def test_clock_times(lang, text, bare, expected):
 
 @pytest.mark.parametrize("lang, text, expected", [
     ("da", "tolv fireogtredive seksogfyrre otteoghalvfjerds", "12344678"),
+    ("da", "tolv fireogtredive seksogfyrre ni og halvfjerds", "12344679"),  # a recogniser's split
+    ("de", "zwölf vier und dreißig sechsundvierzig neunundsiebzig", "12344679"),
     ("da", "plus femogfyrre to to tre tre fire fire fem fem", "+4522334455"),
     ("da", "fire fem to to tre tre fire fire fem fem", "4522334455"),
     ("de", "null eins sieben zwo drei vier fünf sechs sieben acht", "0172345678"),

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 MAX_MISSES = 2
 MAX_NUMBER_ATTEMPTS = 2
 NO_NUMBER = "none"  # callback_number value after the caller could not give one
+CALLER_ID = re.compile(r"\+?\d{6,15}")
 # Outside agent hours these reasons get a callback offer instead of a dead queue; faults and a
 # failed callback still go to the queue, which the contact centre's own routing covers.
 CALLBACK_INSTEAD = ("requested", "case_handling", "misunderstood")
@@ -112,7 +113,8 @@ def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, 
 
 
 class ActionSessionStart(Action):
-    """Copies the line and the caller's number from the channel's metadata into slots."""
+    """Copies the line and the caller's number from the channel's metadata into slots: the number
+    only if it is one ("anonymous" and SIP names are not), to be offered for a callback."""
 
     def name(self) -> Text:
         return "action_session_start"
@@ -120,8 +122,9 @@ class ActionSessionStart(Action):
     def run(self, dispatcher, tracker: Tracker, domain) -> List[EventType]:
         metadata = tracker.get_slot("session_started_metadata") or {}
         events: List[EventType] = [SessionStarted(), SlotSet("tenant", metadata.get("tenant"))]
-        if metadata.get("caller"):
-            events.append(SlotSet("callback_number", str(metadata["caller"])))
+        caller = str(metadata.get("caller") or "")
+        if CALLER_ID.fullmatch(caller):
+            events.append(SlotSet("caller_id", caller))
         return events + [ActionExecuted("action_listen")]
 
 
@@ -434,9 +437,41 @@ class ActionAskCallbackNumber(LineAction):
         return []
 
 
+class ActionAskCallerIdOk(LineAction):
+    def name(self) -> Text:
+        return "action_ask_caller_id_ok"
+
+    def respond(self, dispatcher, tracker, tenant, phrases):
+        last_digits = " ".join(str(tracker.get_slot("caller_id"))[-4:])
+        dispatcher.utter_message(text=phrases.say("callback_confirm_caller", last_digits=last_digits))
+        return []
+
+
 class ValidateCallbackForm(FormValidationAction):
+    """The callback number: the caller's own (caller ID) once they say yes to it, else the one
+    they say."""
+
     def name(self) -> Text:
         return "validate_callback_form"
+
+    async def required_slots(self, domain_slots: List[Text], dispatcher, tracker: Tracker, domain) -> List[Text]:
+        if tracker.get_slot("caller_id"):
+            return domain_slots
+        return [slot for slot in domain_slots if slot != "caller_id_ok"]
+
+    def validate_caller_id_ok(self, value: Any, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
+        """Yes uses caller ID; no, or a second unclear answer, asks for a number; a number said
+        with the answer ("no, call me on ...") is taken."""
+        said = phone_number(str(value), _tenant(tracker).language)
+        if said:
+            return {"caller_id_ok": "no", "callback_number": said}
+        intent = tracker.get_intent_of_latest_message()
+        if intent == "affirm":
+            return {"caller_id_ok": "yes", "callback_number": tracker.get_slot("caller_id")}
+        attempts = int(tracker.get_slot("callback_attempts") or 0) + 1
+        if intent == "deny" or attempts >= MAX_NUMBER_ATTEMPTS:
+            return {"caller_id_ok": "no", "callback_attempts": 0.0}
+        return {"caller_id_ok": None, "callback_attempts": float(attempts)}
 
     def validate_callback_number(self, value: Any, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
         if value == NO_NUMBER:
@@ -451,7 +486,7 @@ class ValidateCallbackForm(FormValidationAction):
 
 
 class ActionCallback(LineAction):
-    """Records a callback for the number the form collected (or caller ID gave)."""
+    """Records a callback for the number the form collected (or caller ID the caller said yes to)."""
 
     def name(self) -> Text:
         return "action_callback"

@@ -76,6 +76,10 @@ def number_at(tokens: List[str], i: int, lang: str) -> Tuple[Optional[int], int]
     value = WORDS[lang].get(token)
     if value is None:
         return None, 0
+    if lang in JOINERS and 1 <= value <= 9 and tokens[i + 1:i + 2] == [JOINERS[lang]]:  # "ni og halvfjerds"
+        ten = WORDS[lang].get(tokens[i + 2]) if i + 2 < len(tokens) else None
+        if ten is not None and ten >= 20 and ten % 10 == 0:
+            return ten + value, 3
     if lang == "en" and value >= 20 and value % 10 == 0:
         unit = WORDS["en"].get(tokens[i + 1]) if i + 1 < len(tokens) else None
         if unit is not None and 1 <= unit <= 9:
