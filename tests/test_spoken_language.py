@@ -199,6 +199,9 @@ def test_clock_times(lang, text, bare, expected):
     ("en", "oh seven seven double nine one two three four five six", "07799123456"),
     ("en", "my number is 0 7 7 0 0 9 0 0 1 2 3", "07700900123"),
     ("en", "thirty-four twelve fifty seven ninety", "34125790"),
+    ("en", "oh eight hundred one two three four five six", "0800123456"),
+    ("en", "oh one two one four nine six double oh nine hundred and five", "012149600905"),
+    ("da", "otte hundrede tolv fireogtredive seksogfyrre", "800123446"),
     ("en", "call me back please", None),
     ("da", "to tre", None),
 ])

@@ -87,6 +87,10 @@ def number_at(tokens: List[str], i: int, lang: str) -> Tuple[Optional[int], int]
     return value, 1
 
 
+_HUNDRED = {"en": "hundred", "da": "hundrede", "de": "hundert", "ko": "백", "nb": "hundre", "sv": "hundra"}
+_AND = {"en": "and", "da": "og", "de": "und", "ko": "", "nb": "og", "sv": "och"}
+
+
 def phone_number(text: str, lang: str) -> Optional[str]:
     """Digits of a spoken phone number ("plus fem og fyrre", "double seven", pairs), or None."""
     tokens = re.sub(r"[^\w+-]+", " ", text.lower()).replace("+", " plus ").split()
@@ -105,7 +109,13 @@ def phone_number(text: str, lang: str) -> Optional[str]:
             continue
         word = tokens[i]
         text_value = word if word.isdigit() else (f"{value:02d}" if value >= 10 else str(value))
-        digits += text_value * repeat
         i += used
+        if 1 <= value <= 9 and tokens[i:i + 1] == [_HUNDRED[lang]]:  # "oh eight hundred", "nine hundred and five"
+            i += 1
+            rest, rest_used = (None, 0)
+            if tokens[i:i + 1] == [_AND[lang]]:
+                rest, rest_used = number_at(tokens, i + 1, lang)
+            text_value, i = (f"{value}{rest:02d}", i + 1 + rest_used) if rest is not None else (f"{value}00", i)
+        digits += text_value * repeat
     count = len(digits.lstrip("+"))
     return digits if 8 <= count <= 15 else None
