@@ -15,6 +15,12 @@ TUESDAY = dt.date(2026, 11, 24)
 LINES = {"da": "demo-kommune", "de": "stadt-kreis", "en": "demo-city"}
 
 
+def on_tuesday(line: str) -> tuple:
+    """A line and 10:00 on its Tuesday, local time."""
+    tenant = load_installation().tenant(line)
+    return tenant, dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+
+
 @pytest.mark.parametrize("lang, text, expected", [
     ("da", "har i åbent i morgen", dt.date(2026, 11, 25)),
     ("da", "øh har biblioteket åbent på lørdag", dt.date(2026, 11, 28)),
@@ -111,14 +117,12 @@ def test_days(lang, text, expected):
     ("da", "den anden i køen", None),
 ])
 def test_days_as_callers_name_them(lang, text, expected):
-    tenant = load_installation().tenant(LINES[lang])
-    now = dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+    tenant, now = on_tuesday(LINES[lang])
     assert when_asked(tenant, text, now).date == expected
 
 
 def test_a_dotted_date_is_no_clock_time_and_a_time_beside_a_date_is_read():
-    tenant = load_installation().tenant("stadt-kreis")
-    now = dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+    tenant, now = on_tuesday("stadt-kreis")
     asked = when_asked(tenant, "haben sie am 3.10. um halb elf auf", now)
     assert (asked.date, asked.time) == (dt.date(2027, 10, 3), dt.time(10, 30))
     asked = when_asked(tenant, "open on december 24th at 17:30", now)
@@ -129,8 +133,7 @@ def test_a_dotted_date_is_no_clock_time_and_a_time_beside_a_date_is_read():
 
 
 def test_a_corrected_time_wins_over_the_recognisers_first_time_span():
-    tenant = load_installation().tenant("stadt-kreis")
-    now = dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+    tenant, now = on_tuesday("stadt-kreis")
     asked = when_asked(tenant, "haben sie am freitag um sieben offen sorry ich meine um fünf", now,
                        time_text="um sieben")
     assert (asked.date, asked.time) == (dt.date(2026, 11, 27), dt.time(17))
@@ -239,6 +242,5 @@ def test_phone_numbers(lang, text, expected):
     ("de", "wie komme ich zu ihnen", None),
 ])
 def test_somebody_elses_place_in_a_question(lang, text, place):
-    tenant = load_installation().tenant(LINES[lang])
-    now = dt.datetime.combine(TUESDAY, dt.time(10), tenant.zone)
+    tenant, now = on_tuesday(LINES[lang])
     assert other_place(tenant, text, now) == place

@@ -317,20 +317,22 @@ def follow_up(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook)
 SURE_OF_OFFICE_QUESTION = 0.7
 
 
-def _not_about_our_offices(dispatcher, tracker: Tracker, tenant: Tenant,
-                           phrases: Phrasebook) -> Optional[List[EventType]]:
-    """The reply to an hours or address question that is not about the line's offices, or None."""
+def answer_if_about_our_offices(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook,
+                                topic: str) -> List[EventType]:
+    """Answer an hours or address question, unless it is about somebody else's place (the
+    out-of-scope answer) or the model was unsure and nothing shows it is about ours (a rephrase)."""
     if _asks_about_another_place(tracker, tenant):
         return missed(dispatcher, tracker, tenant, phrases, out_of_scope=True)
-    confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
-    if confidence >= SURE_OF_OFFICE_QUESTION or (tracker.get_slot("asked") or {}).get("topic") in OFFICE_TOPICS:
-        return None
-    text = tracker.latest_message.get("text") or ""
     named = _asked_now(tracker, tenant)
-    hours_day = tracker.get_intent_of_latest_message() == "opening_hours" and (named["date"] or named["time"])
-    if named["office"] or hours_day or addresses_the_line(text, tenant.language):
-        return None
-    return missed(dispatcher, tracker, tenant, phrases, out_of_scope=False)
+    confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
+    follows_office_question = (tracker.get_slot("asked") or {}).get("topic") in OFFICE_TOPICS
+    if confidence < SURE_OF_OFFICE_QUESTION and not follows_office_question:
+        hours_day = topic == "opening_hours" and (named["date"] or named["time"])
+        text = tracker.latest_message.get("text") or ""
+        if not (named["office"] or hours_day or addresses_the_line(text, tenant.language)):
+            return missed(dispatcher, tracker, tenant, phrases, out_of_scope=False)
+    question = _office_question(tracker, tenant, topic, named, follow_up=False)
+    return answer_office_question(dispatcher, tracker, tenant, phrases, question)
 
 
 def _asks_about_another_place(tracker: Tracker, tenant: Tenant) -> bool:
@@ -371,11 +373,7 @@ class ActionOpeningHours(LineAction):
         return "action_opening_hours"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
-        refused = _not_about_our_offices(dispatcher, tracker, tenant, phrases)
-        if refused is not None:
-            return refused
-        question = _office_question(tracker, tenant, "opening_hours", _asked_now(tracker, tenant), follow_up=False)
-        return answer_office_question(dispatcher, tracker, tenant, phrases, question)
+        return answer_if_about_our_offices(dispatcher, tracker, tenant, phrases, "opening_hours")
 
 
 class ActionOfficeLocation(LineAction):
@@ -383,11 +381,7 @@ class ActionOfficeLocation(LineAction):
         return "action_office_location"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
-        refused = _not_about_our_offices(dispatcher, tracker, tenant, phrases)
-        if refused is not None:
-            return refused
-        question = _office_question(tracker, tenant, "office_location", _asked_now(tracker, tenant), follow_up=False)
-        return answer_office_question(dispatcher, tracker, tenant, phrases, question)
+        return answer_if_about_our_offices(dispatcher, tracker, tenant, phrases, "office_location")
 
 
 class ActionHandoff(LineAction):

@@ -9,6 +9,7 @@ the sentence's shape and compared with the line's offices and with the words tha
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional
 
 from voicebot.config.tenant import Tenant
@@ -101,11 +102,15 @@ def _name(words: str, lang: str) -> str:
     return " ".join(kept)
 
 
+@lru_cache(maxsize=None)
+def _not_places(lang: str) -> FrozenSet[str]:
+    """The words that stand for the line, and weekday and month names."""
+    return _OURS[lang] | set(WEEKDAY_WORDS[lang]) | {m.lower() for m in phrasebook(lang).data["months"]}
+
+
 def _is_ours(tenant: Tenant, place: str, now: dt.datetime) -> bool:
     """Words that stand for the line, or that are a day ("the opening times at christmas")."""
-    lang = tenant.language
-    not_places = _OURS[lang] | set(WEEKDAY_WORDS[lang]) | {m.lower() for m in phrasebook(lang).data["months"]}
-    if find_office(tenant, place) or all(word in not_places for word in place.split()):
+    if find_office(tenant, place) or all(word in _not_places(tenant.language) for word in place.split()):
         return True
     when = when_asked(tenant, place, now)
     return when.date is not None or when.time is not None

@@ -88,7 +88,7 @@ def number_at(tokens: List[str], i: int, lang: str) -> Tuple[Optional[int], int]
 
 
 _HUNDRED = {"en": "hundred", "da": "hundrede", "de": "hundert", "ko": "백", "nb": "hundre", "sv": "hundra"}
-_AND = {"en": "and", "da": "og", "de": "und", "ko": "", "nb": "og", "sv": "och"}
+_AND = {**JOINERS, "en": "and", "ko": "", "nb": "og", "sv": "och"}
 
 
 def phone_number(text: str, lang: str) -> Optional[str]:
@@ -112,10 +112,11 @@ def phone_number(text: str, lang: str) -> Optional[str]:
         i += used
         if 1 <= value <= 9 and tokens[i:i + 1] == [_HUNDRED[lang]]:  # "oh eight hundred", "nine hundred and five"
             i += 1
-            rest, rest_used = (None, 0)
-            if tokens[i:i + 1] == [_AND[lang]]:
-                rest, rest_used = number_at(tokens, i + 1, lang)
-            text_value, i = (f"{value}{rest:02d}", i + 1 + rest_used) if rest is not None else (f"{value}00", i)
+            rest, rest_used = number_at(tokens, i + 1, lang) if tokens[i:i + 1] == [_AND[lang]] else (None, 0)
+            if rest is None:
+                text_value = f"{value}00"
+            else:
+                text_value, i = f"{value}{rest:02d}", i + 1 + rest_used
         digits += text_value * repeat
     count = len(digits.lstrip("+"))
     return digits if 8 <= count <= 15 else None
