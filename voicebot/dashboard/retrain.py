@@ -55,6 +55,7 @@ class Retrainer:
     def __init__(self, inst: Installation, dialogue: Dialogue):
         self.inst, self.dialogue = inst, dialogue
         self.job: Optional[RetrainJob] = None
+        self._task: Optional[asyncio.Future] = None
 
     @property
     def running(self) -> bool:
@@ -65,7 +66,9 @@ class Retrainer:
         if self.running:
             raise RuntimeError(f"the {self.job.lang} model is being retrained already")
         self.job = RetrainJob(lang)
-        asyncio.ensure_future(self._run(self.job, labelled))
+        # Held here: the loop keeps only a weak reference to a task, and a collected one would
+        # leave the job "evaluating" for ever.
+        self._task = asyncio.ensure_future(self._run(self.job, labelled))
         return self.job
 
     async def _run(self, job: RetrainJob, labelled: List[Tuple[str, str]]) -> None:

@@ -70,6 +70,7 @@ class CallSession:
         self.transferring = False
         self.transfer_deadline: Optional[asyncio.TimerHandle] = None
         self.queued: Optional[QueuedCaller] = None  # waiting in the bot's queue, or with an agent
+        self.queue_task: Optional[asyncio.Future] = None  # the wait in the queue, held while it runs
         self.handoff_at = 0.0
         self.ended = False
 
@@ -301,7 +302,7 @@ class CallSession:
             return
         headers = context_headers(self.tenant, handoff, self.call_id, self.last_intent)
         self.queued = QueuedCaller(self, handoff, headers)
-        asyncio.ensure_future(self._wait_in_queue())
+        self.queue_task = asyncio.ensure_future(self._wait_in_queue())
 
     async def _wait_in_queue(self) -> None:
         try:
