@@ -214,10 +214,14 @@ SEOUL_OFFICE_HOURS = "2026-11-24T10:00:00+09:00"
 @pytest.fixture(scope="session")
 def korean_config(tmp_path_factory) -> Path:
     """The Korean test line's installation, trained. Silence is noticed after 4 s (not the
-    default 8) to keep the silence tests short."""
+    default 8) to keep the silence tests short; a chat waits up to 10 s (not 3) for a call's turn,
+    so that on a busy machine a slow turn does not outlast the wait the calls-first test watches."""
     from voicebot import korean_line
 
-    return korean_line.build(tmp_path_factory.mktemp("korean"), silence_timeout_s=4)
+    config = korean_line.build(tmp_path_factory.mktemp("korean"), silence_timeout_s=4)
+    with config.open("a", encoding="utf-8") as settings:
+        settings.write("text: {wait_for_calls_s: 10}\n")
+    return config
 
 
 @pytest.fixture(scope="session")

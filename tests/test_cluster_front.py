@@ -103,9 +103,12 @@ def test_the_generated_configuration_is_one_kamailio_accepts(tmp_path):
 def test_the_front_takes_trunks_as_addresses_or_networks_and_refuses_nonsense(tmp_path):
     front = [sys.executable, "-m", "voicebot.cli", "cluster", "front", "--worker", "127.0.0.1:5071",
              "--folder", str(tmp_path), "--check"]
-    done = subprocess.run(front + ["--trunk", "192.0.2.10", "--trunk", "198.51.100.7/28"],
+    done = subprocess.run(front + ["--trunk", "192.0.2.10", "--trunk", "198.51.100.7/28", "--trunk", "TCP:203.0.113.5"],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "addresses.list").read_text().startswith("1 192.0.2.10 32 0\n1 198.51.100.0 28 0\n")
-    done = subprocess.run(front + ["--trunk", "carrier.example"], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "--trunk" in done.stderr
+    assert (tmp_path / "addresses.list").read_text().startswith(
+        "1 192.0.2.10 32 0\n1 198.51.100.0 28 0\n3 203.0.113.5 32 0\n")
+    assert "trunks 192.0.2.10/32, 198.51.100.0/28, tcp:203.0.113.5/32" in done.stdout
+    for nonsense in ("carrier.example", "tcp:", "udp:192.0.2.10"):
+        done = subprocess.run(front + ["--trunk", nonsense], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "--trunk" in done.stderr, nonsense

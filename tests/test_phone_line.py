@@ -2,6 +2,7 @@
 
 import os
 import re
+import threading
 import time
 import urllib.parse
 import wave
@@ -138,6 +139,34 @@ def test_a_recognised_korean_utterance_drives_the_dialogue(korean_bot):
     # The recogniser's real-time factor per utterance reaches the metrics.
     assert all(e["speech_ms"] > 500 and e["asr_busy_ms"] > 0 for e in events(record, "heard"))
     assert metric(korean_bot.text("/metrics"), "voicebot_asr_real_time_factor_count", language="ko") >= 2
+
+
+def test_a_chat_waits_while_a_callers_turn_is_heard_and_answered(korean_bot):
+    """Calls first (text.wait_for_calls_s): a chat that sends turn after turn gets no answer
+    between the end of the caller's words and the beginning of the bot's answer."""
+    conversation_id, _ = korean_bot.start("ko-test")
+    answered_at, stop = [], threading.Event()
+
+    def chat() -> None:
+        while not stop.is_set():
+            korean_bot.say("ko-test", conversation_id, korean_line.ASK_OPENING_HOURS)
+            answered_at.append(time.time())
+    chatting = threading.Thread(target=chat, name="chat")
+    chatting.start()
+    try:
+        timeline = place_call(korean_bot.sip_uri(KOREAN_LINE), "--lang", "ko", "--say", korean_line.ASK_OPENING_HOURS)
+    finally:
+        stop.set()
+        chatting.join(60)
+    record = korean_bot.call_record(timeline["call_id"])
+    [heard] = events(record, "heard")
+    [answer] = [e for e in events(record, "playing") if e["purpose"] == "answer"]
+    spoken_until = record["started"] + heard["t"] - (heard["end_of_speech_ms"] + heard["asr_ms"]) / 1000
+    answered = record["started"] + answer["t"]
+    assert sum(t < spoken_until - 2 for t in answered_at) >= 5, "the chat was not going before the caller spoke"
+    assert answered - spoken_until > 0.3
+    assert not [t for t in answered_at if spoken_until < t < answered], (spoken_until, answered, answered_at)
+    assert any(t > answered for t in answered_at)
 
 
 def test_models_get_fails_clearly_when_the_model_host_is_unreachable(tmp_path):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_CITY, DEMO_KOMMUNE, REPO, STADT_KREIS, place_call
+from front import Front
 from peers import run_sipp
 from test_registrar import Phone, Running, status
 from voicebot import procs
@@ -256,3 +257,34 @@ def test_a_flood_is_dropped_and_other_callers_still_get_through(front, tmp_path)
     assert answered + dropped == 3000
     assert answered < 150, (answered, dropped)  # pike: a few seconds of 15 a second at most
     assert during and front.alive() and connects(front.uri(DEMO_CITY))
+
+
+@pytest.fixture(scope="module")
+def tcp_trunk_front(bot, tmp_path_factory):
+    """A front whose one trunk, 127.0.0.1, sends over TCP only."""
+    running = Front(tmp_path_factory.mktemp("tcp-front"), [bot.sip_port], "--trunk", "tcp:127.0.0.1")
+    yield running
+    running.stop()
+
+
+def test_udp_forged_as_a_tcp_trunks_address_reaches_no_worker_and_the_trunks_calls_go_through(
+        tcp_trunk_front, bot, tmp_path):
+    # INVITEs to a real line from the trunk's address, slower than the flood limit and never
+    # ACKed: from a UDP trunk each would hold one of the worker's call slots for 5 s and more.
+    stats, invites = tmp_path / "forged.csv", 150
+    forged = subprocess.Popen(
+        ["sipp", f"127.0.0.1:{tcp_trunk_front.port}", "-sf", str(REPO / "tests" / "sipp" / "flood.xml"),
+         "-s", DEMO_CITY, "-i", "127.0.0.1", "-p", str(free_port()), "-r", "10", "-m", str(invites), "-nr",
+         "-nostdin", "-timeout", "30s", "-trace_stat", "-stf", str(stats), "-fd", "1"],
+        cwd=tmp_path, preexec_fn=procs.die_with_parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    over_tcp = tcp_trunk_front.uri(DEMO_CITY) + ";transport=tcp"
+    try:
+        time.sleep(2)
+        during = [connects(over_tcp) for _ in range(2)]
+        assert forged.poll() is None, "the forged INVITEs ended before the calls: send more"
+        forged.wait(60)
+    finally:
+        procs.stop(forged)
+    assert sipp_counts(stats) == (0, invites)  # no answer to any, not even the refusal
+    assert not any(call["call_id"].endswith(f"-{forged.pid}@127.0.0.1") for call in bot.request("GET", "/calls")[1])
+    assert during == [True, True] and tcp_trunk_front.alive()

@@ -161,15 +161,14 @@ def call_turns(bot: BotProcess, turns: int, raw: List[dict], phase: str) -> Tupl
             [t.bot["dialogue_ms"] for t in times if t.bot])
 
 
-def run(root: Path, chats: int, turns: int, say: Callable[[str], None], turns_at_once: Optional[int] = None
-        ) -> List[str]:
-    """`turns_at_once`: the text channel's setting instead of the default (with it no turn is
-    refused), to compare."""
+def run(root: Path, chats: int, turns: int, say: Callable[[str], None], text: Optional[dict] = None) -> List[str]:
+    """`text`: text channel settings instead of the defaults, to compare."""
+    text = text or {}
     root.mkdir(parents=True, exist_ok=True)
     config, number, serve_args = prepare(LINE, root)
-    if turns_at_once:
+    if text:
         with config.open("a", encoding="utf-8") as settings:
-            settings.write(f"\ntext: {{turns_at_once: {turns_at_once}, max_waiting: 10000}}\n")
+            settings.write("\ntext: " + json.dumps(text) + "\n")
     bot = BotProcess(config, root / "bench.sqlite3", root / "bot.log", LINE.clock, number, serve_args)
     raw: List[dict] = []
     try:
@@ -184,11 +183,11 @@ def run(root: Path, chats: int, turns: int, say: Callable[[str], None], turns_at
     finally:
         bot.stop()
         (root / "calls.json").write_text(json.dumps(raw, ensure_ascii=False, indent=1), encoding="utf-8")
-    return figures(alone_call, alone_health, loaded_call, loaded_health, load, chats, turns, turns_at_once)
+    return figures(alone_call, alone_health, loaded_call, loaded_health, load, chats, turns, TextChannel(**text))
 
 
 def figures(alone_call, alone_health: List[float], loaded_call, loaded_health: List[float], loaded: Load,
-            chats: int, turns: int, turns_at_once: Optional[int]) -> List[str]:
+            chats: int, turns: int, settings: TextChannel) -> List[str]:
     def row(label: str, before: List[float], after: List[float]) -> str:
         cells = "".join(f"{pct(values, q):>7.0f}" for values in (before, after) for q in (50, 95, 100))
         ratio = pct(after, 50) / pct(before, 50) if before and pct(before, 50) else float("nan")
@@ -199,8 +198,9 @@ def figures(alone_call, alone_health: List[float], loaded_call, loaded_health: L
         f"{LINE.title}, {LINE.recogniser}; one call of {turns} turns (each spoken {BARGE_IN_AFTER_S} s into the "
         f"bot's answer), alone and while {chats} chats send turns and {LARGE_PER_S} bodies of "
         f"{LARGE_BYTES // 1024} kB arrive a second (clients at nice {CLIENTS_NICE} on the same machine); text "
-        "turns at once: " + (f"{turns_at_once}, none refused" if turns_at_once
-                             else f"{TextChannel().turns_at_once} (the default), {TextChannel().max_waiting} waiting"),
+        f"turns at once {settings.turns_at_once}, {settings.max_waiting} waiting, waiting for calls at most "
+        f"{settings.wait_for_calls_s:g} s"
+        + ("" if settings == TextChannel() else " (defaults: " + ", ".join(f"{k} {v}" for k, v in TextChannel()) + ")"),
         f"  {'(ms)':<30}{'alone':>21}{'under load':>21}{'p50':>8}",
         f"  {'':<30}" + f"{'p50':>7}{'p95':>7}{'max':>7}" * 2 + f"{'ratio':>8}",
         row("call: turn latency at caller", alone_call[0], loaded_call[0]),

@@ -237,7 +237,9 @@ def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_jso
             raise click.UsageError("--record and --accept-transfer are for a single call, not with --calls")
         _call_many(uri, turns, calls, concurrent, stagger, timeout, as_json, number)
         return
-    timeline = TestCaller(number=number).run(uri, turns, record, timeout, accept_transfer=accept_transfer)
+    transport = "tcp" if ";transport=tcp" in uri.lower() else "udp"
+    timeline = TestCaller(number=number, transport=transport).run(uri, turns, record, timeout,
+                                                                  accept_transfer=accept_transfer)
     if as_json:
         click.echo(timeline_json(timeline))
     else:
@@ -592,20 +594,25 @@ def bench_handoff(calls: int, root: Optional[Path], output: Optional[Path]) -> N
               help="Turns of the call measured alone and under load.")
 @click.option("--turns-at-once", type=click.IntRange(1, 1000),
               help="Let this many text turns into the dialogue at once, none refused (to compare with the default).")
+@click.option("--wait-for-calls", type=click.FloatRange(0, 30),
+              help="Seconds a text turn waits at most for a call's turn (text.wait_for_calls_s; 0: calls not first).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
               help="Build the Korean test line here and keep it, with calls.json (default: a temporary folder).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Results file (default benchmarks/RESULTS.md).")
-def bench_load(chats: int, turns: int, turns_at_once: Optional[int], root: Optional[Path],
-               output: Optional[Path]) -> None:
+def bench_load(chats: int, turns: int, turns_at_once: Optional[int], wait_for_calls: Optional[float],
+               root: Optional[Path], output: Optional[Path]) -> None:
     """A live call's turns and /health alone and while many chats and 1 MB bodies arrive: the
     calls must keep their latency (the Korean test line)."""
     from voicebot.bench_load import run
 
-    section = "Load: chats and large bodies beside a call" + (f" ({turns_at_once} at once)" if turns_at_once else "")
-    command = f"voicebot bench load --chats {chats} --turns {turns}" \
-        + (f" --turns-at-once {turns_at_once}" if turns_at_once else "")
-    _run_bench(section, command, root, output, lambda folder: run(folder, chats, turns, click.echo, turns_at_once))
+    text = {**({"turns_at_once": turns_at_once, "max_waiting": 10000} if turns_at_once else {}),
+            **({"wait_for_calls_s": wait_for_calls} if wait_for_calls is not None else {})}
+    options = (f" --turns-at-once {turns_at_once}" if turns_at_once else "") \
+        + (f" --wait-for-calls {wait_for_calls:g}" if wait_for_calls is not None else "")
+    section = "Load: chats and large bodies beside a call" + (f" ({options.strip()})" if options else "")
+    command = f"voicebot bench load --chats {chats} --turns {turns}" + options
+    _run_bench(section, command, root, output, lambda folder: run(folder, chats, turns, click.echo, text))
 
 
 @bench.command("cluster")
@@ -710,10 +717,10 @@ def _address(value: str) -> tuple:
 
 
 def _trunk(value: str) -> str:
-    from voicebot.cluster.kamailio import trunk_network
+    from voicebot.cluster.kamailio import trunk_text
 
     try:
-        return str(trunk_network(value))
+        return trunk_text(value)
     except ValueError as error:
         raise click.BadParameter(str(error))
 
@@ -724,7 +731,8 @@ def _trunk(value: str) -> str:
 @click.option("--trunk", "trunks", multiple=True, default=("127.0.0.1",), show_default=True,
               callback=lambda c, p, v: [_trunk(t) for t in v],
               help="An address or CIDR network allowed to send calls (repeat for each trunk); "
-                   "anyone else gets 403 to everything.")
+                   "anyone else gets 403 to everything. 'tcp:ADDRESS' for a trunk that sends over TCP "
+                   "only: UDP from its address, which anyone can forge, is then dropped.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where callers reach the front.")
 @click.option("--port", default=5060, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--flood-requests", default=30, show_default=True, type=click.IntRange(5, 100000),

@@ -29,6 +29,7 @@ from voicebot.clock import ms
 from voicebot.config import ConfigError, Installation
 from voicebot.dashboard.auth import Logins
 from voicebot.dashboard.pages import dashboard, off_loop
+from voicebot.dialogue.priority import CallsFirst
 from voicebot.dialogue.runtime import MAX_UTTERANCE_CHARS, Dialogue
 from voicebot.store import CallRecord, RecordStore
 
@@ -54,11 +55,13 @@ class Busy(SanicException):
 class TextTurns:
     """Text turns let into the dialogue: at most `at_once` at a time (in one process Rasa shares
     the calls' cores and interpreter, so a burst of chats must not line up there ahead of a
-    caller's turn), at most `max_waiting` more in line; beyond that a chat is told to send again."""
+    caller's turn), none while a call's turn is being answered (`calls_first`), at most
+    `max_waiting` more in line; beyond that a chat is told to send again."""
 
-    def __init__(self, at_once: int, max_waiting: int):
+    def __init__(self, at_once: int, max_waiting: int, calls_first: CallsFirst):
         self.slots = asyncio.Semaphore(at_once)
         self.waiting, self.max_waiting = 0, max_waiting
+        self.calls_first = calls_first
 
     @contextlib.asynccontextmanager
     async def turn(self):
@@ -70,6 +73,7 @@ class TextTurns:
         finally:
             self.waiting -= 1
         try:
+            await self.calls_first.text_turn_may_start()
             yield
         finally:
             self.slots.release()
@@ -94,7 +98,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     app.blueprint(dashboard(inst, dialogue, records, phone_line))
     conversations: "collections.OrderedDict[str, CallRecord]" = collections.OrderedDict()
     logins = Logins(records.session)
-    text_turns = TextTurns(inst.settings.text.turns_at_once, inst.settings.text.max_waiting)
+    text_turns = TextTurns(inst.settings.text.turns_at_once, inst.settings.text.max_waiting, dialogue.calls_first)
 
     def owner(request, *roles: str) -> str:
         """The role of the request's token, if it is one of `roles` (or admin)."""

@@ -24,12 +24,24 @@ def modules_dir() -> str:
     return found[0]
 
 
-def trunk_network(value: str) -> ipaddress.IPv4Network:
-    """A trunk as an address or CIDR network ('192.0.2.10', '198.51.100.0/28'); ValueError otherwise."""
-    network = ipaddress.ip_network(value.strip(), strict=False)
+TCP_ONLY = "tcp:"
+
+
+def trunk_network(value: str) -> Tuple[ipaddress.IPv4Network, bool]:
+    """A trunk as an address or CIDR network ('192.0.2.10', '198.51.100.0/28'), and whether it
+    sends over TCP only ('tcp:192.0.2.10'); ValueError otherwise."""
+    value = value.strip()
+    tcp_only = value.lower().startswith(TCP_ONLY)
+    network = ipaddress.ip_network(value[len(TCP_ONLY):] if tcp_only else value, strict=False)
     if network.version != 4:
         raise ValueError(f"{value!r}: the front listens on IPv4 only")
-    return network
+    return network, tcp_only
+
+
+def trunk_text(value: str) -> str:
+    """A trunk as the front's options name it: 'tcp:192.0.2.10/32', '198.51.100.0/28'."""
+    network, tcp_only = trunk_network(value)
+    return (TCP_ONLY if tcp_only else "") + str(network)
 
 
 def numbers_regex(numbers: Iterable[str]) -> str:
@@ -66,9 +78,10 @@ def write_front(folder: Path, host: str, port: int, workers: Iterable[Tuple[str,
     listing.write_text("".join(f"1 sip:{h}:{p} 0 {len(workers) - n} duid=worker{n + 1}\n"
                                for n, (h, p) in enumerate(workers)))
     # The permissions module's address file, "group address mask port" (port 0: any):
-    # group 1 the trunks, group 2 the workers' SIP addresses.
+    # group 1 the trunks, group 2 the workers' SIP addresses, group 3 the trunks on TCP only.
     addresses = folder / "addresses.list"
-    addresses.write_text("".join(f"1 {n.network_address} {n.prefixlen} 0\n" for n in map(trunk_network, trunks))
+    addresses.write_text("".join(f"{3 if tcp_only else 1} {n.network_address} {n.prefixlen} 0\n"
+                                 for n, tcp_only in map(trunk_network, trunks))
                          + "".join(f"2 {socket.gethostbyname(h)} 32 {p}\n" for h, p in workers))
     config = folder / "kamailio.cfg"
     config.write_text(string.Template(TEMPLATE.read_text()).substitute(

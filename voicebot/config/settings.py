@@ -42,6 +42,9 @@ class TextChannel(Strict):
     # run on Rasa servers of their own (rasa_servers), where a turn costs this process little.
     turns_at_once: int = pydantic.Field(1, ge=1, le=1000)
     max_waiting: int = pydantic.Field(200, ge=0, le=10000)
+    # Calls first: from a caller's first word to the first word of the bot's answer, a text turn
+    # waits this long at most to enter the dialogue (0: it does not wait for calls).
+    wait_for_calls_s: float = pydantic.Field(3.0, ge=0, le=30)
 
 
 class ActionServer(Endpoint):

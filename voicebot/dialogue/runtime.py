@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Union
 from voicebot.config import ConfigError, Installation, Tenant
 from voicebot.dialogue import payloads
 from voicebot.dialogue.backends import LocalRasa, RemoteRasa
+from voicebot.dialogue.priority import CallsFirst
 from voicebot.dialogue.training import is_stale, model_path
 from voicebot.intents import ROUTINE_INTENTS
 from voicebot.knowledge.phrasebook import phrasebook
@@ -73,6 +74,7 @@ class Dialogue:
         self.servers = {lang: url for lang, url in {**inst.settings.rasa_servers, **(servers or {})}.items()
                         if lang in self.languages}
         self.agents: Dict[str, Union[LocalRasa, RemoteRasa]] = {}
+        self.calls_first = CallsFirst(inst.settings.text.wait_for_calls_s)
 
     @property
     def local_languages(self) -> list:

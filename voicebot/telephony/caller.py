@@ -135,10 +135,10 @@ class Ear:
 
 
 class TestCaller:
-    def __init__(self, host: str = "127.0.0.1", number: str = "caller"):
+    def __init__(self, host: str = "127.0.0.1", number: str = "caller", transport: str = "udp"):
         self.host, self.number = host, number  # number: the user part of From, what caller ID shows
         self.calls: Dict[PlacedCall, CallerCall] = {}  # until disconnected; SIP thread only
-        self.stack = SipStack(host, 0, ["udp"], ["G722/16000", "PCMA/8000", "PCMU/8000"],
+        self.stack = SipStack(host, 0, [transport], ["G722/16000", "PCMA/8000", "PCMU/8000"],
                               self._make_account, self._hang_up_all, user_agent="voicebot-test-caller")
 
     def start(self) -> "TestCaller":

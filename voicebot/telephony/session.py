@@ -121,23 +121,38 @@ class CallSession:
             self._media_ready(value)
         elif kind == "speech_started":
             self.caller_speaking = True
+            self._hold_text_turns()
         elif kind == "barge_in":
             self._on_barge_in(value)
         elif kind == "utterance":
             self.caller_speaking = False
             self.quiet_since = time.monotonic()
-            await self._on_utterance(value)
+            await self._answering(self._on_utterance(value))
         elif kind == "partial":
             self.record.add("partial", text=value)
         elif kind == "recognizer_failed":
             await self._on_recognizer_failed(value)
         elif kind == "dtmf":
-            await self._on_dtmf(value)
+            self._hold_text_turns()
+            await self._answering(self._on_dtmf(value))
         elif kind == "transfer_status":
             await self._on_transfer_status(*value)
         elif kind == "hangup":
             self.record.add("hangup", by="caller" if self.record.state == "talking" else "bot")
             self.ended = True
+
+    def _hold_text_turns(self) -> None:
+        """From the caller's first word (or key) to the first word of the answer, text turns
+        wait: this turn's recognition, dialogue and synthesis get the cores."""
+        if self.queued is None and not self.transferring:
+            self.line.dialogue.calls_first.hold(self.call_id)
+
+    async def _answering(self, turn) -> None:
+        """Handle the turn; when nothing new is to be said to it, text turns may go on at once."""
+        speaking = self.speaking
+        await turn
+        if self.speaking is speaking:
+            self.line.dialogue.calls_first.release(self.call_id)
 
     def _media_ready(self, port) -> None:
         self.port = port
@@ -270,6 +285,7 @@ class CallSession:
             speech, _ = await loop.run_in_executor(None, self.line.prompts.speech, self.synthesizer, sentence, RATE)
             self.port.play(speech.pcm)
             if first:
+                self.line.dialogue.calls_first.release(self.call_id)
                 self.record.add("playing", purpose=purpose, text=" ".join(texts),
                                 **({"turn_ms": ms(time.monotonic() - heard_at)} if heard_at else {}))
                 first = False
@@ -367,5 +383,6 @@ class CallSession:
         if self.record.state not in ("transferred",):
             self.record.state = "ended"
         self.record.forget_caller()  # not kept whole in memory past the call
+        self.line.dialogue.calls_first.release(self.call_id)
         self.line.dialogue.forget(self.tenant, self.call_id)
         await self.line.sip(self.line.release, self)
