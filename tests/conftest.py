@@ -17,7 +17,7 @@ import pytest
 from voicebot.config import load_installation
 from voicebot.dashboard.auth import harness_token
 from voicebot.dialogue.action_server import free_port
-from voicebot.dialogue.training import train_stale
+from voicebot.dialogue.training import TRAINING_FILES, train_stale
 from voicebot.telephony.caller import timeline_from_output
 from voicebot import procs
 
@@ -70,7 +70,7 @@ def inst():
 @pytest.fixture
 def install_copy(tmp_path) -> Path:
     """A copy of the installation's configuration and training data, to change freely."""
-    for name in ("voicebot.yml", "domain.yml", "config.yml"):
+    for name in ("voicebot.yml", *TRAINING_FILES):
         shutil.copy(REPO / name, tmp_path / name)
     for folder in ("tenants", "nlu_data", "stories"):
         shutil.copytree(REPO / folder, tmp_path / folder)

@@ -104,8 +104,8 @@ def test_on_christmas_eve_a_caller_is_offered_a_callback_not_absent_staff(monkey
     assert slots["awaiting"] == "callback_offer" and payloads == []
 
 
-def test_guidance_forgets_the_office_question():
-    _, slots, _ = run(actions.ActionGuidance(), "how do i renew my passport", "passport", asked=LIBRARY_TOMORROW)
+def test_a_topic_answer_forgets_the_office_question():
+    _, slots, _ = run(actions.ActionTopic(), "how do i renew my passport", "passport", asked=LIBRARY_TOMORROW)
     assert slots["asked"] is None
 
 
@@ -171,7 +171,7 @@ def test_small_talk_after_an_hours_answer_that_names_a_day_follows_up():
     (actions.ActionOpeningHours(), "is the post office open on saturday afternoon", "opening_hours", "demo-city"),
     (actions.ActionOfficeLocation(), "how do i get to the odeon from the train station", "office_location",
      "demo-city"),
-    (actions.ActionGuidance(), "can i move my appointment with the dentist to friday", "book_appointment",
+    (actions.ActionTopic(), "can i move my appointment with the dentist to friday", "book_appointment",
      "demo-city"),
     (actions.ActionOpeningHours(), "hvornår åbner supermarkedet i morgen", "opening_hours", "demo-kommune"),
     (actions.ActionOfficeLocation(), "wie komme ich zu meinem kumpel in die lindenstraße", "office_location",
@@ -192,7 +192,7 @@ def test_a_question_about_somebody_elses_place_gets_the_out_of_scope_answer(acti
      "The town hall customer service centre is closed on Friday 25 December"),
     (actions.ActionOfficeLocation(), "where are you located", "office_location",
      "The town hall customer service centre is at"),
-    (actions.ActionGuidance(), "i need an appointment at the passport office", "book_appointment",
+    (actions.ActionTopic(), "i need an appointment at the passport office", "book_appointment",
      "You can book, change or cancel an appointment"),
 ])
 def test_questions_about_our_own_places_are_still_answered(action, text, intent, expected):
@@ -249,3 +249,47 @@ def test_the_caller_id_question_speaks_its_last_digits():
     said, _, _ = run(actions.ActionAskCallerIdOk(), "can you call me back", "callback_request",
                      caller_id="+447700900321")
     assert said == [phrasebook("en").say("callback_confirm_caller", last_digits="0 3 2 1")]
+
+
+@pytest.fixture
+def parking_topics(install_copy, monkeypatch):
+    """The installation with a parking permit topic: demo-city answers it, demo-kommune offers a
+    callback (the topic's default), stadt-kreis hands it to its own queue; complaints keep the
+    default handoff."""
+    import yaml
+    from voicebot.config import load_installation
+
+    topics = yaml.safe_load((install_copy / "topics.yml").read_text())
+    topics["topics"]["parking_permit"] = {"names": {"en": "Parking permits", "da": "Parkering", "de": "Parkausweise"},
+                                          "default": {"offer_callback": True}}
+    (install_copy / "topics.yml").write_text(yaml.safe_dump(topics, allow_unicode=True))
+    for line, behaviour in (("demo-city", "Apply for a resident's parking permit online at demo city dot gov dot uk."),
+                            ("stadt-kreis", {"hand_off": "case_handling", "queue": "demo-city-contact-centre"})):
+        path = install_copy / "tenants" / f"{line}.yml"
+        data = yaml.safe_load(path.read_text())
+        data["topics"]["parking_permit"] = behaviour
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    monkeypatch.setattr(actions, "installation", lambda: load_installation(install_copy / "voicebot.yml"))
+
+
+def test_a_topic_added_as_data_is_answered_handed_off_or_offered_a_callback_as_each_line_says(parking_topics):
+    said, slots, payloads = run(actions.ActionTopic(), "i need a parking permit", "parking_permit")
+    assert said == ["Apply for a resident's parking permit online at demo city dot gov dot uk.", say("anything_else")]
+    assert slots["awaiting"] == "anything_else" and payloads == []
+
+    said, slots, payloads = run(actions.ActionTopic(), "jeg skal bruge en parkeringslicens", "parking_permit",
+                                line="demo-kommune")
+    assert said == [say("callback_offer_topic", "da")] and slots["awaiting"] == "callback_offer" and payloads == []
+
+    said, _, payloads = run(actions.ActionTopic(), "ich brauche einen Anwohnerparkausweis", "parking_permit",
+                            line="stadt-kreis")
+    assert said == [say("handoff_case", "de")]
+    assert payloads[0]["reason"] == "case_handling" and payloads[0]["queue"] == "demo-city-contact-centre"
+
+    _, _, payloads = run(actions.ActionTopic(), "i want to complain", "complaint")
+    assert payloads[0]["reason"] == "case_handling" and payloads[0]["queue"] == "demo-city-contact-centre"
+
+
+def test_a_topic_the_configuration_no_longer_has_is_a_miss_not_a_crash():
+    said, slots, payloads = run(actions.ActionTopic(), "i need a parking permit", "parking_permit")
+    assert said == [say("rephrase")] and slots["misses"] == 1.0 and payloads == []

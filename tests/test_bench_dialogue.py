@@ -25,7 +25,7 @@ def scenario(*turns: Turn) -> Scenario:
 def test_outcome_labels_what_the_bot_did(inst):
     tenant, say = inst.tenant("demo-city"), phrasebook("en").say
     hours = "The central library is open tomorrow from 9 am to 7 pm."
-    assert outcome(BotReply([hours, tenant.guidance["passport"], say("anything_else")]), tenant) == \
+    assert outcome(BotReply([hours, tenant.answer("passport"), say("anything_else")]), tenant) == \
         ["answer", "passport"]
     assert outcome(BotReply([say("rephrase")]), tenant) == ["rephrase"]
     assert outcome(BotReply(["Our staff are not available right now.", say("callback_offer")]), tenant) == \

@@ -41,8 +41,17 @@ def test_shipped_configuration_loads_three_demo_lines():
     (lambda d: d.update(timezone="Europe/Kopenhagen"), "demo-kommune.yml", "timezone", "not a time zone"),
     (lambda d: d.update(language="fr"), "demo-city.yml", "language", "not one of the languages"),
     (lambda d: d.update(default_office="rathaus"), "stadt-kreis.yml", "default_office", "not one of the offices"),
-    (lambda d: d["guidance"].pop("passport"), "demo-city.yml", "guidance", "no answer for passport"),
-    (lambda d: d["guidance"].update(parking="..."), "demo-city.yml", "guidance", "not a guidance topic"),
+    (lambda d: d["topics"].pop("passport"), "demo-city.yml", "topics.passport",
+     "line demo-city says nothing for the topic 'Passports'"),
+    (lambda d: d["topics"].update(parking="..."), "demo-city.yml", "topics.parking", "not a topic in"),
+    (lambda d: d["topics"].update(passport={"hand_off": "case_handling", "answer": "Hi"}), "demo-city.yml",
+     "topics.passport", "give one of: answer"),
+    (lambda d: d["topics"].update(passport={"hand_off": "lunch"}), "demo-city.yml", "topics.passport.hand_off",
+     "permitted: 'case_handling', 'requested'"),
+    (lambda d: d["topics"].update(complaint={"hand_off": "case_handling", "queue": "nowhere"}), "demo-city.yml",
+     "topics.complaint.queue", "'nowhere' is not one of the queues"),
+    (lambda d: d.update(keypad_menu=["opening_hours", "parking"]), "demo-city.yml", "keypad_menu",
+     "'parking' is not a topic"),
     (lambda d: d["holidays"].update(subdivision="XX"), "stadt-kreis.yml", "holidays", "subdivision"),
     (lambda d: d["offices"]["town_hall"]["exceptions"].append({"date": "2026-12-31"}),
      "demo-city.yml", "offices.town_hall.exceptions[1]", "either closed"),
@@ -57,6 +66,33 @@ def test_tenant_errors_name_file_and_key(install_copy, change, file, key, words)
     message = error_for(install_copy)
     assert f"{file}: {key}" in message
     assert words in message
+
+
+def test_topics_are_data_and_lines_must_say_what_they_do_with_each(install_copy):
+    """A topic needs a name in every line's language and, on every line, an answer, a handoff or
+    a callback offer (or a default for the lines that say nothing)."""
+    def add_parking(data):
+        data["topics"]["parking_permit"] = {"names": {"en": "Parking permits", "da": "Parkering"}}
+    edit(install_copy / "topics.yml", add_parking)
+    assert ("demo-city.yml: topics.parking_permit: line demo-city says nothing for the topic 'Parking permits' "
+            "and") in error_for(install_copy)
+
+    edit(install_copy / "topics.yml", lambda d: d["topics"]["parking_permit"].update(default={"offer_callback": True}))
+    assert "topics.yml: topics.parking_permit.names: no name in 'de' (line stadt-kreis)" in error_for(install_copy)
+
+    edit(install_copy / "topics.yml", lambda d: d["topics"]["parking_permit"]["names"].update(de="Parkausweise"))
+    edit(install_copy / "tenants" / "demo-city.yml",
+         lambda d: d["topics"].update(parking_permit="Apply for a parking permit online."))
+    inst = load_installation(install_copy / "voicebot.yml")
+    assert inst.tenant("demo-city").answer("parking_permit") == "Apply for a parking permit online."
+    assert inst.tenant("demo-kommune").topics["parking_permit"].offer_callback
+    assert inst.tenant("demo-kommune").topics["complaint"].hand_off == "case_handling"  # topics.yml's default
+    assert "parking_permit" in inst.routine_intents
+
+    for topic_id, words in (("greet", "is built in"), ("Parking", "lower-case letters")):
+        edit(install_copy / "topics.yml", lambda d: d["topics"].update({topic_id: {"names": {"en": "x"}}}))
+        assert f"topics.yml: topics" in error_for(install_copy) and words in error_for(install_copy)
+        edit(install_copy / "topics.yml", lambda d: d["topics"].pop(topic_id))
 
 
 def test_settings_errors_name_the_key(install_copy):

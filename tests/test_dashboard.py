@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, place_call
 from voicebot.store import RecordStore
 from voicebot.dashboard.auth import NO_PASSWORD
+from voicebot.dialogue.training import TRAINING_FILES
 from voicebot.store.models import User, WebSession
 
 PASSWORD = "correct horse battery"
@@ -29,7 +30,7 @@ STRANGE = "nobody tipped my wheelie tub"  # not understood by the demo model: in
 def dash(trained, tmp_path_factory):
     """A bot on a copy of the installation (trainers change its nlu_data and models)."""
     root = tmp_path_factory.mktemp("dashboard")
-    for name in ("voicebot.yml", "domain.yml", "config.yml"):
+    for name in ("voicebot.yml", *TRAINING_FILES):
         shutil.copy(REPO / name, root / name)
     with open(root / "voicebot.yml", "a") as config:  # as behind a TLS proxy (Chromium keeps it on 127.0.0.1)
         config.write("\ndashboard: {secure_cookie: true}\n")

@@ -6,13 +6,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voicebot.intents import ALL_INTENTS, GUIDANCE_INTENTS
+from conftest import REPO
+from voicebot.config import load_installation
+from voicebot.intents import BUILT_IN_INTENTS
 from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.store import RecordStore
 
 DATA = Path(__file__).parent / "data"
 LINES = {"da": "demo-kommune", "de": "stadt-kreis", "en": "demo-city"}
 CALLER = "+4520304050"
+ALL_INTENTS = BUILT_IN_INTENTS + tuple(load_installation(REPO / "voicebot.yml").topics)
 
 
 def heldout(lang: str) -> dict:
@@ -27,14 +30,14 @@ def say(lang: str, key: str, **values) -> str:
 
 def check_outcome(reply: dict, tenant, lang: str, intent: str) -> None:
     """What the bot must do once it understood the intent."""
-    messages = reply["messages"]
-    if intent in GUIDANCE_INTENTS:
-        assert messages == [tenant.guidance[intent], say(lang, "anything_else")]
+    messages, topic = reply["messages"], tenant.topics.get(intent)
+    if topic and topic.answer:
+        assert messages == [topic.answer, say(lang, "anything_else")]
     elif intent in ("opening_hours", "office_location", "thank"):
         assert len(messages) == 2 and messages[-1] == say(lang, "anything_else")
         assert reply["handoff"] is None and reply["hangup"] is None
-    elif intent in ("request_agent", "case_status", "complaint"):
-        assert reply["handoff"]["reason"] == ("requested" if intent == "request_agent" else "case_handling")
+    elif intent == "request_agent" or (topic and topic.hand_off):
+        assert reply["handoff"]["reason"] == ("requested" if intent == "request_agent" else topic.hand_off)
         assert reply["handoff"]["queue"] == tenant.handoff.queue
         assert intent in reply["handoff"]["topics"]
     elif intent == "callback_request":
@@ -263,7 +266,7 @@ def test_two_questions_in_one_turn_get_both_answers_in_order(bot, inst, lang, te
     messages = bot.conversation(tenant.id, text)[0]["messages"]
     assert len(messages) == 3, messages
     assert messages[0].startswith(opening)
-    assert messages[1:] == [tenant.guidance["passport"], say(lang, "anything_else")]
+    assert messages[1:] == [tenant.answer("passport"), say(lang, "anything_else")]
 
 
 def test_one_question_with_and_in_it_gets_one_answer(bot):

@@ -32,15 +32,15 @@ import yaml
 
 from voicebot.config import ConfigError, Installation, Tenant
 from voicebot.dialogue.runtime import BotReply, Dialogue
-from voicebot.intents import GUIDANCE_INTENTS
 from voicebot.knowledge.phrasebook import phrasebook
 
 # Replies recognised by their phrase: the outcome label is the phrase's key.
 LABELLED_PHRASES = ("rephrase", "out_of_scope", "greet_back", "you_are_welcome", "chitchat",
                     "callback_ask_number", "callback_bad_number", "how_can_i_help")
-CALLBACK_OFFERS = ("callback_offer", "callback_offer_now")
-# Outcomes that answer as the council would: an off-topic question must get none of them.
-MUNICIPAL_ANSWERS = ("answer", *GUIDANCE_INTENTS)
+CALLBACK_OFFERS = ("callback_offer", "callback_offer_now", "callback_offer_topic")
+# Outcomes that do not answer as the council would; the others (an hours or address answer, a
+# topic's answer) an off-topic question must get none of.
+NOT_MUNICIPAL = ("handoff", "goodbye", "callback_offer", *LABELLED_PHRASES)
 OFF_TOPIC_DAY = dt.date(2026, 12, 2)  # a Wednesday: every line's offices are open at 10:00
 
 
@@ -107,7 +107,7 @@ def _as_list(value) -> List[str]:
 
 def outcome(reply: BotReply, tenant: Tenant) -> List[str]:
     """What the bot did in a turn, as labels in order: 'handoff', 'goodbye', 'callback_offer', a
-    phrase's key, a guidance topic, or 'answer' (an hours or address answer)."""
+    phrase's key, a topic answered, or 'answer' (an hours or address answer)."""
     if reply.handoff:
         return ["handoff"]
     if reply.hangup:
@@ -116,7 +116,7 @@ def outcome(reply: BotReply, tenant: Tenant) -> List[str]:
     if any(text == phrases.say(key) for text in reply.texts for key in CALLBACK_OFFERS):
         return ["callback_offer"]
     by_text = {phrases.say(key): key for key in LABELLED_PHRASES}
-    by_text.update({text: topic for topic, text in tenant.guidance.items()})
+    by_text.update({b.answer: topic for topic, b in tenant.topics.items() if b.answer})
     anything_else = phrases.say("anything_else")
     labels: List[str] = []
     for text in reply.texts:
@@ -258,9 +258,8 @@ async def _ask_off_topic(dialogue: Dialogue, tenant: Tenant, questions: List[str
 def off_topic_report(lang: str, outcomes: List[Tuple[str, List[str]]]) -> List[str]:
     """How often an off-topic question got a municipal answer (hours, an address, guidance), and
     which ones did."""
-    municipal = [(q, got) for q, got in outcomes if set(got) & set(MUNICIPAL_ANSWERS)]
-    kinds = Counter("+".join(got) if not set(got) & set(MUNICIPAL_ANSWERS) else "municipal answer"
-                    for _, got in outcomes)
+    municipal = [(q, got) for q, got in outcomes if set(got) - set(NOT_MUNICIPAL)]
+    kinds = Counter("+".join(got) if not set(got) - set(NOT_MUNICIPAL) else "municipal answer" for _, got in outcomes)
     share = 100 * len(municipal) / max(len(outcomes), 1)
     lines = [f"  {lang}: {len(outcomes)} questions, answered as a municipal topic: {len(municipal)} ({share:.1f}%)",
              "    " + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())]

@@ -500,7 +500,7 @@ def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Pa
             for u in utterances]
         oos = [t for t in oos if t.strip()]
         report.heldout_oos_accepted, report.latency_ms = heldout_and_latency(
-            str(model_path(inst, language)), oos, probes)
+            str(model_path(inst, language)), oos, probes, inst.routine_intents)
         report.heldout_oos_size = len(oos)
         report.heldout_oos_false_accept = len(report.heldout_oos_accepted) / max(len(oos), 1)
         click.echo("\n".join(report.lines()))

@@ -10,6 +10,7 @@ from typing import Dict, Optional
 import yaml
 
 from voicebot.dialogue.action_server import free_port
+from voicebot.dialogue.training import TRAINING_FILES
 from voicebot.queue.registrar import ha1
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def build(root: Path, passwords: Dict[str, str], desk_port: Optional[int] = None
         settings["queues"][queue_id].update(queue, **(only or {}).get(queue_id, {}))
     path = root / "voicebot.yml"
     path.write_text(yaml.safe_dump(settings, allow_unicode=True))
-    for name in ("domain.yml", "config.yml", "nlu_data", "stories"):  # what the models' fingerprints cover
+    for name in (*TRAINING_FILES, "nlu_data", "stories"):  # what the models' fingerprints cover
         if not (root / name).exists():
             (root / name).symlink_to(REPO / name)
     return path

@@ -7,6 +7,8 @@ from typing import Iterable
 
 import yaml
 
+from voicebot.dialogue.training import TRAINING_FILES
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -18,7 +20,7 @@ def build_installation(root: Path, fixtures: Path, languages: Iterable[str], que
     from voicebot.dialogue.training import train_stale
 
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("domain.yml", "config.yml"):
+    for name in TRAINING_FILES:
         shutil.copy(REPO / name, root / name)
     for folder, source in (("stories", REPO / "stories"), ("tenants", fixtures / "tenants"),
                            ("nlu_data", fixtures / "nlu_data")):

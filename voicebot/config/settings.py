@@ -10,8 +10,11 @@ from typing import Dict, List, Literal, Optional
 import pydantic
 import yaml
 
+from voicebot.config.base import Strict
 from voicebot.config.errors import ConfigError, config_error
-from voicebot.config.tenant import Strict, Tenant
+from voicebot.config.tenant import Tenant
+from voicebot.config.topics import Topic, Topics, topics_path
+from voicebot.intents import OFFICE_INTENTS
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +217,7 @@ class Installation:
     settings: Settings
     tenants: Dict[str, Tenant]
     settings_file: Optional[Path] = None
+    topics: Dict[str, Topic] = dataclasses.field(default_factory=dict)
 
     def path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.root / relative
@@ -221,6 +225,11 @@ class Installation:
     @property
     def models_dir(self) -> Path:
         return self.path(self.settings.models_dir)
+
+    @property
+    def routine_intents(self) -> tuple:
+        """The intents that ask the line something: its offices, and every topic."""
+        return OFFICE_INTENTS + tuple(self.topics)
 
     @property
     def languages(self) -> list:
@@ -285,6 +294,45 @@ def _warn_of_agents_without_office(path: Path, tenant: Tenant) -> None:
                            "when %s is closed", path, ", ".join(closed), tenant.default_office)
 
 
+def load_topics(root: Path) -> Dict[str, Topic]:
+    """topics.yml beside voicebot.yml; without one, the bot has only its built-in intents."""
+    path = topics_path(root)
+    if not path.exists():
+        return {}
+    try:
+        return Topics.parse_obj(_read_yaml(path)).topics
+    except pydantic.ValidationError as error:
+        raise config_error(path, error) from None
+
+
+def with_topics(path: Path, tenant: Tenant, topics: Dict[str, Topic], settings: Settings, root: Path) -> Tenant:
+    """The line with a behaviour for every topic (its own, or the topic's default), or a
+    ConfigError that names the file, the key and what is missing."""
+    where = topics_path(root)
+    unknown = sorted(set(tenant.topics) - set(topics))
+    if unknown:
+        raise ConfigError(f"{path}: topics.{unknown[0]}: not a topic in {where} "
+                          f"({', '.join(topics) or 'it has none'}); add it there first")
+    behaviours = {}
+    for topic_id, topic in topics.items():
+        if tenant.language not in topic.names:
+            raise ConfigError(f"{where}: topics.{topic_id}.names: no name in {tenant.language!r} (line {tenant.id})")
+        behaviour = tenant.topics.get(topic_id) or topic.default
+        if behaviour is None:
+            raise ConfigError(f"{path}: topics.{topic_id}: line {tenant.id} says nothing for the topic "
+                              f"{topic.name(tenant.language)!r} and {where} gives no default: give an answer "
+                              "(a text), hand_off or offer_callback")
+        if behaviour.queue and behaviour.queue not in settings.queues:
+            raise ConfigError(f"{path}: topics.{topic_id}.queue: {behaviour.queue!r} is not one of the queues "
+                              f"({', '.join(settings.queues)})")
+        behaviours[topic_id] = behaviour
+    for intent in tenant.keypad_menu:
+        if intent not in OFFICE_INTENTS + tuple(topics):
+            raise ConfigError(f"{path}: keypad_menu: {intent!r} is not a topic; choose from "
+                              f"{', '.join(OFFICE_INTENTS + tuple(topics))}")
+    return tenant.copy(update={"topics": behaviours})
+
+
 def load_installation(settings_path: Optional[Path] = None) -> Installation:
     """Load and cross-check voicebot.yml and every tenants/*.yml; raise ConfigError if wrong."""
     settings_path = Path(settings_path or os.environ.get("VOICEBOT_CONFIG", DEFAULT_SETTINGS)).resolve()
@@ -301,10 +349,11 @@ def load_installation(settings_path: Optional[Path] = None) -> Installation:
     files = sorted(tenants_dir.glob("*.yml"))
     if not files:
         raise ConfigError(f"{settings_path}: tenants_dir: no *.yml files in {tenants_dir}")
+    topics = load_topics(root)
     tenants: Dict[str, Tenant] = {}
     owner_of_number: Dict[str, Path] = {}
     for path in files:
-        tenant = load_tenant(path)
+        tenant = with_topics(path, load_tenant(path), topics, settings, root)
         if tenant.id in tenants:
             raise ConfigError(f"{path}: id: {tenant.id!r} is already used by another tenant file")
         if tenant.handoff.queue not in settings.queues:
@@ -317,4 +366,4 @@ def load_installation(settings_path: Optional[Path] = None) -> Installation:
             owner_of_number[number] = path
         _warn_of_agents_without_office(path, tenant)
         tenants[tenant.id] = tenant
-    return Installation(root=root, settings=settings, tenants=tenants, settings_file=settings_path)
+    return Installation(root=root, settings=settings, tenants=tenants, settings_file=settings_path, topics=topics)

@@ -7,21 +7,16 @@ from typing import Dict, List, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, Extra, Field, root_validator, validator
+from pydantic import Field, root_validator, validator
 
-from voicebot.intents import GUIDANCE_INTENTS, ROUTINE_INTENTS
+from voicebot.config.base import Strict
+from voicebot.config.topics import Behaviour, plain_text_answer
 
 # ko: a phrasebook for Korean lines, the one language with a Vosk model on PyPI (the tests use it).
 # nb, sv: Norwegian (bokmål) and Swedish, heard by Whisper.
 LANGUAGES = ("da", "de", "en", "ko", "nb", "sv")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
-
-
-class Strict(BaseModel):
-    class Config:
-        extra = Extra.forbid
-        allow_mutation = False
 
 
 class TimeRange(Strict):
@@ -175,7 +170,9 @@ class Tenant(Strict):
     offices: Dict[str, Office]
     handoff: Handoff
     callback_promise: str
-    guidance: Dict[str, str]
+    # What the line does with each topic of topics.yml (an answer, a handoff or a callback
+    # offer); a topic left out takes the topic's default there.
+    topics: Dict[str, Behaviour] = {}
     # Call records (transcripts, events, callbacks) older than this are deleted.
     retention_days: int = Field(90, ge=1, le=3650)
     # espeak-ng voice id (e.g. gmq/da); default: the preferred voice for the language.
@@ -186,13 +183,14 @@ class Tenant(Strict):
                               "waste_collection"]
 
     @validator("keypad_menu")
-    def routine_topics(cls, value: List[str]) -> List[str]:
-        if not 1 <= len(value) <= 9:
+    def one_to_nine(cls, value: List[str]) -> List[str]:
+        if not 1 <= len(value) <= 9:  # which topics exist is checked with topics.yml
             raise ValueError("give 1 to 9 topics (digits 1-9; 0 is a person)")
-        for intent in value:
-            if intent not in ROUTINE_INTENTS:
-                raise ValueError(f"{intent!r} is not a routine topic; choose from {', '.join(ROUTINE_INTENTS)}")
         return value
+
+    @validator("topics", pre=True)
+    def plain_text_answers(cls, value):
+        return {k: plain_text_answer(v) for k, v in value.items()} if isinstance(value, dict) else value
 
     @validator("id")
     def slug(cls, value: str) -> str:
@@ -236,15 +234,10 @@ class Tenant(Strict):
                              f"{', '.join(values['offices'])}")
         return values
 
-    @validator("guidance")
-    def answers_every_topic(cls, value: Dict[str, str]) -> Dict[str, str]:
-        unknown = sorted(set(value) - set(GUIDANCE_INTENTS))
-        if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a guidance topic ({', '.join(GUIDANCE_INTENTS)})")
-        missing = [i for i in GUIDANCE_INTENTS if not value.get(i, "").strip()]
-        if missing:
-            raise ValueError(f"no answer for {', '.join(missing)}")
-        return {k: " ".join(v.split()) for k, v in value.items()}
+    def answer(self, topic: str) -> Optional[str]:
+        """The text the line says for a topic, if it answers it."""
+        behaviour = self.topics.get(topic)
+        return behaviour and behaviour.answer
 
     @property
     def office_names(self) -> List[str]:

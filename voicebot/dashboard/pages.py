@@ -23,6 +23,7 @@ from voicebot.dashboard.auth import LockedOut, Logins, SignedIn
 from voicebot.dashboard.retrain import Retrainer
 from voicebot.dialogue.examples import add_example
 from voicebot.dialogue.runtime import Dialogue
+from voicebot.intents import BUILT_IN_INTENTS
 from voicebot.store import RecordStore
 from voicebot.store.record import utcnow
 
@@ -238,9 +239,8 @@ class _Redirect(Exception):
 
 
 def _intents(inst: Installation):
-    import yaml
-
-    return yaml.safe_load((inst.root / "domain.yml").read_text())["intents"]
+    """The intents a trainer can give an utterance: the built-in ones and every topic."""
+    return BUILT_IN_INTENTS + tuple(inst.topics)
 
 
 def _line(request, inst: Installation) -> Optional[str]:

@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from voicebot import clock
 from voicebot.config import Installation, Tenant, load_installation
 from voicebot.dialogue import payloads
-from voicebot.intents import GUIDANCE_INTENTS, HANDOFF_INTENTS, ROUTINE_INTENTS, SMALL_TALK
+from voicebot.intents import SMALL_TALK
 from voicebot.knowledge.answers import (OpeningHoursAnswer, find_office, location_answer, office_asked,
                                         when_asked)
 from voicebot.knowledge.opening_hours import Schedule
@@ -60,7 +60,7 @@ def _topics(tracker: Tracker) -> List[str]:
     topics: List[str] = []
     for event in tracker.events:
         intent = (event.get("parse_data") or {}).get("intent", {}).get("name") if event.get("event") == "user" else None
-        if intent in ROUTINE_INTENTS + HANDOFF_INTENTS + ("callback_request",) and intent not in topics:
+        if intent in installation().routine_intents + ("request_agent", "callback_request") and intent not in topics:
             topics.append(intent)
     return topics
 
@@ -88,8 +88,10 @@ def answered(dispatcher, phrases: Phrasebook, text: str) -> List[EventType]:
     return [SlotSet("awaiting", "anything_else")]
 
 
-def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, reason: str) -> List[EventType]:
-    """Hand the caller to a person, or offer a callback when no agents are working."""
+def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, reason: str,
+             queue: Optional[str] = None) -> List[EventType]:
+    """Hand the caller to a person (the line's queue, or `queue`), or offer a callback when no
+    agents are working."""
     local = _now(tracker).astimezone(tenant.zone)
     agents = Schedule.of_agents(tenant.handoff, tenant.office(), tenant.holiday_calendar())
     if reason in CALLBACK_INSTEAD and not agents.is_open(local):
@@ -108,7 +110,7 @@ def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, 
         return [SlotSet("awaiting", "callback_offer")]
     dispatcher.utter_message(text=phrases.say(HANDOFF_PHRASES[reason]))
     last = tracker.latest_message.get("text") or ""
-    dispatcher.utter_message(json_message=payloads.handoff(reason, tenant.handoff.queue, _topics(tracker), last))
+    dispatcher.utter_message(json_message=payloads.handoff(reason, queue or tenant.handoff.queue, _topics(tracker), last))
     return [SlotSet("awaiting", None)]
 
 
@@ -204,17 +206,29 @@ class ActionDeny(LineAction):
         return ActionGoodbye().respond(dispatcher, tracker, tenant, phrases)
 
 
-class ActionGuidance(LineAction):
+class ActionTopic(LineAction):
+    """A topic of topics.yml, done as the line says: an answer, a handoff or a callback offer."""
+
     def name(self) -> Text:
-        return "action_guidance"
+        return "action_topic"
 
     def respond(self, dispatcher, tracker, tenant, phrases):
-        intent = tracker.get_intent_of_latest_message()
-        if intent not in GUIDANCE_INTENTS:
+        topic = tracker.get_intent_of_latest_message()
+        behaviour = tenant.topics.get(topic)
+        if behaviour is None:  # a model trained with a topic the configuration has dropped since
+            logger.warning("line %s: the model knows the topic %r, which topics.yml no longer has: retrain",
+                           tenant.id, topic)
             return ActionNotUnderstood().respond(dispatcher, tracker, tenant, phrases)
-        if intent == "book_appointment" and _asks_about_another_place(tracker, tenant):
+        if topic == "book_appointment" and _asks_about_another_place(tracker, tenant):
             return missed(dispatcher, tracker, tenant, phrases, out_of_scope=True)
-        return [SlotSet("asked", None)] + answered(dispatcher, phrases, tenant.guidance[intent])
+        if behaviour.hand_off:
+            return hand_off(dispatcher, tracker, tenant, phrases, behaviour.hand_off, behaviour.queue)
+        if behaviour.offer_callback:
+            if behaviour.answer:
+                dispatcher.utter_message(text=behaviour.answer)
+            dispatcher.utter_message(text=phrases.say("callback_offer_topic"))
+            return [SlotSet("asked", None), SlotSet("awaiting", "callback_offer")]
+        return [SlotSet("asked", None)] + answered(dispatcher, phrases, behaviour.answer)
 
 
 # What the last question about an office asked (slot "asked"), so that a follow-up that names only
@@ -388,10 +402,8 @@ class ActionHandoff(LineAction):
     def name(self) -> Text:
         return "action_handoff"
 
-    def respond(self, dispatcher, tracker, tenant, phrases):
-        intent = tracker.get_intent_of_latest_message()
-        reason = "requested" if intent == "request_agent" else "case_handling"
-        return hand_off(dispatcher, tracker, tenant, phrases, reason)
+    def respond(self, dispatcher, tracker, tenant, phrases):  # the caller asked for a person
+        return hand_off(dispatcher, tracker, tenant, phrases, "requested")
 
 
 class ActionNotUnderstood(LineAction):

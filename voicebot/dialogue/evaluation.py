@@ -12,7 +12,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from voicebot.config import Installation
 from voicebot.dialogue.training import load_nlu, write_config
-from voicebot.intents import ROUTINE_INTENTS
 
 
 @dataclass
@@ -106,15 +105,15 @@ def cross_validate(inst: Installation, lang: str, folds: int = 5, epochs: Option
         accuracy=sum(t == p for t, p in zip(true, predicted)) / len(true),
         macro_f1=float(f1_score(true, predicted, labels=intents, average="macro", zero_division=0)),
         fallback_rate=predicted.count("nlu_fallback") / len(predicted),
-        oos_false_accept=sum(p in ROUTINE_INTENTS for p in oos) / max(len(oos), 1),
+        oos_false_accept=sum(p in inst.routine_intents for p in oos) / max(len(oos), 1),
         per_intent_f1={i: float(f) for i, f in zip(intents, per_intent)},
         confusions=[(t, p, n) for (t, p), n in confusions],
     )
 
 
-def heldout_and_latency(model: str, oos_texts: Sequence[str], probe_texts: Sequence[str],
+def heldout_and_latency(model: str, oos_texts: Sequence[str], probe_texts: Sequence[str], routine: Sequence[str],
                         rounds: int = 3) -> Tuple[List[Tuple[str, str]], Dict[str, float]]:
-    """Held-out out-of-scope texts answered as a routine intent (text, intent), and in-process
+    """Held-out out-of-scope texts answered as a `routine` intent (text, intent), and in-process
     parse latency."""
 
     async def run():
@@ -131,6 +130,6 @@ def heldout_and_latency(model: str, oos_texts: Sequence[str], probe_texts: Seque
         return oos, timings
 
     oos, timings = asyncio.run(run())
-    accepted = [(t, p["intent"]["name"]) for t, p in zip(oos_texts, oos) if p["intent"]["name"] in ROUTINE_INTENTS]
+    accepted = [(t, p["intent"]["name"]) for t, p in zip(oos_texts, oos) if p["intent"]["name"] in routine]
     quantiles = statistics.quantiles(timings, n=100)
     return accepted, {"p50": quantiles[49], "p95": quantiles[94], "n": len(timings)}

@@ -17,7 +17,6 @@ from voicebot.dialogue import payloads
 from voicebot.dialogue.backends import LocalRasa, RemoteRasa
 from voicebot.dialogue.priority import CallsFirst
 from voicebot.dialogue.training import is_stale, model_path
-from voicebot.intents import ROUTINE_INTENTS
 from voicebot.knowledge.phrasebook import phrasebook
 
 logger = logging.getLogger(__name__)
@@ -174,7 +173,7 @@ class Dialogue:
             except Exception:  # the turn goes on whole; its own failure is told to the caller
                 logger.exception("could not parse the halves of a turn")
                 return [text]
-            if (all(f["name"] in ROUTINE_INTENTS and (f["confidence"] or 0) >= SPLIT_CONFIDENCE for f in found)
+            if (all(f["name"] in self.inst.routine_intents and (f["confidence"] or 0) >= SPLIT_CONFIDENCE for f in found)
                     and found[0]["name"] != found[1]["name"]):
                 return [first, second]
         return [text]

@@ -3,13 +3,16 @@
 import hashlib
 import time
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
 from voicebot.config import ConfigError, Installation
+from voicebot.config.topics import topics_path
+from voicebot.intents import BUILT_IN_INTENTS
 
-RASA_FILES = ("domain.yml", "config.yml")
+# What the models are made from beside the NLU data and stories, at an installation's root.
+TRAINING_FILES = ("domain.yml", "config.yml", "topics.yml")
 
 
 def nlu_files(inst: Installation, lang: str) -> List[Path]:
@@ -28,13 +31,36 @@ def load_nlu(inst: Installation, lang: str):
 
 
 def check_examples(inst: Installation, lang: str) -> None:
-    """The same utterance under two intents teaches the model to guess: refuse to train."""
-    seen = {}
+    """Refuse to train on examples of an intent that is neither built in nor a topic (the bot would
+    recognise it and have nothing to do), a topic without examples (it could never be
+    recognised), and the same utterance under two intents (which teaches the model to guess)."""
+    folder, known = inst.root / "nlu_data" / lang, set(BUILT_IN_INTENTS) | set(inst.topics)
+    seen: Dict[str, str] = {}
     for example in load_nlu(inst, lang).intent_examples:
         text, intent = " ".join(example.get("text").lower().split()), example.get("intent")
+        if intent not in known:
+            raise ConfigError(f"{folder}: intent {intent!r} has examples but is no topic in {topics_path(inst.root)}:"
+                              f" add it there, with what each line does with it")
         if seen.setdefault(text, intent) != intent:
-            raise ConfigError(f"{inst.root / 'nlu_data' / lang}: {text!r} is an example of both "
+            raise ConfigError(f"{folder}: {text!r} is an example of both "
                               f"{seen[text]!r} and {intent!r}; keep it under one intent")
+    missing = sorted(set(inst.topics) - set(seen.values()))
+    if missing:
+        raise ConfigError(f"{folder}: no examples of the topic {missing[0]!r} in {lang!r}: the bot could never "
+                          "recognise it")
+
+
+def write_topics(inst: Installation, directory: Path) -> Tuple[Path, Path]:
+    """domain.yml with every topic as an intent, and a rule per topic (action_topic), for training."""
+    domain = yaml.safe_load((inst.root / "domain.yml").read_text(encoding="utf-8"))
+    domain["intents"] = list(domain["intents"]) + list(inst.topics)
+    rules = {"version": domain["version"],
+             "rules": [{"rule": f"topic {t}", "steps": [{"intent": t}, {"action": "action_topic"}]} for t in inst.topics]}
+    directory.mkdir(parents=True, exist_ok=True)
+    domain_path, rules_path = directory / "domain.yml", directory / "topic_rules.yml"
+    domain_path.write_text(yaml.safe_dump(domain, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    rules_path.write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return domain_path, rules_path
 
 
 def story_files(inst: Installation) -> List[Path]:
@@ -76,6 +102,7 @@ def fingerprint(inst: Installation, lang: str) -> str:
 
     digest = hashlib.sha256(f"rasa {rasa.__version__}\n".encode())
     digest.update(yaml.safe_dump(pipeline_config(inst, lang)).encode())
+    digest.update(f"topics {sorted(inst.topics)}\n".encode())  # their answers change without retraining
     for path in [inst.root / "domain.yml", *nlu_files(inst, lang), *story_files(inst)]:
         digest.update(str(path.relative_to(inst.root)).encode())
         digest.update(path.read_bytes())
@@ -95,8 +122,9 @@ def train_language(inst: Installation, lang: str) -> Path:
     inputs = fingerprint(inst, lang)  # before training: edits made meanwhile must leave it stale
     build = inst.models_dir / ".build" / lang
     config = write_config(inst, lang, build)
-    files = [str(p) for p in [*nlu_files(inst, lang), *story_files(inst)]]
-    result = train(domain=str(inst.root / "domain.yml"), config=str(config), training_files=files,
+    domain, topic_rules = write_topics(inst, build)
+    files = [str(p) for p in [*nlu_files(inst, lang), *story_files(inst), topic_rules]]
+    result = train(domain=str(domain), config=str(config), training_files=files,
                    output=str(inst.models_dir), fixed_model_name=lang, force_training=True)
     if result.code != 0 or not result.model:
         raise RuntimeError(f"training the {lang} model failed (rasa exit code {result.code})")
