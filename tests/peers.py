@@ -33,15 +33,19 @@ def run_sipp(sip_port: int, number: str, scenario: str, workdir: Path, timeout: 
         text = text.replace(f"@{key.upper()}@", str(value))
     path = workdir / scenario.replace(".in", "")
     path.write_text(text)
-    tag = f"sipp-{uuid.uuid4()}"
-    done = subprocess.run(
-        ["sipp", f"127.0.0.1:{sip_port}", "-sf", str(path), "-s", number, "-cid_str", f"{tag}-%u@%s",
-         "-i", local_ip, "-p", str(free_port()), "-mi", local_ip, "-mp", str(free_port()),
-         "-m", "1", "-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err",
-         "-error_file", str(workdir / "sipp_errors.log"), *extra],
-        cwd=workdir, capture_output=True, text=True, timeout=timeout + 30)
-    errors = workdir / "sipp_errors.log"
-    output = done.stdout[-3000:] + done.stderr[-3000:] + (errors.read_text()[-3000:] if errors.exists() else "")
+    for _ in range(3):  # free_port() checks TCP; SIPp's UDP ports may be taken (errno 98): new ones
+        tag = f"sipp-{uuid.uuid4()}"
+        errors = workdir / "sipp_errors.log"
+        errors.unlink(missing_ok=True)
+        done = subprocess.run(
+            ["sipp", f"127.0.0.1:{sip_port}", "-sf", str(path), "-s", number, "-cid_str", f"{tag}-%u@%s",
+             "-i", local_ip, "-p", str(free_port()), "-mi", local_ip, "-mp", str(free_port()),
+             "-m", "1", "-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err",
+             "-error_file", str(errors), *extra],
+            cwd=workdir, capture_output=True, text=True, timeout=timeout + 30)
+        output = done.stdout[-3000:] + done.stderr[-3000:] + (errors.read_text()[-3000:] if errors.exists() else "")
+        if "errno = 98" not in output:
+            break
     return SippRun(f"{tag}-1@{local_ip}", done.returncode, output)
 
 

@@ -221,6 +221,7 @@ def _config(tmp_path: Path) -> Path:
     """voicebot.yml with the model cache in tmp_path."""
     settings = yaml.safe_load((REPO / "voicebot.yml").read_text())
     settings["tenants_dir"] = str(REPO / settings.get("tenants_dir", "tenants"))
+    settings["topics_file"] = str(REPO / "topics.yml")
     settings.setdefault("asr", {})["cache_dir"] = str(tmp_path / "cache")
     path = tmp_path / "voicebot.yml"
     path.write_text(yaml.safe_dump(settings))

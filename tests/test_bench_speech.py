@@ -1,10 +1,12 @@
 """The speech benchmark's scoring, sampling and aggregation (no recogniser, no bot)."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
 from voicebot import bench_speech as bench
+from voicebot.dialogue.training import load_heldout
 
 
 def test_normalise_drops_case_punctuation_and_apostrophes_keeps_nordic_letters():
@@ -39,9 +41,12 @@ def test_only_a_real_intent_counts_as_understood():
     assert bench.is_understood("out_of_scope")  # the bot answers it too
 
 
-def test_held_out_reads_intents_in_order():
-    text = 'greet: ["hiya", "hello there"]\nthank: ["cheers"]\n'
-    assert bench.held_out(text) == [("greet", "hiya"), ("greet", "hello there"), ("thank", "cheers")]
+def test_held_out_reads_intents_in_order(tmp_path):
+    (tmp_path / "heldout").mkdir()
+    (tmp_path / "heldout" / "en.yml").write_text('greet: ["hiya", "hello there"]\nthank: ["cheers"]\n')
+    assert load_heldout(SimpleNamespace(root=tmp_path), "en") == [
+        ("greet", "hiya"), ("greet", "hello there"), ("thank", "cheers")]
+    assert load_heldout(SimpleNamespace(root=tmp_path), "da") == []
 
 
 def test_plan_hears_every_utterance_once_per_condition_with_styles_rotated():

@@ -1,8 +1,6 @@
 """Conversations through the HTTP text channel of a real `voicebot serve`: real Rasa models,
 real action server, per intent and per language."""
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -12,14 +10,13 @@ from voicebot.intents import BUILT_IN_INTENTS
 from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.store import RecordStore
 
-DATA = Path(__file__).parent / "data"
 LINES = {"da": "demo-kommune", "de": "stadt-kreis", "en": "demo-city"}
 CALLER = "+4520304050"
 ALL_INTENTS = BUILT_IN_INTENTS + tuple(load_installation(REPO / "voicebot.yml").topics)
 
 
 def heldout(lang: str) -> dict:
-    utterances = yaml.safe_load((DATA / f"dialogue_{lang}.yml").read_text(encoding="utf-8"))
+    utterances = yaml.safe_load((REPO / "heldout" / f"{lang}.yml").read_text(encoding="utf-8"))
     assert set(utterances) == set(ALL_INTENTS)
     return utterances
 

@@ -1,5 +1,5 @@
 """Speech benchmark (`voicebot bench speech`): what the recogniser makes of each language's
-held-out utterances (tests/data/dialogue_<lang>.yml, not training examples) as a phone line
+held-out utterances (heldout/<lang>.yml, not training examples) as a phone line
 brings them, and what the NLU then understands.
 
 The utterances are spoken by espeak-ng in two voices (the language's own and its "+f3"
@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import yaml
 
 from voicebot.audio.format import RATE
 from voicebot.audio.hold_music import hold_music
 from voicebot.audio.tts import PREFERRED_VOICES, Synthesizer
 from voicebot.bench_vad import at_dbfs, coloured_noise, coughs, mains_hum, pcm16, telephone, voiced_span
+from voicebot.dialogue.training import load_heldout
 
 SPEEDS = (150, 190)  # words per minute: a calm caller and a quick one
 VARIANT = "+f3"  # espeak-ng's female variant of each voice
@@ -103,11 +103,6 @@ class Result:
     wall_s: float
     text_intent: Optional[str] = None
     speech_intent: Optional[str] = None
-
-
-def held_out(text: str) -> List[Tuple[str, str]]:
-    """(intent, utterance) pairs from a tests/data/dialogue_<lang>.yml file, in file order."""
-    return [(intent, u) for intent, utterances in yaml.safe_load(text).items() for u in utterances]
 
 
 def styles(lang: str) -> List[Tuple[str, int]]:
@@ -264,7 +259,7 @@ def run(inst, langs: List[str], quick: bool, say: Callable[[str], None] = print)
         engine = registry.engine(lang)
         engines[lang] = engine.description
         recognizer = engine.recognizer(hint_phrases(inst, lang))
-        utterances = held_out((inst.root / "tests" / "data" / f"dialogue_{lang}.yml").read_text(encoding="utf-8"))
+        utterances = load_heldout(inst, lang)
         cases = plan(lang, utterances, quick)
         say(f"{lang}: {len(cases)} utterances and {len(clips) * len(CHANNELS[:1 if quick else 2])} noise clips "
             f"through {engine.name} ...")
@@ -353,7 +348,7 @@ def report(results: Dict[str, List[Result]], noise: Dict[str, List[NoiseResult]]
     per_cond = len({(r.case.intent, r.case.text) for r in any_lang})
     head = [
         ("QUICK smoke run: a sample only. " if quick else "")
-        + "Held-out utterances (tests/data/dialogue_<lang>.yml) spoken by espeak-ng, each language's voice and "
+        + "Held-out utterances (heldout/<lang>.yml) spoken by espeak-ng, each language's voice and "
         f"its {VARIANT} variant at {' and '.join(map(str, SPEEDS))} words per minute,",
         f"{PAD_MS} ms silence around; conditions: {conds}.",
         f"Each condition hears the same {per_cond} utterances per language once, the 4 voice/speed styles rotated "

@@ -64,11 +64,18 @@ def main(ctx: click.Context, config: Optional[str], verbose: bool) -> None:
 @main.command()
 @click.option("--lang", help="Only this language.")
 @click.option("--force", is_flag=True, help="Train even if the data did not change.")
+@click.option("--candidate", type=click.Path(dir_okay=False, path_type=Path),
+              help="Train --lang's model into this .tar.gz and leave the live model alone.")
 @click.pass_obj
-def train(obj: Context, lang: Optional[str], force: bool) -> None:
+def train(obj: Context, lang: Optional[str], force: bool, candidate: Optional[Path]) -> None:
     """Train one model per language, only where the data changed."""
-    from voicebot.dialogue.training import train_stale
+    from voicebot.dialogue.training import train_language, train_stale
 
+    if candidate:
+        if not lang or not candidate.name.endswith(".tar.gz"):
+            raise click.UsageError("--candidate needs --lang and a path ending in .tar.gz")
+        click.echo(f"{lang}: candidate -> {train_language(obj.inst, lang, into=candidate.resolve())}")
+        return
     train_stale(obj.inst, _languages(obj.inst, lang), force=force, report=click.echo)
 
 
@@ -487,7 +494,7 @@ def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Pa
     """Cross-validated accuracy and macro F1, out-of-scope false accepts, parse latency."""
     from voicebot.benchmarks import record
     from voicebot.dialogue.evaluation import cross_validate, heldout_and_latency
-    from voicebot.dialogue.training import model_path
+    from voicebot.dialogue.training import load_heldout, model_path
 
     inst = obj.inst
     lines = []
@@ -495,9 +502,7 @@ def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Pa
         report = cross_validate(inst, language, folds, report=click.echo)
         data = inst.root / "benchmarks" / "data" / language
         oos = (data / "out_of_scope.txt").read_text(encoding="utf-8").split("\n")
-        probes = [u for utterances in yaml.safe_load(
-            (inst.root / "tests" / "data" / f"dialogue_{language}.yml").read_text(encoding="utf-8")).values()
-            for u in utterances]
+        probes = [text for _, text in load_heldout(inst, language)]
         oos = [t for t in oos if t.strip()]
         report.heldout_oos_accepted, report.latency_ms = heldout_and_latency(
             str(model_path(inst, language)), oos, probes, inst.routine_intents)

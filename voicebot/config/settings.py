@@ -13,7 +13,7 @@ import yaml
 from voicebot.config.base import Strict
 from voicebot.config.errors import ConfigError, config_error
 from voicebot.config.tenant import Tenant
-from voicebot.config.topics import Topic, Topics, topics_path
+from voicebot.config.topics import Topic, Topics
 from voicebot.intents import OFFICE_INTENTS
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,11 @@ class NluSettings(Strict):
     # Understood utterances below this confidence also go to the trainers' review inbox.
     review_below: float = pydantic.Field(0.7, gt=0, le=1)
     random_seed: int = 42
+    # A model retrained from the dashboard that gets more than this share fewer of the held-out
+    # sentences (heldout/<lang>.yml) right than the live one goes live only if a trainer says so.
+    max_heldout_drop: float = pydantic.Field(0.02, ge=0, le=1)
+    # Models kept per language for going back (models/versions/<lang>/), the live one besides.
+    keep_versions: int = pydantic.Field(5, ge=1, le=100)
 
 
 class Queue(Strict):
@@ -174,6 +179,8 @@ class AsrSettings(Strict):
 
 class Settings(Strict):
     tenants_dir: Path = Path("tenants")
+    # The topics callers ask about, shared by every line (voicebot.config.topics).
+    topics_file: Path = Path("topics.yml")
     models_dir: Path = Path("models")
     audio_prompts_dir: Path = Path("audio_prompts")
     store_url: str = "sqlite:///var/voicebot.sqlite3"
@@ -225,6 +232,10 @@ class Installation:
     @property
     def models_dir(self) -> Path:
         return self.path(self.settings.models_dir)
+
+    @property
+    def topics_file(self) -> Path:
+        return self.path(self.settings.topics_file)
 
     @property
     def routine_intents(self) -> tuple:
@@ -294,9 +305,8 @@ def _warn_of_agents_without_office(path: Path, tenant: Tenant) -> None:
                            "when %s is closed", path, ", ".join(closed), tenant.default_office)
 
 
-def load_topics(root: Path) -> Dict[str, Topic]:
-    """topics.yml beside voicebot.yml; without one, the bot has only its built-in intents."""
-    path = topics_path(root)
+def load_topics(path: Path) -> Dict[str, Topic]:
+    """The topics file (settings topics_file); without one, the bot has only its built-in intents."""
     if not path.exists():
         return {}
     try:
@@ -305,10 +315,9 @@ def load_topics(root: Path) -> Dict[str, Topic]:
         raise config_error(path, error) from None
 
 
-def with_topics(path: Path, tenant: Tenant, topics: Dict[str, Topic], settings: Settings, root: Path) -> Tenant:
-    """The line with a behaviour for every topic (its own, or the topic's default), or a
-    ConfigError that names the file, the key and what is missing."""
-    where = topics_path(root)
+def with_topics(path: Path, tenant: Tenant, topics: Dict[str, Topic], settings: Settings, where: Path) -> Tenant:
+    """The line with a behaviour for every topic (its own, or the topic's default, from the
+    topics file `where`), or a ConfigError that names the file, the key and what is missing."""
     unknown = sorted(set(tenant.topics) - set(topics))
     if unknown:
         raise ConfigError(f"{path}: topics.{unknown[0]}: not a topic in {where} "
@@ -349,11 +358,12 @@ def load_installation(settings_path: Optional[Path] = None) -> Installation:
     files = sorted(tenants_dir.glob("*.yml"))
     if not files:
         raise ConfigError(f"{settings_path}: tenants_dir: no *.yml files in {tenants_dir}")
-    topics = load_topics(root)
+    topics_file = settings.topics_file if settings.topics_file.is_absolute() else root / settings.topics_file
+    topics = load_topics(topics_file)
     tenants: Dict[str, Tenant] = {}
     owner_of_number: Dict[str, Path] = {}
     for path in files:
-        tenant = with_topics(path, load_tenant(path), topics, settings, root)
+        tenant = with_topics(path, load_tenant(path), topics, settings, topics_file)
         if tenant.id in tenants:
             raise ConfigError(f"{path}: id: {tenant.id!r} is already used by another tenant file")
         if tenant.handoff.queue not in settings.queues:

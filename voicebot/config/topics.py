@@ -4,16 +4,12 @@ what the bot does with it (tenants/<line>.yml, under topics): say an answer, han
 a person, or offer a callback."""
 
 import re
-from pathlib import Path
 from typing import Dict, Literal, Optional
 
 from pydantic import root_validator, validator
 
 from voicebot.config.base import Strict
 from voicebot.intents import BUILT_IN_INTENTS
-
-TOPICS_FILE = "topics.yml"
-
 
 def plain_text_answer(value):
     """A behaviour as written: a plain text is an answer."""
@@ -75,7 +71,3 @@ class Topics(Strict):
             if topic_id in BUILT_IN_INTENTS:
                 raise ValueError(f"{topic_id!r} is built in (the bot's own logic), not a topic")
         return value
-
-
-def topics_path(root: Path) -> Path:
-    return root / TOPICS_FILE

@@ -11,8 +11,9 @@ import asyncio
 import datetime as dt
 import functools
 import urllib.parse
+import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, response
@@ -23,11 +24,17 @@ from voicebot.dashboard.auth import LockedOut, Logins, SignedIn
 from voicebot.dashboard.retrain import Retrainer
 from voicebot.dialogue.examples import add_example
 from voicebot.dialogue.runtime import Dialogue
+from voicebot.dialogue.versions import Versions
 from voicebot.intents import BUILT_IN_INTENTS
 from voicebot.store import RecordStore
 from voicebot.store.record import utcnow
 
 HERE = Path(__file__).parent
+BUILT_IN_NAMES = {"greet": "Greeting", "goodbye": "Goodbye", "thank": "Thanks", "affirm": "Yes", "deny": "No",
+                  "chitchat": "Small talk", "opening_hours": "Opening hours", "office_location": "Where an office is",
+                  "request_agent": "Asks for a person", "callback_request": "Asks for a callback",
+                  "out_of_scope": "Not for the council (off-topic)"}
+MAX_TRIED_CHARS = 500
 COOKIE = "voicebot_session"
 HOME = {"operator": "/dashboard/operations", "admin": "/dashboard/operations", "trainer": "/dashboard/inbox",
         "agent": "/dashboard/callbacks"}
@@ -43,7 +50,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     logins = Logins(records.session, settings.session_minutes)
     retrainer = Retrainer(inst, dialogue)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-    intents = sorted(_intents(inst))
+    intents = _intent_names(inst)
 
     def page(request, template: str, status: int = 200, **values):
         html = templates.get_template(template).render(user=request.ctx.user, lines=inst.tenants, **values)
@@ -154,13 +161,16 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     @bp.post("/inbox/<turn_id:int>")
     async def review(request, turn_id: int):
         signed_in(request, "trainer")
-        intent = request.form.get("intent") if request.form.get("action") == "assign" else None
+        action, intent = request.form.get("action"), request.form.get("intent") or None  # blank: no choice
+        if action not in ("assign", "discard") or (action == "assign" and intent is None):
+            raise SanicException("choose what the caller meant, or mark it as not a topic", status_code=400)
+        intent = intent if action == "assign" else None
         if intent is not None and intent not in intents:
             raise SanicException(f"no intent {intent!r}", status_code=400)
         turn = await off_loop(records.pending_review, turn_id)
         if turn is None:
             raise SanicException("that utterance was reviewed already", status_code=409)
-        notice = "Discarded."
+        notice = "Not a topic: nothing learnt from it."
         if intent:
             try:
                 added = add_example(inst, turn.language, intent, turn.text)
@@ -170,22 +180,64 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         await off_loop(records.review, turn_id, intent)
         return response.redirect("/dashboard/inbox?" + urllib.parse.urlencode({"notice": notice}))
 
-    @bp.post("/retrain")
-    async def retrain(request):
+    @bp.get("/try")
+    async def try_it(request):
+        """A sentence on a line: what the live model makes of it, and what the bot would answer."""
         signed_in(request, "trainer")
-        lang = request.form.get("lang")
+        line_id, text = _line(request, inst), (request.args.get("text") or "").strip()[:MAX_TRIED_CHARS]
+        result = None
+        if line_id and text:
+            tenant = inst.tenant(line_id)
+            if tenant.language not in dialogue.agents:
+                raise SanicException(f"this bot does not serve line {line_id!r}", status_code=400)
+            parsed = await dialogue.parse(tenant.language, text)
+            conversation_id = f"try-{uuid.uuid4().hex}"
+            try:
+                reply = await dialogue.handle(tenant, conversation_id, text)
+            finally:
+                dialogue.forget(tenant, conversation_id)
+            result = {"ranking": [(g["name"], g["confidence"]) for g in parsed.get("intent_ranking", [])[:5]],
+                      "entities": [(e["entity"], e["value"]) for e in parsed.get("entities", [])], "reply": reply}
+        return page(request, "try.html", line_id=line_id, text=text, result=result, intents=intents)
+
+    def language_of_this_bot(lang: Optional[str]) -> str:
         if lang not in dialogue.agents:
             raise SanicException(f"no model for language {lang!r} in this bot", status_code=400)
+        return lang
+
+    @bp.post("/retrain")
+    async def retrain(request):
+        user = signed_in(request, "trainer")
+        lang = language_of_this_bot(request.form.get("lang"))
         try:
-            retrainer.start(lang, await off_loop(records.labelled, lang))
+            retrainer.start(lang, await off_loop(records.labelled, lang), user.name)
         except RuntimeError as error:
+            raise SanicException(str(error), status_code=409)
+        return response.redirect("/dashboard/training")
+
+    @bp.post("/training/decision")
+    async def training_decision(request):
+        signed_in(request, "trainer")
+        try:
+            retrainer.decide(request.form.get("action") == "switch")
+        except RuntimeError as error:
+            raise SanicException(str(error), status_code=409)
+        return response.redirect("/dashboard/training")
+
+    @bp.post("/models/<lang>/<version_id>")
+    async def make_live(request, lang: str, version_id: str):
+        user = signed_in(request, "trainer")
+        try:
+            retrainer.roll_back(language_of_this_bot(lang), version_id, user.name)
+        except (RuntimeError, ConfigError) as error:
             raise SanicException(str(error), status_code=409)
         return response.redirect("/dashboard/training")
 
     @bp.get("/training")
     async def training(request):
         signed_in(request, "trainer")
-        return page(request, "training.html", job=retrainer.job, languages=sorted(dialogue.agents))
+        versions = {lang: Versions(inst, lang) for lang in sorted(dialogue.agents)}
+        return page(request, "training.html", job=retrainer.job, versions=versions, intents=intents)
 
     @bp.get("/training.json")
     async def training_state(request):
@@ -238,9 +290,10 @@ class _Redirect(Exception):
         self.location = location
 
 
-def _intents(inst: Installation):
-    """The intents a trainer can give an utterance: the built-in ones and every topic."""
-    return BUILT_IN_INTENTS + tuple(inst.topics)
+def _intent_names(inst: Installation) -> Dict[str, str]:
+    """What a trainer can say an utterance meant, by name: the built-in intents and every topic."""
+    return {**{intent: BUILT_IN_NAMES.get(intent, intent) for intent in BUILT_IN_INTENTS},
+            **{topic_id: topic.name("en") for topic_id, topic in inst.topics.items()}}
 
 
 def _line(request, inst: Installation) -> Optional[str]:

@@ -8,7 +8,6 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import yaml
 
 from voicebot.config import ConfigError, Installation
-from voicebot.config.topics import topics_path
 from voicebot.intents import BUILT_IN_INTENTS
 
 # What the models are made from beside the NLU data and stories, at an installation's root.
@@ -20,6 +19,23 @@ def nlu_files(inst: Installation, lang: str) -> List[Path]:
     if not files:
         raise ConfigError(f"{inst.root / 'nlu_data' / lang}: no NLU training data for language {lang!r}")
     return files
+
+
+def heldout_path(inst: Installation, lang: str) -> Path:
+    """Sentences per intent that no model is trained on (heldout/<lang>.yml): how well a model
+    understands what it has not seen. Trainers keep it beside the training data."""
+    return inst.root / "heldout" / f"{lang}.yml"
+
+
+def load_heldout(inst: Installation, lang: str) -> List[Tuple[str, str]]:
+    """(intent, sentence) pairs of the language's held-out set, in file order; none without one."""
+    path = heldout_path(inst, lang)
+    if not path.exists():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected intents, each with a list of sentences")
+    return [(intent, str(text)) for intent, texts in data.items() for text in (texts or [])]
 
 
 def load_nlu(inst: Installation, lang: str):
@@ -39,7 +55,7 @@ def check_examples(inst: Installation, lang: str) -> None:
     for example in load_nlu(inst, lang).intent_examples:
         text, intent = " ".join(example.get("text").lower().split()), example.get("intent")
         if intent not in known:
-            raise ConfigError(f"{folder}: intent {intent!r} has examples but is no topic in {topics_path(inst.root)}:"
+            raise ConfigError(f"{folder}: intent {intent!r} has examples but is no topic in {inst.topics_file}:"
                               f" add it there, with what each line does with it")
         if seen.setdefault(text, intent) != intent:
             raise ConfigError(f"{folder}: {text!r} is an example of both "
@@ -71,8 +87,13 @@ def model_path(inst: Installation, lang: str) -> Path:
     return inst.models_dir / f"{lang}.tar.gz"
 
 
-def _fingerprint_path(inst: Installation, lang: str) -> Path:
+def fingerprint_path(inst: Installation, lang: str) -> Path:
     return inst.models_dir / f"{lang}.fingerprint"
+
+
+def live_version_path(inst: Installation, lang: str) -> Path:
+    """Which kept version (voicebot.dialogue.versions) the live model is; none after `voicebot train`."""
+    return inst.models_dir / f"{lang}.version"
 
 
 def pipeline_config(inst: Installation, lang: str, epochs: Optional[int] = None) -> dict:
@@ -110,12 +131,14 @@ def fingerprint(inst: Installation, lang: str) -> str:
 
 
 def is_stale(inst: Installation, lang: str) -> bool:
-    marker = _fingerprint_path(inst, lang)
+    marker = fingerprint_path(inst, lang)
     return not (model_path(inst, lang).exists() and marker.exists()
                 and marker.read_text().strip() == fingerprint(inst, lang))
 
 
-def train_language(inst: Installation, lang: str) -> Path:
+def train_language(inst: Installation, lang: str, into: Optional[Path] = None) -> Path:
+    """Train the language's live model, or a candidate `into` a .tar.gz path, leaving the live one
+    alone (the dashboard's retraining: voicebot.dialogue.versions)."""
     from rasa.model_training import train
 
     check_examples(inst, lang)
@@ -124,11 +147,14 @@ def train_language(inst: Installation, lang: str) -> Path:
     config = write_config(inst, lang, build)
     domain, topic_rules = write_topics(inst, build)
     files = [str(p) for p in [*nlu_files(inst, lang), *story_files(inst), topic_rules]]
+    output, name = (into.parent, into.name[:-len(".tar.gz")]) if into else (inst.models_dir, lang)
     result = train(domain=str(domain), config=str(config), training_files=files,
-                   output=str(inst.models_dir), fixed_model_name=lang, force_training=True)
+                   output=str(output), fixed_model_name=name, force_training=True)
     if result.code != 0 or not result.model:
         raise RuntimeError(f"training the {lang} model failed (rasa exit code {result.code})")
-    _fingerprint_path(inst, lang).write_text(inputs)
+    if into is None:
+        fingerprint_path(inst, lang).write_text(inputs)
+        live_version_path(inst, lang).unlink(missing_ok=True)
     return Path(result.model)
 
 

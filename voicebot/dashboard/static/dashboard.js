@@ -27,6 +27,9 @@ async function refreshLiveCalls(table) {
   }
 }
 
+// Phases in which nothing moves without a trainer: the page shows the report then.
+const STOPPED = ["waiting", "done", "failed", "discarded"];
+
 async function pollTraining(section) {
   const reply = await fetch(section.dataset.poll, {credentials: "same-origin"});
   if (!reply.ok) return;
@@ -34,18 +37,11 @@ async function pollTraining(section) {
   if (!job) return;
   document.getElementById("phase").textContent = job.phase;
   document.getElementById("detail").textContent = job.detail;
+  document.getElementById("remaining").textContent =
+    job.remaining_s === null ? "" : "about " + Math.round(job.remaining_s) + " s left";
   document.getElementById("progress").value = job.progress;
-  for (const name of ["before", "after"]) {
-    const e = job[name];
-    const row = document.getElementById("eval-" + name);
-    if (e && row) {
-      row.cells[1].textContent = e.examples;
-      row.cells[2].textContent = e.correct;
-      row.cells[3].textContent = e.accuracy === null ? "" : Math.round(100 * e.accuracy) + "%";
-    }
-  }
-  if (job.phase === "done" || job.phase === "failed") {
-    window.location.reload();  // the final report, with what is still wrong
+  if (STOPPED.includes(job.phase)) {
+    window.location.reload();  // the report, and the buttons for a decision
     return true;
   }
 }
@@ -56,7 +52,7 @@ document.addEventListener("DOMContentLoaded", () => {
     setInterval(() => refreshLiveCalls(live), 5000);
   }
   const training = document.getElementById("training");
-  if (training && !["done", "failed"].includes(document.getElementById("phase").textContent)) {
+  if (training && !STOPPED.includes(document.getElementById("phase").textContent)) {
     const timer = setInterval(async () => { if (await pollTraining(training)) clearInterval(timer); }, 1000);
   }
   const find = document.getElementById("find-call");
