@@ -293,3 +293,22 @@ def test_a_topic_added_as_data_is_answered_handed_off_or_offered_a_callback_as_e
 def test_a_topic_the_configuration_no_longer_has_is_a_miss_not_a_crash():
     said, slots, payloads = run(actions.ActionTopic(), "i need a parking permit", "parking_permit")
     assert said == [say("rephrase")] and slots["misses"] == 1.0 and payloads == []
+
+
+def test_an_edited_answer_reaches_the_next_turn_and_a_broken_edit_keeps_the_last_good_one(install_copy, monkeypatch):
+    import yaml
+
+    monkeypatch.setenv("VOICEBOT_CONFIG", str(install_copy / "voicebot.yml"))
+    monkeypatch.setattr(actions, "installation", actions.LiveConfiguration())
+    monkeypatch.setattr(actions.LiveConfiguration, "CHECK_EVERY_S", 0.0)
+    said, _, _ = run(actions.ActionTopic(), "how do i renew my passport", "passport")
+    assert said[0].startswith("Passports are issued by HM Passport Office")
+    line = install_copy / "tenants" / "demo-city.yml"
+    data = yaml.safe_load(line.read_text())
+    data["topics"]["passport"] = "Passports are renewed online at gov dot uk; we no longer check forms."
+    line.write_text(yaml.safe_dump(data, allow_unicode=True))
+    said, _, _ = run(actions.ActionTopic(), "how do i renew my passport", "passport")
+    assert said[0] == "Passports are renewed online at gov dot uk; we no longer check forms."
+    line.write_text("id: [unclosed\n")
+    said, _, _ = run(actions.ActionTopic(), "how do i renew my passport", "passport")
+    assert said[0] == "Passports are renewed online at gov dot uk; we no longer check forms."

@@ -358,7 +358,7 @@ def load_installation(settings_path: Optional[Path] = None) -> Installation:
     files = sorted(tenants_dir.glob("*.yml"))
     if not files:
         raise ConfigError(f"{settings_path}: tenants_dir: no *.yml files in {tenants_dir}")
-    topics_file = settings.topics_file if settings.topics_file.is_absolute() else root / settings.topics_file
+    topics_file = root / settings.topics_file  # an absolute path stays as it is
     topics = load_topics(topics_file)
     tenants: Dict[str, Tenant] = {}
     owner_of_number: Dict[str, Path] = {}
