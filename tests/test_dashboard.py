@@ -248,3 +248,12 @@ def test_the_inbox_suggests_nothing_and_takes_noise_as_not_a_topic(dash, page):
     expect(page.locator("#notice")).to_contain_text("Not a topic: nothing learnt from it.")
     expect(page.locator("#inbox tr", has_text=noise)).to_have_count(0)
     assert noise not in "".join(p.read_text() for p in (dash.root / "nlu_data" / "en").glob("*.yml"))
+
+
+def test_a_confident_answer_the_caller_meets_with_a_request_for_a_person_reaches_the_inbox(dash, page):
+    question = "what time does the central library open on wednesday"
+    replies = dash.conversation("demo-city", question, "let me talk to a real person please")
+    assert replies[0]["intent"] == "opening_hours" and replies[0]["confidence"] > 0.9
+    sign_in(page, dash, "tom")
+    row = page.locator("#inbox tr", has_text=question).first
+    expect(row.locator(".reason")).to_have_text("answered, and the caller asked for a person at once")

@@ -149,6 +149,24 @@ def test_fallback_and_low_confidence_speech_goes_to_the_review_inbox_keypad_does
         ("blorp the flange", "pending"), ("pass port thing", "pending"), ("opening hours please", None), ("9", None)]
 
 
+def test_a_confident_answer_met_with_a_request_for_a_person_or_the_same_question_goes_to_the_inbox(store):
+    record = store.record("c", "demo-city", "en")
+    for text, intent, handoff in [("can i get a parking permit", "office_location", None),
+                                  ("no i want to talk to a person", "request_agent", {"reason": "requested"}),
+                                  ("when do the bins go out", "waste_collection", None),
+                                  ("what day are the bins collected", "waste_collection", None),
+                                  ("thanks bye", "goodbye", None)]:
+        record.add("heard", text=text)
+        record.add("bot", intent=intent, confidence=0.95, texts=["..."], handoff=handoff)
+    record.end()
+    turns = store.export("c")["turns"]
+    assert [(t["text"], t["review"]) for t in turns] == [
+        ("can i get a parking permit", "pending"), ("no i want to talk to a person", None),
+        ("when do the bins go out", "pending"), ("what day are the bins collected", None), ("thanks bye", None)]
+    reasons = {t.text: t.review_reason for t in store.inbox(["demo-city"])}
+    assert reasons == {"can i get a parking permit": "asked_for_a_person", "when do the bins go out": "asked_again"}
+
+
 def test_export_and_delete_answer_a_data_subject_request(store):
     answered_call(store, "keep")
     answered_call(store, "forget")

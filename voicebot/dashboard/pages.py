@@ -27,7 +27,7 @@ from voicebot.dialogue.runtime import Dialogue
 from voicebot.dialogue.versions import Versions
 from voicebot.intents import BUILT_IN_INTENTS
 from voicebot.store import RecordStore
-from voicebot.store.record import utcnow
+from voicebot.store.record import REVIEW_REASONS, utcnow
 
 HERE = Path(__file__).parent
 BUILT_IN_NAMES = {"greet": "Greeting", "goodbye": "Goodbye", "thank": "Thanks", "affirm": "Yes", "deny": "No",
@@ -156,7 +156,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
                 parsed = await dialogue.parse(turn.language, turn.text or "")
                 guesses[turn.id] = [(g["name"], g["confidence"]) for g in parsed.get("intent_ranking", [])[:3]]
         return page(request, "inbox.html", turns=turns, guesses=guesses, intents=intents, line_id=line_id,
-                    job=retrainer.job, notice=request.args.get("notice"))
+                    job=retrainer.job, notice=request.args.get("notice"), reasons=REVIEW_REASONS)
 
     @bp.post("/inbox/<turn_id:int>")
     async def review(request, turn_id: int):

@@ -58,6 +58,7 @@ class Turn(Base):
     turn_ms = sa.Column(sa.Integer)  # end of the caller's speech to the bot's first audio
     # The trainers' inbox: fallback and low-confidence turns wait for a decision.
     review = sa.Column(sa.String(16))  # pending | assigned | discarded; empty when not for review
+    review_reason = sa.Column(sa.String(32))  # why it is for review: see voicebot.store.record.REVIEW_REASONS
     reviewed_intent = sa.Column(sa.String(64))
     __table_args__ = (sa.Index("ix_turns_review", "review", "tenant"),)
 

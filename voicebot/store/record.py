@@ -25,6 +25,11 @@ STORED_EVENTS = {"answered", "hangup", "error", "silence", "barge_in", "transfer
 
 # Intents that say nothing about why someone called: never a call's topic.
 NOT_TOPICS = {"greet", "goodbye", "thank", "affirm", "deny", "nlu_fallback", "out_of_scope"}
+# Why a caller's turn goes to the trainers' inbox. The last two catch confident mistakes: an
+# answer the caller meets at once with a request for a person, or with the same question again.
+REVIEW_REASONS = {"not_understood": "not understood", "unsure": "understood with little confidence",
+                  "asked_for_a_person": "answered, and the caller asked for a person at once",
+                  "asked_again": "answered, and the caller asked the same again at once"}
 
 
 def utcnow() -> dt.datetime:
@@ -119,6 +124,7 @@ class Journal:
         self.heard_event: Optional[dict] = None  # the record's event self.heard was taken from
         self.stored_heard: Optional[Tuple[dict, int]] = None  # the last such event in a turn row, its seq
         self.seq = 0
+        self.answered: Optional[Tuple[int, str]] = None  # the last turn the bot answered sure of itself: seq, intent
         self.fields: dict = {}
         self.errors = self.silences = 0
         self.called_back = False
@@ -169,13 +175,17 @@ class Journal:
         intent, confidence = event.get("intent"), event.get("confidence")
         spoken = heard["source"] != "keypad" and heard.get("text")
         unsure = intent == "nlu_fallback" or (confidence is not None and confidence < self.review_below)
+        reason = ("not_understood" if intent == "nlu_fallback" else "unsure") if spoken and unsure else None
+        self._doubt_the_last_answer(intent if spoken else None)
+        self.answered = (self.seq, intent) if (spoken and not unsure and not event.get("handoff")
+                                               and intent not in NOT_TOPICS | {"request_agent"}) else None
         self.submit(Write(Turn.__tablename__, dict(
             call_id=self.record.call_id, seq=self.seq, at=_at(self.record.started, event["t"]),
             tenant=self.record.tenant, language=self.record.language, source=heard["source"],
             text=heard.get("text"), intent=intent, confidence=confidence,
             entities=event.get("entities") or None, replies=event.get("texts") or None,
             end_of_speech_ms=heard.get("end_of_speech_ms"), asr_ms=heard.get("asr_ms"),
-            dialogue_ms=event.get("dialogue_ms"), review="pending" if spoken and unsure else None)))
+            dialogue_ms=event.get("dialogue_ms"), review="pending" if reason else None, review_reason=reason)))
         self.fields["turns"] = self.seq
         if intent:
             if intent not in NOT_TOPICS:
@@ -185,6 +195,16 @@ class Journal:
             self.fields.update(handoff_reason=event["handoff"].get("reason"), queue=event["handoff"].get("queue"))
             self._event({"t": event["t"], "event": "handoff", **event["handoff"]})
         self._update(Call, dict(self.fields))
+
+    def _doubt_the_last_answer(self, intent: Optional[str]) -> None:
+        """A confident answer the caller meets at once with a request for a person or the same
+        question again was likely wrong: its turn goes to the inbox too."""
+        if self.answered is None or intent is None:
+            return
+        seq, answered = self.answered
+        reason = "asked_for_a_person" if intent == "request_agent" else "asked_again" if intent == answered else None
+        if reason:
+            self._update(Turn, {"review": "pending", "review_reason": reason}, seq=seq)
 
     def _event(self, event: dict) -> None:
         data = {k: v for k, v in event.items() if k not in ("t", "event")}
