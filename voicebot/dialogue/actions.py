@@ -58,15 +58,16 @@ class LiveConfiguration:
     def __call__(self) -> Installation:
         if self.inst is None or time.monotonic() - self.checked >= self.CHECK_EVERY_S:
             self.checked = time.monotonic()
-            files = self._files()
+            files = self._files()  # before loading: an edit made meanwhile is seen next time
             if self.inst is None or files != self.files:
+                first = self.inst is None
                 try:
                     self.inst = load_installation()
                 except ConfigError as error:
-                    if self.inst is None:
+                    if first:
                         raise
                     logger.error("the configuration did not load, the bot goes on with the last good one: %s", error)
-                self.files = files
+                self.files = self._files() if first else files  # now with the tenants' and topics' files
         return self.inst
 
     def _files(self) -> Dict[str, float]:
