@@ -39,7 +39,7 @@ def dash(trained, tmp_path_factory):
     (root / "audio_prompts").symlink_to(REPO / "audio_prompts")
     store_url = f"sqlite:///{root / 'records.sqlite3'}"
     env = {**os.environ, "VOICEBOT_STORE_URL": store_url, "VOICEBOT_CONFIG": str(root / "voicebot.yml")}
-    for name, role in (("olga", "operator"), ("tom", "trainer"), ("alice", "agent")):
+    for name, role in (("olga", "operator"), ("tom", "trainer"), ("alice", "agent"), ("ada", "admin")):
         done = subprocess.run([sys.executable, "-m", "voicebot.cli", "users", "add", name, "--role", role],
                               input=f"{PASSWORD}\n{PASSWORD}\n", env=env, cwd=REPO, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
@@ -257,3 +257,18 @@ def test_a_confident_answer_the_caller_meets_with_a_request_for_a_person_reaches
     sign_in(page, dash, "tom")
     row = page.locator("#inbox tr", has_text=question).first
     expect(row.locator(".reason")).to_have_text("answered, and the caller asked for a person at once")
+
+
+def test_admins_read_who_changed_what_the_bot_knows_and_no_one_else_does(dash, page):
+    noise = "erm so the um thing"
+    assert dash.conversation("demo-city", noise)[0]["intent"] == "nlu_fallback"
+    assert page.goto(dash.url + "/dashboard/audit").url.endswith("/dashboard/login")
+    sign_in(page, dash, "tom")
+    page.locator("#inbox tr", has_text=noise).first.locator("button:has-text('Not a topic')").click()
+    expect(page.locator("#notice")).to_contain_text("Not a topic")
+    assert page.goto(dash.url + "/dashboard/audit").status == 403
+    sign_in(page, dash, "ada")
+    page.click("nav a:has-text('Audit log')")
+    entry = page.locator("#audit tr", has_text=noise).first
+    expect(entry).to_contain_text("tom")
+    expect(entry).to_contain_text("not a topic")

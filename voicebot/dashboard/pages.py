@@ -160,7 +160,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
 
     @bp.post("/inbox/<turn_id:int>")
     async def review(request, turn_id: int):
-        signed_in(request, "trainer")
+        user = signed_in(request, "trainer")
         action, intent = request.form.get("action"), request.form.get("intent") or None  # blank: no choice
         if action not in ("assign", "discard") or (action == "assign" and intent is None):
             raise SanicException("choose what the caller meant, or mark it as not a topic", status_code=400)
@@ -178,6 +178,8 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
                 raise SanicException(str(error), status_code=409) from None
             notice = f"Added to {intent}: retrain to use it." if added else f"Already an example of {intent}."
         await off_loop(records.review, turn_id, intent)
+        await off_loop(records.audit, user.name, "example_added" if intent else "not_a_topic", language=turn.language,
+                       text=turn.text, **({"intent": intent} if intent else {}))
         return response.redirect("/dashboard/inbox?" + urllib.parse.urlencode({"notice": notice}))
 
     @bp.get("/try")
@@ -213,15 +215,19 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
             retrainer.start(lang, await off_loop(records.labelled, lang), user.name)
         except RuntimeError as error:
             raise SanicException(str(error), status_code=409)
+        await off_loop(records.audit, user.name, "retrain", language=lang)
         return response.redirect("/dashboard/training")
 
     @bp.post("/training/decision")
     async def training_decision(request):
-        signed_in(request, "trainer")
+        user = signed_in(request, "trainer")
+        switch = request.form.get("action") == "switch"
         try:
-            retrainer.decide(request.form.get("action") == "switch")
+            retrainer.decide(switch)
         except RuntimeError as error:
             raise SanicException(str(error), status_code=409)
+        await off_loop(records.audit, user.name, "worse_model_switched" if switch else "worse_model_kept_out",
+                       language=retrainer.job.lang, version=retrainer.job.version)
         return response.redirect("/dashboard/training")
 
     @bp.post("/models/<lang>/<version_id>")
@@ -231,7 +237,13 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
             retrainer.roll_back(language_of_this_bot(lang), version_id, user.name)
         except (RuntimeError, ConfigError) as error:
             raise SanicException(str(error), status_code=409)
+        await off_loop(records.audit, user.name, "model_live", language=lang, version=version_id)
         return response.redirect("/dashboard/training")
+
+    @bp.get("/audit")
+    async def audit(request):
+        signed_in(request, "admin")
+        return page(request, "audit.html", entries=await off_loop(records.audit_log))
 
     @bp.get("/training")
     async def training(request):
@@ -317,9 +329,9 @@ def _period(request, inst: Installation):
     return start, dt.datetime.combine(until + dt.timedelta(days=1), dt.time()), _line(request, inst)
 
 
-async def off_loop(fn, *args):
+async def off_loop(fn, *args, **kwargs):
     """Store queries and password hashing run on a worker thread: the event loop also runs calls."""
-    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
 def _live(phone_line) -> dict:

@@ -112,3 +112,15 @@ class WebSession(Base):
     user_id = sa.Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     csrf_token = sa.Column(sa.String(64), nullable=False)
     expires_at = sa.Column(sa.DateTime, nullable=False)
+
+
+class AuditEntry(Base):
+    """A change to what the bot knows, made from the dashboard: who, what, when (admins read them)."""
+
+    __tablename__ = "audit_log"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    at = sa.Column(sa.DateTime, nullable=False, index=True)
+    who = sa.Column(sa.String(64), nullable=False)
+    action = sa.Column(sa.String(32), nullable=False)  # example_added | not_a_topic | retrain | model_live | ...
+    detail = sa.Column(sa.JSON)

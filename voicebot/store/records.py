@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from voicebot.metrics import Metrics
 from voicebot.store.database import engine_for, open_store
-from voicebot.store.models import Call, Callback, CallEvent, Turn
+from voicebot.store.models import AuditEntry, Call, Callback, CallEvent, Turn
 from voicebot.store.record import CallRecord, Journal, utcnow
 from voicebot.store.report import Report, build_report
 from voicebot.store.writer import RecordWriter, Write
@@ -96,6 +96,16 @@ class RecordStore:
         with self.session() as session:
             turn = session.get(Turn, turn_id)
             return turn if turn is not None and turn.review == "pending" else None
+
+    def audit(self, who: str, action: str, **detail) -> None:
+        """A change to what the bot knows, made from the dashboard."""
+        with self.session.begin() as session:
+            session.add(AuditEntry(at=utcnow(), who=who, action=action, detail=detail or None))
+
+    def audit_log(self, limit: int = 200) -> List[AuditEntry]:
+        """The newest changes first."""
+        with self.session() as session:
+            return list(session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
 
     def review(self, turn_id: int, intent: Optional[str]) -> Optional[Turn]:
         """A trainer's decision: the intent the utterance meant, or None to discard it."""
