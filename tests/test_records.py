@@ -167,6 +167,57 @@ def test_a_confident_answer_met_with_a_request_for_a_person_or_the_same_question
     assert reasons == {"can i get a parking permit": "asked_for_a_person", "when do the bins go out": "asked_again"}
 
 
+def test_a_confident_answer_met_with_a_no_or_hung_up_on_goes_to_the_inbox_a_content_caller_does_not(store):
+    """Every answer ends "Anything else?": a plain "no" to that, or hanging up on it, is a caller
+    who has had the answer. A "no" that corrects the question or is said over the answer, and a
+    hang-up before the answer's own words were out (CallSession._cut_off), doubt it."""
+    def no(text: str, ends_call: bool = True) -> list:
+        reply = {"hangup": {"reason": "goodbye"}} if ends_call else {}
+        return [("heard", {"text": text}), ("bot", {"intent": "deny", "confidence": 0.9, "texts": ["..."], **reply})]
+
+    talked_over = [("barge_in", {"stop_ms": 120, "dropped_ms": 2400, "during": "answer"})]
+    over_the_question = [("barge_in", {"stop_ms": 120, "dropped_ms": 600})]
+    calls = [("when is the tip open on saturday", "opening_hours", no("no, I meant Sunday", ends_call=False)),
+             ("how do i renew my passport", "passport", talked_over + no("no")),
+             ("where is the town hall", "office_location", no("no thanks")),
+             ("what are the library hours", "opening_hours", over_the_question + no("no")),
+             ("are you a robot", "chitchat", talked_over + no("no")),
+             ("when do the bins go out", "waste_collection", [("hangup", {"by": "caller", "during": "answer"})]),
+             ("can i get a parking permit", "office_location", [("hangup", {"by": "caller"})])]
+    for number, (question, intent, after) in enumerate(calls):
+        record = store.record(f"c{number}", "demo-city", "en")
+        record.add("heard", text=question)
+        record.add("bot", intent=intent, confidence=0.95, texts=["The answer.", "Anything else?"])
+        for kind, data in after:
+            record.add(kind, **data)
+        record.end()
+    reasons = {t.text: t.review_reason for t in store.inbox(["demo-city"])}
+    assert reasons == {"when is the tip open on saturday": "said_no", "how do i renew my passport": "said_no",
+                       "when do the bins go out": "hung_up"}
+
+
+def test_conversations_are_found_by_line_topic_outcome_and_period_newest_first(store):
+    answered_call(store, "settled-city", topic="passport")
+    answered_call(store, "settled-kommune", tenant="demo-kommune", topic="passport")
+    handed_off_call(store, "handed-off-city", tenant="demo-city")
+    answered_call(store, "years-ago", topic="passport")
+    store.flush()  # its row is written before it is moved back in time
+    with store.session.begin() as session:
+        session.execute(sa.update(Call).where(Call.id == "years-ago").values(started_at=dt.datetime(2020, 1, 1)))
+    today = dt.datetime.combine(dt.date.today(), dt.time())
+    week = (today - dt.timedelta(days=6), today + dt.timedelta(days=1))
+
+    def found(*args, **kwargs) -> list:
+        return [call.id for call in store.conversations(["demo-city"], *week, *args, **kwargs)]
+
+    assert found() == ["handed-off-city", "settled-city"]
+    assert found(topic="passport") == ["settled-city"]
+    assert found(outcome="handoff") == ["handed-off-city"] and found(topic="passport", outcome="handoff") == []
+    assert found(limit=1) == ["handed-off-city"] and found(limit=1, offset=1) == ["settled-city"]
+    assert [c.id for c in store.conversations(["demo-city"], dt.datetime(2019, 12, 31), dt.datetime(2020, 1, 2))] == [
+        "years-ago"]
+
+
 def test_export_and_delete_answer_a_data_subject_request(store):
     answered_call(store, "keep")
     answered_call(store, "forget")

@@ -271,7 +271,7 @@ def said_last(text: str, lang: str, find: Callable[[str], Optional[T]]) -> Optio
 def corrects(text: str, lang: str) -> bool:
     """Whether the caller says they meant something else ("no, sorry, I meant Sunday")."""
     text = _normalise(text)
-    return any(_has(text, marker) for marker in _CORRECTIONS[lang])
+    return any(_has(text, marker) for marker in _CORRECTIONS.get(lang, ()))
 
 
 def _this_or_next(today: dt.date, month: int, day: int, year: Optional[int] = None) -> Optional[dt.date]:

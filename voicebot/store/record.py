@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
+from voicebot.intents import BUILT_IN_INTENTS, OFFICE_INTENTS
+from voicebot.knowledge.when import corrects
 from voicebot.privacy import ends_in_number, redact_across, redact_value
 from voicebot.store.models import Call, CallEvent, Turn
 from voicebot.store.writer import Write
@@ -25,11 +27,14 @@ STORED_EVENTS = {"answered", "hangup", "error", "silence", "barge_in", "transfer
 
 # Intents that say nothing about why someone called: never a call's topic.
 NOT_TOPICS = {"greet", "goodbye", "thank", "affirm", "deny", "nlu_fallback", "out_of_scope"}
-# Why a caller's turn goes to the trainers' inbox. The last two catch confident mistakes: an
-# answer the caller meets at once with a request for a person, or with the same question again.
+# Why a caller's turn goes to the trainers' inbox. The others catch confident mistakes: an
+# answer the caller meets at once with a request for a person, the same question again, a "no"
+# that corrects it or is said over it, or by hanging up before its words were out.
 REVIEW_REASONS = {"not_understood": "not understood", "unsure": "understood with little confidence",
                   "asked_for_a_person": "answered, and the caller asked for a person at once",
-                  "asked_again": "answered, and the caller asked the same again at once"}
+                  "asked_again": "answered, and the caller asked the same again at once",
+                  "said_no": "answered, and the caller said no to it at once",
+                  "hung_up": "answered, and the caller hung up while the answer was being said"}
 
 
 def utcnow() -> dt.datetime:
@@ -125,6 +130,7 @@ class Journal:
         self.stored_heard: Optional[Tuple[dict, int]] = None  # the last such event in a turn row, its seq
         self.seq = 0
         self.answered: Optional[Tuple[int, str]] = None  # the last turn the bot answered sure of itself: seq, intent
+        self.talked_over = False  # the caller spoke over the last reply's own words (phone)
         self.fields: dict = {}
         self.errors = self.silences = 0
         self.called_back = False
@@ -145,6 +151,10 @@ class Journal:
             self._turn(event)
         elif kind == "playing" and event.get("turn_ms") is not None and self.seq:
             self._update(Turn, {"turn_ms": event["turn_ms"]}, seq=self.seq)
+        elif kind == "barge_in" and event.get("during") == "answer":
+            self.talked_over = True
+        elif kind == "hangup" and event.get("during") == "answer":  # see CallSession._cut_off
+            self._doubt("hung_up")
         if kind in STORED_EVENTS:
             self._event(event)
         self._follow_outcome(event)
@@ -176,7 +186,8 @@ class Journal:
         spoken = heard["source"] != "keypad" and heard.get("text")
         unsure = intent == "nlu_fallback" or (confidence is not None and confidence < self.review_below)
         reason = ("not_understood" if intent == "nlu_fallback" else "unsure") if spoken and unsure else None
-        self._doubt_the_last_answer(intent if spoken else None)
+        self._doubt_the_last_answer(intent if spoken else None, heard.get("text") or "")
+        self.talked_over = False
         self.answered = (self.seq, intent) if (spoken and not unsure and not event.get("handoff")
                                                and intent not in NOT_TOPICS | {"request_agent"}) else None
         self.submit(Write(Turn.__tablename__, dict(
@@ -196,15 +207,23 @@ class Journal:
             self._event({"t": event["t"], "event": "handoff", **event["handoff"]})
         self._update(Call, dict(self.fields))
 
-    def _doubt_the_last_answer(self, intent: Optional[str]) -> None:
-        """A confident answer the caller meets at once with a request for a person or the same
-        question again was likely wrong: its turn goes to the inbox too."""
+    def _doubt_the_last_answer(self, intent: Optional[str], text: str) -> None:
+        """A confident answer the caller meets at once with a request for a person, the same
+        question again or a "no" to it was likely wrong: its turn goes to the inbox too. Every
+        answer ends asking "anything else?", so a plain "no" after it is a content caller; a "no"
+        doubts the answer only when it corrects the question ("no, I meant Sunday") or was said
+        over the answer."""
         if self.answered is None or intent is None:
             return
-        seq, answered = self.answered
-        reason = "asked_for_a_person" if intent == "request_agent" else "asked_again" if intent == answered else None
-        if reason:
-            self._update(Turn, {"review": "pending", "review_reason": reason}, seq=seq)
+        answered = self.answered[1]
+        said_no = (intent == "deny" and (answered in OFFICE_INTENTS or answered not in BUILT_IN_INTENTS)
+                   and (self.talked_over or corrects(text, self.record.language)))
+        self._doubt("asked_for_a_person" if intent == "request_agent" else "asked_again" if intent == answered
+                    else "said_no" if said_no else None)
+
+    def _doubt(self, reason: Optional[str]) -> None:
+        if reason and self.answered is not None:
+            self._update(Turn, {"review": "pending", "review_reason": reason}, seq=self.answered[0])
 
     def _event(self, event: dict) -> None:
         data = {k: v for k, v in event.items() if k not in ("t", "event")}

@@ -92,6 +92,20 @@ class RecordStore:
             query = sa.select(Turn).where(Turn.review == "pending", Turn.tenant.in_(list(tenants)))
             return list(session.scalars(query.order_by(Turn.id.desc()).limit(limit)))
 
+    def conversations(self, tenants: Iterable[str], since: dt.datetime, until: dt.datetime,
+                      topic: Optional[str] = None, outcome: Optional[str] = None,
+                      limit: int = 50, offset: int = 0) -> List[Call]:
+        """Calls and text conversations on these lines that started in [since, until), newest first."""
+        self.flush()
+        query = sa.select(Call).where(Call.tenant.in_(list(tenants)), Call.started_at >= since, Call.started_at < until)
+        if topic:
+            query = query.where(Call.topic == topic)
+        if outcome:
+            query = query.where(Call.outcome == outcome)
+        newest_first = query.order_by(Call.started_at.desc(), Call.id.desc())
+        with self.session() as session:
+            return list(session.scalars(newest_first.limit(limit).offset(offset)))
+
     def pending_review(self, turn_id: int) -> Optional[Turn]:
         with self.session() as session:
             turn = session.get(Turn, turn_id)

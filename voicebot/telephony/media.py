@@ -80,6 +80,11 @@ class FramePort(pj.AudioMediaPort):
         return bool(self._outgoing)
 
     @property
+    def sent_when_drained(self) -> int:
+        """What frames_sent will be once everything queued now has been sent."""
+        return self.frames_sent + len(self._outgoing)
+
+    @property
     def queued_bytes(self) -> int:
         return len(self._outgoing) * FRAME_BYTES
 

@@ -63,6 +63,8 @@ class CallSession:
         self.port = None
         self.listener: Optional[Listener] = None
         self.speaking: Optional[asyncio.Task] = None
+        self.saying: Optional[str] = None  # the purpose of the reply being said ("answer", "greeting", ...)
+        self.said_at_frame: Optional[int] = None  # its own words are out once the port has sent this many frames
         self.quiet_since = time.monotonic()
         self.caller_speaking = False
         self.silences = 0
@@ -138,7 +140,8 @@ class CallSession:
         elif kind == "transfer_status":
             await self._on_transfer_status(*value)
         elif kind == "hangup":
-            self.record.add("hangup", by="caller" if self.record.state == "talking" else "bot")
+            by = "caller" if self.record.state == "talking" else "bot"
+            self.record.add("hangup", by=by, **(self._cut_off() if by == "caller" else {}))
             self.ended = True
 
     def _hold_text_turns(self) -> None:
@@ -179,10 +182,21 @@ class CallSession:
         if self.queued is not None:  # hold music and announcements go on
             return
         if self.port.playing or (self.speaking and not self.speaking.done()):
+            cut_off = self._cut_off()
             if self.speaking:
                 self.speaking.cancel()
             dropped = self.port.stop_playback()
-            self.record.add("barge_in", stop_ms=ms(time.monotonic() - at), dropped_ms=dropped * 20)
+            self.record.add("barge_in", stop_ms=ms(time.monotonic() - at), dropped_ms=dropped * 20, **cut_off)
+
+    def _cut_off(self) -> dict:
+        """What the caller cuts short by hanging up or speaking now: {"during": purpose} while the
+        bot has not said all of a reply's own words yet. A closing question ("Anything else?") is
+        not one of them: a caller who hangs up on it, or answers it early, has had the answer."""
+        if self.port is None or not (self.port.playing or (self.speaking and not self.speaking.done())):
+            return {}
+        if self.said_at_frame is not None and self.port.frames_sent >= self.said_at_frame:
+            return {}
+        return {"during": self.saying}
 
     async def _on_utterance(self, utterance: Utterance) -> None:
         timing = {"end_of_speech_ms": ms(utterance.detected_at - utterance.ended_at),
@@ -281,9 +295,14 @@ class CallSession:
             await asyncio.wait([previous])
         loop = asyncio.get_running_loop()
         first = True
-        for sentence in (s for text in texts for s in SENTENCE_END.split(text) if s.strip()):
+        sentences = _sentences(texts)
+        own_words = len(sentences) - len(_sentences(texts[-1:])) if _closing_question(texts) else len(sentences)
+        self.saying, self.said_at_frame = purpose, None
+        for number, sentence in enumerate(sentences, 1):
             speech, _ = await loop.run_in_executor(None, self.line.prompts.speech, self.synthesizer, sentence, RATE)
             self.port.play(speech.pcm)
+            if number == own_words:
+                self.said_at_frame = self.port.sent_when_drained
             if first:
                 self.line.dialogue.calls_first.release(self.call_id)
                 self.record.add("playing", purpose=purpose, text=" ".join(texts),
@@ -386,3 +405,12 @@ class CallSession:
         self.line.dialogue.calls_first.release(self.call_id)
         self.line.dialogue.forget(self.tenant, self.call_id)
         await self.line.sip(self.line.release, self)
+
+
+def _sentences(texts: List[str]) -> List[str]:
+    return [s for text in texts for s in SENTENCE_END.split(text) if s.strip()]
+
+
+def _closing_question(texts: List[str]) -> bool:
+    """Whether a reply ends asking a question of its own ("Anything else?", "Shall we call you back?")."""
+    return len(texts) > 1 and texts[-1].rstrip().endswith("?")
