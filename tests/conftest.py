@@ -72,7 +72,7 @@ def install_copy(tmp_path) -> Path:
     """A copy of the installation's configuration and training data, to change freely."""
     for name in ("voicebot.yml", *TRAINING_FILES):
         shutil.copy(REPO / name, tmp_path / name)
-    for folder in ("tenants", "nlu_data", "stories"):
+    for folder in ("tenants", "nlu_data", "stories", "heldout"):
         shutil.copytree(REPO / folder, tmp_path / folder)
     return tmp_path
 

@@ -10,6 +10,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from voicebot.clock import PER_TURN_ENV
+from voicebot.config.live import LiveConfiguration
 from voicebot.dialogue import actions
 from voicebot.knowledge.phrasebook import phrasebook
 
@@ -299,8 +300,8 @@ def test_an_edited_answer_reaches_the_next_turn_and_a_broken_edit_keeps_the_last
     import yaml
 
     monkeypatch.setenv("VOICEBOT_CONFIG", str(install_copy / "voicebot.yml"))
-    monkeypatch.setattr(actions, "installation", actions.LiveConfiguration())
-    monkeypatch.setattr(actions.LiveConfiguration, "CHECK_EVERY_S", 0.0)
+    monkeypatch.setattr(actions, "installation", LiveConfiguration())
+    monkeypatch.setattr(LiveConfiguration, "CHECK_EVERY_S", 0.0)
     said, _, _ = run(actions.ActionTopic(), "how do i renew my passport", "passport")
     assert said[0].startswith("Passports are issued by HM Passport Office")
     line = install_copy / "tenants" / "demo-city.yml"

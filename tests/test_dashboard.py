@@ -11,15 +11,19 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, place_call
+from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, events, place_call
+from test_topics import PARKING_ANSWER, PARKING_EXAMPLES
 from voicebot.store import RecordStore
 from voicebot.dashboard.auth import NO_PASSWORD
 from voicebot.dialogue.training import TRAINING_FILES
 from voicebot.store.models import User, WebSession
+from test_phone_faults import wav_file
+from voicebot.audio.format import RATE
 
 PASSWORD = "correct horse battery"
 SCRIPT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 1">'
@@ -39,8 +43,9 @@ def dash(trained, tmp_path_factory):
     (root / "audio_prompts").symlink_to(REPO / "audio_prompts")
     store_url = f"sqlite:///{root / 'records.sqlite3'}"
     env = {**os.environ, "VOICEBOT_STORE_URL": store_url, "VOICEBOT_CONFIG": str(root / "voicebot.yml")}
-    for name, role in (("olga", "operator"), ("tom", "trainer"), ("alice", "agent"), ("ada", "admin")):
-        done = subprocess.run([sys.executable, "-m", "voicebot.cli", "users", "add", name, "--role", role],
+    for name, role, *lines in (("olga", "operator"), ("tom", "trainer"), ("alice", "agent"), ("ada", "admin"),
+                               ("lena", "trainer", "--line", "demo-kommune")):
+        done = subprocess.run([sys.executable, "-m", "voicebot.cli", "users", "add", name, "--role", role, *lines],
                               input=f"{PASSWORD}\n{PASSWORD}\n", env=env, cwd=REPO, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     server = TextBot(AGENT_HOURS, store_url, sip=True, config=root / "voicebot.yml", lines=("demo-city", "demo-kommune"))
@@ -174,7 +179,7 @@ def test_an_agent_sees_the_conversation_of_a_call(dash, page):
     page.goto(f"{dash.url}/dashboard/calls/{dash.call['call_id']}")
     conversation = page.locator("#conversation")
     expect(conversation).to_contain_text("(key 1)")
-    expect(conversation).to_contain_text("opening_hours")
+    expect(conversation).to_contain_text("Opening hours")
 
 
 def test_a_trainer_assigns_an_utterance_retrains_and_the_bot_understands_it(dash, page):
@@ -192,7 +197,7 @@ def test_a_trainer_assigns_an_utterance_retrains_and_the_bot_understands_it(dash
     expect(page.locator("#phase")).to_have_text(re.compile("^(preparing|training)$"))  # named from the first second
     expect(page.locator("#phase")).to_have_text(re.compile("^(done|waiting)$"), timeout=300_000)
     if page.locator("#phase").text_content() == "waiting":  # worse on the held-out set: a trainer decides
-        page.click("button:has-text('Switch to the new model anyway')")
+        page.click("button:has-text('Switch to the new model')")
         expect(page.locator("#phase")).to_have_text("done", timeout=120_000)
     # The new model against the live one on the held-out sentences, per intent; the labelled
     # utterance is training data now, so it only shows it was learnt.
@@ -259,6 +264,103 @@ def test_a_confident_answer_the_caller_meets_with_a_request_for_a_person_reaches
     expect(row.locator(".reason")).to_have_text("answered, and the caller asked for a person at once")
 
 
+def test_a_no_that_corrects_a_confident_answer_reaches_the_inbox_a_content_no_does_not(dash, page):
+    question, content = "when does the recycling centre open on saturday", "how do I renew my passport"
+    replies = dash.conversation("demo-city", question, "no, I meant Sunday")
+    assert replies[0]["intent"] == "opening_hours" and replies[0]["confidence"] > 0.7
+    assert replies[1]["intent"] == "deny" and "Sunday" in " ".join(replies[1]["messages"])
+    replies = dash.conversation("demo-city", content, "no thanks")  # "Anything else?" "No thanks": answered
+    assert replies[0]["intent"] == "passport" and replies[1]["hangup"]
+    sign_in(page, dash, "tom")
+    row = page.locator("#inbox tr", has_text=question).first
+    expect(row.locator(".reason")).to_have_text("answered, and the caller said no to it at once")
+    expect(page.locator("#inbox tr", has_text=content)).to_have_count(0)
+
+
+def test_a_caller_who_hangs_up_on_a_confident_answer_puts_it_in_the_inbox(dash, page, tmp_path):
+    silence = wav_file(tmp_path / "silence.wav", np.zeros(RATE // 5))
+    # The caller hangs up half a second into the answer (a silent turn "over" it, then no more).
+    timeline = place_call(dash.sip_uri(DEMO_CITY), "--say", "how do I renew my passport",
+                          "--barge-in", "--wav", silence, "--wait", "0")
+    record = dash.call_record(timeline["call_id"])
+    assert [(e["by"], e.get("during")) for e in events(record, "hangup")] == [("caller", "answer")]
+    sign_in(page, dash, "tom")
+    row = page.locator("#inbox tr", has_text="renew my passport").first
+    expect(row.locator(".reason")).to_have_text("answered, and the caller hung up while the answer was being said")
+
+
+def test_a_caller_who_says_no_over_a_confident_answer_puts_it_in_the_inbox(dash, page):
+    timeline = place_call(dash.sip_uri(DEMO_CITY), "--say", "what are your opening hours tomorrow",
+                          "--barge-in", "--say", "no that is wrong", timeout=90)
+    record = dash.call_record(timeline["call_id"])
+    assert [e.get("during") for e in events(record, "barge_in")] == ["answer"]
+    assert [e["intent"] for e in events(record, "bot")] == ["opening_hours", "deny"], events(record, "heard")
+    sign_in(page, dash, "tom")
+    row = page.locator("#inbox tr", has_text="opening hours tomorrow").first
+    expect(row.locator(".reason")).to_have_text("answered, and the caller said no to it at once")
+
+
+def test_a_trainer_browses_conversations_by_line_topic_and_outcome_and_reads_one(dash, page):
+    conversation_id, _ = dash.start("demo-city")
+    replies = [dash.say("demo-city", conversation_id, text) for text in ("where is the central library", "goodbye")]
+    assert replies[0]["intent"] == "office_location" and "20 Park Road" in " ".join(replies[0]["messages"])
+    sign_in(page, dash, "tom")
+    page.click("nav a:has-text('Conversations')")
+    page.select_option("select[name=line]", "demo-city")
+    page.select_option("select[name=topic]", "office_location")
+    page.select_option("select[name=outcome]", "settled")
+    page.click("button:has-text('Show')")
+    rows = page.locator("#conversations tr[data-call]")
+    expect(rows.first).to_be_visible()
+    for cells in rows.all_inner_texts():
+        assert "Demo City Council" in cells and "Where an office is" in cells and "settled" in cells, cells
+    row = page.locator(f"#conversations tr[data-call='{conversation_id}']")
+    expect(row).to_contain_text("text")
+    expect(row.locator("td").nth(5)).to_have_text("2")
+    # Another outcome or line leaves it out.
+    page.select_option("select[name=outcome]", "handoff")
+    page.click("button:has-text('Show')")
+    expect(page.locator(f"#conversations tr[data-call='{conversation_id}']")).to_have_count(0)
+    page.goto(f"{dash.url}/dashboard/conversations?line=demo-city&topic=office_location&outcome=settled")
+    page.locator(f"#conversations tr[data-call='{conversation_id}'] a").click()
+    caller, bot = page.locator("#conversation .caller").first, page.locator("#conversation .bot").first
+    expect(caller).to_contain_text("where is the central library")
+    expect(caller.locator(".intent")).to_have_text("Where an office is")
+    expect(caller.locator(".confidence")).to_have_text(re.compile(r"^[01]\.\d\d$"))
+    expect(bot).to_contain_text("20 Park Road")
+    expect(page.locator("#call-outcome")).to_have_text("settled")
+    expect(page.locator("#call-topic")).to_have_text("Where an office is")
+    expect(page.locator("#call-handoff")).to_have_text("no")
+    # A conversation handed to a person says why.
+    page.goto(f"{dash.url}/dashboard/conversations?line=demo-kommune&outcome=handoff")
+    page.locator("#conversations tr[data-call] a").first.click()
+    expect(page.locator("#call-handoff")).to_contain_text("yes")
+
+
+def test_conversations_are_for_trainers_operators_and_admins(dash, page):
+    refused = page.request.get(dash.url + "/dashboard/conversations", max_redirects=0)
+    assert refused.status == 302 and refused.headers["location"].endswith("/dashboard/login")
+    sign_in(page, dash, "alice")
+    assert page.goto(dash.url + "/dashboard/conversations").status == 403
+    for name in ("olga", "ada"):
+        sign_in(page, dash, name)
+        page.click("nav a:has-text('Conversations')")
+        expect(page.locator("h1")).to_have_text("Conversations")
+
+
+def test_bad_conversation_filters_get_a_clear_error(dash, page):
+    sign_in(page, dash, "tom")
+    for query, message in (("line=x%27%20OR%201=1--", "choose a line"), ("topic=greet", "no topic 'greet'"),
+                           ("topic=%3Cscript%3E", "no topic"), ("outcome=maybe", "no outcome 'maybe'"),
+                           ("since=2026-02-30", "YYYY-MM-DD"), ("since=2026-11-20&until=2026-11-01", "starts after"),
+                           ("page=0", "pages run from 1"), ("page=two", "as a number"),
+                           ("page=99999999999999999999999", "pages run from 1")):
+        reply = page.goto(dash.url + "/dashboard/conversations?" + query)
+        assert reply.status == 400, query
+        expect(page.locator("#message")).to_contain_text(message)
+    assert page.goto(dash.url + "/dashboard/conversations?since=0001-01-01&until=9999-12-31&page=2").status == 200
+
+
 def test_admins_read_who_changed_what_the_bot_knows_and_no_one_else_does(dash, page):
     noise = "erm so the um thing"
     assert dash.conversation("demo-city", noise)[0]["intent"] == "nlu_fallback"
@@ -272,3 +374,179 @@ def test_admins_read_who_changed_what_the_bot_knows_and_no_one_else_does(dash, p
     entry = page.locator("#audit tr", has_text=noise).first
     expect(entry).to_contain_text("tom")
     expect(entry).to_contain_text("not a topic")
+
+
+def test_training_doors_refuse_strangers_forged_versions_and_huge_input(dash, page):
+    """The shapes a stranger or a careless script sends to the trainers' doors: no login, a
+    forged or climbing version id, a language the bot has not, a decision nobody asked for, a
+    huge sentence. Each gets a clear refusal and the bot goes on answering."""
+    for door in ("/dashboard/training/decision", "/dashboard/models/en/20260101-000000", "/dashboard/retrain"):
+        refused = page.request.post(dash.url + door, form={"action": "switch"}, max_redirects=0)
+        assert refused.status == 302 and refused.headers["location"].endswith("/dashboard/login"), door
+    sign_in(page, dash, "tom")
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+
+    def post(door: str, **form):
+        return page.request.post(dash.url + door, form={"csrf": token, **form}, max_redirects=0)
+
+    for forged in ("nothing-here", "..%2F..%2Fvoicebot.yml", "%2E%2E"):
+        assert post(f"/dashboard/models/en/{forged}").status in (404, 409), forged
+    assert post("/dashboard/models/xx/20260101-000000").status == 400
+    assert post("/dashboard/retrain", lang="../en").status == 400
+    nothing_waiting = post("/dashboard/training/decision", action="switch")
+    assert nothing_waiting.status == 409 and "no new model is waiting" in nothing_waiting.text()
+
+    huge = page.request.get(dash.url + "/dashboard/try?line=demo-city&text=" + "a" * 200_000, max_redirects=0)
+    assert huge.status in (413, 414)
+    long_sentence = " ".join(["where is the library"] * 100)  # 2 kB: tried, cut to the first 500 characters
+    tried = page.request.get(dash.url + "/dashboard/try", params={"line": "demo-city", "text": long_sentence})
+    assert tried.status == 200
+    assert long_sentence[:500].strip() in tried.text() and long_sentence[:520] not in tried.text()
+    assert page.request.get(dash.url + "/health").ok
+    assert dash.conversation("demo-city", "when are you open?")[0]["intent"] == "opening_hours"
+
+
+PARKING_HELDOUT = ["can I park outside my own house with a permit", "I'm after a residents parking permit",
+                   "my new car needs a parking permit"]
+DANISH_PARKING = [
+    "jeg skal have en parkeringstilladelse", "hvordan får jeg en beboerlicens", "beboerparkering",
+    "jeg vil søge om en parkeringslicens til min bil", "hvad koster en beboerlicens",
+    "min parkeringstilladelse er udløbet", "kan jeg få en gæstelicens til parkering",
+    "hvor fornyer jeg min parkeringslicens", "parkeringstilladelse tak",
+    "jeg har fået ny bil og skal ændre min parkeringstilladelse", "må jeg parkere foran mit hus uden licens",
+    "hvor lang tid tager det at få en beboerlicens"]
+DANISH_ANSWER = "Du søger om beboerlicens på kommunens hjemmeside. Hav din bils registreringsnummer klar."
+
+
+def retrain(page, lang: str, try_first: bool) -> None:
+    page.select_option("#retrain select[name=lang]", lang)
+    if try_first:
+        page.check("#retrain input[name=try_first]")
+    page.click("#retrain button")
+    expect(page.locator("#phase")).to_have_text(re.compile("^(done|waiting)$"), timeout=300_000)
+    if try_first:
+        expect(page.locator("#phase")).to_have_text("waiting")
+        return
+    if page.locator("#phase").text_content() == "waiting":  # worse on the held-out set: a trainer decides
+        page.click("button:has-text('Switch to the new model')")
+        expect(page.locator("#phase")).to_have_text("done", timeout=120_000)
+
+
+def answer_line(page, line: str, text: str) -> None:
+    form = page.locator(f"#line-{line} form")
+    form.locator("select[name=kind]").select_option("answer")
+    form.locator("textarea[name=answer]").fill(text)
+    form.locator("button").click()
+    expect(page.locator("#notice")).to_contain_text("callers hear it from now on")
+
+
+def test_a_trainer_adds_a_topic_with_examples_and_answers_and_callers_get_it(dash, page):
+    """The trainer's whole way: a new topic in the dashboard, examples in two languages, an
+    answer on two lines heard in the line's voice, retraining; text and phone callers get the
+    answer; an edited answer is live without retraining; a rollback restores the old model."""
+    assert dash.conversation("demo-city", "can I get a parking permit for my road")[0]["intent"] != "parking_permit"
+    sign_in(page, dash, "tom")
+    page.click("nav a:has-text('Topics')")
+    for lang, name in (("en", "Parking permits"), ("da", "Parkering"), ("de", "Parkausweise")):
+        page.fill(f"#new-topic input[name=name_{lang}]", name)
+    page.fill("#new-topic input[name=id]", "parking_permit")
+    page.click("#new-topic button")
+    expect(page.locator("h1")).to_contain_text("Parking permits")
+    expect(page.locator("#examples-en .warning")).to_contain_text("cannot be understood")
+
+    for lang, examples in (("en", PARKING_EXAMPLES), ("da", DANISH_PARKING)):
+        page.fill(f"#examples-{lang} textarea", "\n".join(examples))
+        page.click(f"#examples-{lang} button:has-text('Add the examples')")
+        expect(page.locator("#notice")).to_contain_text(f"{len(examples)} new examples in {lang}")
+    # One that sounds like another topic is named with the sentence it sounds like; the trainer takes it out.
+    page.fill("#examples-en textarea", "I lost my passport and my parking permit")
+    page.click("#examples-en button:has-text('Add the examples')")
+    expect(page.locator("#overlaps")).to_contain_text("Passports")
+    page.click("#examples-en button[aria-label='Remove the examples I lost my passport and my parking permit']")
+    expect(page.locator("#notice")).to_contain_text("Removed from the en examples")
+    expect(page.locator("#examples-en li")).to_have_count(len(PARKING_EXAMPLES))
+
+    # Held-out sentences judge the retraining: the live model gets none of them, the new one most.
+    page.fill("#heldout-en textarea", "\n".join(PARKING_HELDOUT))
+    page.click("#heldout-en button:has-text('Add the held-out sentences')")
+    expect(page.locator("#notice")).to_contain_text("3 new held-out sentences in en")
+    page.fill("#heldout-en textarea", PARKING_EXAMPLES[0])  # a training example judges nothing
+    page.click("#heldout-en button:has-text('Add the held-out sentences')")
+    expect(page.locator("main")).to_contain_text("is a training example")
+    page.goto(dash.url + "/dashboard/topics/parking_permit")
+
+    answer_line(page, "demo-city", PARKING_ANSWER)
+    answer_line(page, "demo-kommune", DANISH_ANSWER)
+    expect(page.locator("#line-stadt-kreis .now")).to_contain_text("the topic's default: offer a callback")
+    preview = page.request.get(dash.url + page.locator("#line-demo-kommune audio").get_attribute("src"))
+    assert preview.ok and preview.headers["content-type"] == "audio/wav" and preview.body()[:4] == b"RIFF"
+    assert len(preview.body()) > 16000 * 2 * 2  # seconds of the Danish voice, not an empty file
+
+    retrain(page, "en", try_first=False)
+    heldout = page.locator("#per-intent tr", has_text="Parking permits")
+    expect(heldout).to_contain_text("0 of 3")  # the live model
+    expect(heldout.locator("td").nth(1)).to_have_text(re.compile("[23] of 3"))  # the new model
+    # Danish: the trainer tries the new model before it goes live.
+    page.goto(dash.url + "/dashboard/topics/parking_permit")
+    retrain(page, "da", try_first=True)
+    page.click("a:has-text('Try sentences on the new model')")
+    page.select_option("select[name=line]", "demo-kommune")
+    page.fill("input[name=text]", "jeg skal have en beboerlicens til min bil")
+    page.click("button:has-text('Try')")
+    expect(page.locator("#tried-1 .ranking tr").nth(1)).not_to_contain_text("Parking permits")  # the live model
+    expect(page.locator("#tried-2 h2")).to_contain_text("The new, of")
+    expect(page.locator("#tried-2 .ranking tr").nth(1)).to_contain_text("Parking permits")
+    expect(page.locator("#tried-2 .answer")).to_contain_text(DANISH_ANSWER)
+    page.goto(dash.url + "/dashboard/training")
+    page.click("button:has-text('Switch to the new model')")
+    expect(page.locator("#phase")).to_have_text("done", timeout=120_000)
+    reply = dash.conversation("demo-city", "hi, can I get a parking permit for my road")[0]
+    assert reply["intent"] == "parking_permit" and reply["messages"][0] == PARKING_ANSWER
+    reply = dash.conversation("demo-kommune", "jeg skal have en beboerlicens til min bil")[0]
+    assert reply["intent"] == "parking_permit" and reply["messages"][0] == DANISH_ANSWER
+    timeline = place_call(dash.sip_uri(DEMO_CITY), "--lang", "en-gb", "--say", "I need a parking permit", timeout=90)
+    answers = events(dash.call_record(timeline["call_id"]), "bot")
+    assert answers[0]["intent"] == "parking_permit" and answers[0]["texts"][0] == PARKING_ANSWER, answers
+
+    # An edited answer reaches callers without retraining, within seconds.
+    page.goto(dash.url + "/dashboard/topics/parking_permit")
+    answer_line(page, "demo-city", "Parking permits are now issued at the library.")
+    deadline = time.monotonic() + 10
+    while dash.conversation("demo-city", "I need a parking permit")[0]["messages"][0] != \
+            "Parking permits are now issued at the library.":
+        assert time.monotonic() < deadline, "the edited answer did not reach the bot"
+        time.sleep(0.5)
+
+    # Back to the model before the topic: callers are no longer taken for it.
+    page.goto(dash.url + "/dashboard/training")
+    page.locator("#versions-en tr[data-version]").nth(1).locator("button:has-text('Make live')").click()
+    expect(page.locator("#phase")).to_have_text("done", timeout=120_000)
+    assert dash.conversation("demo-city", "hi, can I get a parking permit for my road")[0]["intent"] != "parking_permit"
+
+    sign_in(page, dash, "ada")
+    page.goto(dash.url + "/dashboard/audit")
+    for action in ("topic created", "examples added", "examples removed", "heldout added", "behaviour changed"):
+        expect(page.locator("#audit tr", has_text=action).first).to_contain_text("tom")
+
+
+def test_a_trainer_for_one_line_changes_only_that_line(dash, page):
+    sign_in(page, dash, "lena")
+    page.goto(dash.url + "/dashboard/topics/passport")
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    expect(page.locator("#line-demo-city form")).to_have_count(0)  # nothing to press for another line
+    expect(page.locator("#examples-en form")).to_have_count(0)
+
+    def post(door: str, **form):
+        return page.request.post(dash.url + door, form={"csrf": token, **form}, max_redirects=0)
+
+    city = (dash.root / "tenants" / "demo-city.yml").read_text()
+    refused = post("/dashboard/topics/passport/lines/demo-city", kind="answer", answer="Passports are free now.")
+    assert refused.status == 403 and "you train only demo-kommune" in refused.text()
+    assert post("/dashboard/topics/passport/examples", lang="en", texts="passport please now").status == 403
+    assert post("/dashboard/topics", name_en="X", name_da="X", name_de="X", default="offer_callback").status == 403
+    assert post("/dashboard/retrain", lang="en").status == 403
+    assert page.request.get(dash.url + "/dashboard/inbox?line=demo-city").status == 403
+    assert page.request.get(dash.url + f"/dashboard/calls/{dash.call['call_id']}").status == 403  # a demo-city call
+    assert (dash.root / "tenants" / "demo-city.yml").read_text() == city
+    answer_line(page, "demo-kommune", "Pas bestiller du i Borgerservice efter at have booket en tid.")
+    assert "Pas bestiller du i Borgerservice" in (dash.root / "tenants" / "demo-kommune.yml").read_text()

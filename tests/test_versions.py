@@ -7,7 +7,7 @@ import pytest
 
 from voicebot.config import ConfigError, load_installation
 from voicebot.dashboard.retrain import Evaluation, needs_confirmation
-from voicebot.dialogue.training import fingerprint_path, live_version_path, model_path
+from voicebot.dialogue.training import fingerprint_path, live_version_path, model_path, seconds_path
 from voicebot.dialogue.versions import ModelVersion, Versions
 
 
@@ -33,6 +33,8 @@ def trained(versions: Versions, content: bytes, at: str, seconds: float = 60.0) 
 def test_the_installed_model_is_kept_before_a_new_one_goes_live_and_can_come_back(installation):
     versions = Versions(installation, "en")
     assert versions.all() == [] and versions.live_id() is None and versions.expected_seconds() is None
+    seconds_path(installation, "en").write_text("88.5")  # how long `voicebot train` took
+    assert versions.expected_seconds() == 88.5  # what the first retraining can expect
     new = trained(versions, b"retrained model", "2026-12-01T18:00:00+00:00", seconds=75.0)
     versions.keep_live()
     versions.make_live(new)

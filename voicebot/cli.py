@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import click
 import yaml
@@ -803,16 +803,23 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(["operator", "trainer", "agent", "admin"]))
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="At least 10 characters (asked for when not given; or pipe it in on standard input).")
+@click.option("--line", "lines", multiple=True, metavar="LINE",
+              help="A line whose topics, answers and models the login may change (repeat for more; "
+                   "default: every line).")
 @click.pass_obj
-def users_add(obj: Context, name: str, role: str, password: str) -> None:
-    """Add a login, or set a login's role and password (its sessions end)."""
+def users_add(obj: Context, name: str, role: str, password: str, lines: Tuple[str, ...]) -> None:
+    """Add a login, or set a login's role, lines and password (its sessions end)."""
     from voicebot.dashboard.auth import Logins
 
+    for line_id in lines:
+        if line_id not in obj.inst.tenants:
+            raise click.BadParameter(f"no line {line_id!r}; configured: {', '.join(obj.inst.tenants)}",
+                                     param_hint="--line")
     try:
-        Logins(_records(obj.inst).session).add_user(name, role, password)
+        Logins(_records(obj.inst).session).add_user(name, role, password, list(lines) or None)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--password" if "password" in str(error) else "--role")
-    click.echo(f"{name} can sign in at /dashboard as {role}")
+    click.echo(f"{name} can sign in at /dashboard as {role}" + (f" for {', '.join(lines)}" if lines else ""))
 
 
 @users.command("token")
@@ -851,7 +858,8 @@ def users_list(obj: Context) -> None:
     from voicebot.dashboard.auth import NO_PASSWORD, Logins
 
     for user in Logins(_records(obj.inst).session).users():
-        click.echo(f"{user.name}\t{user.role}" + ("\t(API token)" if user.password_hash == NO_PASSWORD else ""))
+        click.echo(f"{user.name}\t{user.role}" + (f"\tlines {user.lines}" if user.lines else "")
+                   + ("\t(API token)" if user.password_hash == NO_PASSWORD else ""))
 
 
 @main.group()

@@ -83,6 +83,10 @@ class SignedIn:
     name: str
     role: str
     csrf_token: str
+    lines: Optional[Tuple[str, ...]] = None  # the lines this login may change; None: every line
+
+    def may_change(self, line_id: str) -> bool:
+        return self.lines is None or line_id in self.lines
 
 
 class Logins:
@@ -94,7 +98,8 @@ class Logins:
         self._addresses = Failures(ADDRESS_FREE_FAILURES, clock)
         self._unknown_names = Failures(FREE_FAILURES, clock)  # lock like real ones: the lock says nothing
 
-    def add_user(self, name: str, role: str, password: str) -> None:
+    def add_user(self, name: str, role: str, password: str, lines: Optional[List[str]] = None) -> None:
+        """`lines`: the only lines the login may change what the bot knows for (None: every line)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD:
@@ -102,9 +107,11 @@ class Logins:
         with self.session.begin() as session:
             user = session.scalar(sa.select(User).where(User.name == name))
             if user is None:
-                session.add(User(name=name, role=role, password_hash=hash_password(password), failed_logins=0))
-            else:  # a new password or role: the old sessions end
+                session.add(User(name=name, role=role, password_hash=hash_password(password), failed_logins=0,
+                                 lines=",".join(lines) if lines else None))
+            else:  # a new password, role or lines: the old sessions end
                 user.role, user.password_hash, user.failed_logins, user.locked_until = role, hash_password(password), 0, None
+                user.lines = ",".join(lines) if lines else None
                 session.execute(sa.delete(WebSession).where(WebSession.user_id == user.id))
 
     def issue_token(self, name: str, role: str, days: int = 365) -> str:
@@ -181,7 +188,8 @@ class Logins:
         if row is None or row[0].expires_at < utcnow():
             return None
         web, user = row
-        return SignedIn(user.id, user.name, user.role, web.csrf_token)
+        return SignedIn(user.id, user.name, user.role, web.csrf_token,
+                        tuple(user.lines.split(",")) if user.lines else None)
 
     def sign_out(self, token: str) -> None:
         with self.session.begin() as session:

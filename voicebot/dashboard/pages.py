@@ -1,7 +1,8 @@
 """The dashboard's pages on the bot's own Sanic app: /dashboard/...
 
 Operators: live calls, queues and agents, and the figures over a period (per line and topic,
-with charts). Trainers: the review inbox and retraining. Agents: the screen pop of a call.
+with charts). Trainers: the review inbox and retraining. Both: past conversations, turn by turn.
+Agents: the screen pop of a call.
 Every page needs a login; every form carries the session's CSRF token; pages are rendered
 with autoescaping (callers can say anything) and a content security policy without inline
 scripts.
@@ -20,21 +21,21 @@ from sanic import Blueprint, response
 from sanic.exceptions import SanicException
 
 from voicebot.config import ConfigError, Installation
+from voicebot.config.live import LiveConfiguration
 from voicebot.dashboard.auth import LockedOut, Logins, SignedIn
 from voicebot.dashboard.retrain import Retrainer
+from voicebot.dashboard.topics import Kit, add_topic_pages, intent_names
 from voicebot.dialogue.examples import add_example
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.dialogue.versions import Versions
-from voicebot.intents import BUILT_IN_INTENTS
 from voicebot.store import RecordStore
-from voicebot.store.record import REVIEW_REASONS, utcnow
+from voicebot.store.models import OUTCOMES
+from voicebot.store.record import NOT_TOPICS, REVIEW_REASONS, utcnow
 
 HERE = Path(__file__).parent
-BUILT_IN_NAMES = {"greet": "Greeting", "goodbye": "Goodbye", "thank": "Thanks", "affirm": "Yes", "deny": "No",
-                  "chitchat": "Small talk", "opening_hours": "Opening hours", "office_location": "Where an office is",
-                  "request_agent": "Asks for a person", "callback_request": "Asks for a callback",
-                  "out_of_scope": "Not for the council (off-topic)"}
 MAX_TRIED_CHARS = 500
+CONVERSATIONS_PER_PAGE = 50
+MAX_PAGE = 1000  # deeper than anyone reads; bounds the offset a URL can ask the database for
 COOKIE = "voicebot_session"
 HOME = {"operator": "/dashboard/operations", "admin": "/dashboard/operations", "trainer": "/dashboard/inbox",
         "agent": "/dashboard/callbacks"}
@@ -50,7 +51,10 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     logins = Logins(records.session, settings.session_minutes)
     retrainer = Retrainer(inst, dialogue)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-    intents = _intent_names(inst)
+    configuration = LiveConfiguration(inst.settings_file)  # with the topics trainers added since the start
+
+    async def intents() -> Dict[str, str]:
+        return intent_names(await off_loop(configuration))
 
     def page(request, template: str, status: int = 200, **values):
         html = templates.get_template(template).render(user=request.ctx.user, lines=inst.tenants, **values)
@@ -145,17 +149,31 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         return response.json(_live(phone_line))
 
     # -- trainers
+    def trained_lines(user: SignedIn, line_id: Optional[str]) -> list:
+        """The line asked for, or every line the trainer may change; another's is refused."""
+        if line_id is not None and not user.may_change(line_id):
+            raise SanicException(f"you train only {', '.join(user.lines)}: not {line_id}", status_code=403)
+        return [line_id] if line_id else list(user.lines or inst.tenants)
+
+    def trained_language(user: SignedIn, lang: Optional[str]) -> str:
+        """A language this bot has a model for, and one of the trainer's lines speaks."""
+        if lang not in dialogue.agents:
+            raise SanicException(f"no model for language {lang!r} in this bot", status_code=400)
+        if user.lines is not None and lang not in {inst.tenant(line).language for line in user.lines}:
+            raise SanicException(f"you train only {', '.join(user.lines)}: not the {lang} model", status_code=403)
+        return lang
+
     @bp.get("/inbox")
     async def inbox(request):
-        signed_in(request, "trainer")
+        user = signed_in(request, "trainer")
         line_id = _line(request, inst)
-        turns = await off_loop(records.inbox, [line_id] if line_id else inst.tenants, 50)
+        turns = await off_loop(records.inbox, trained_lines(user, line_id), 50)
         guesses = {}
         for turn in turns:
             if turn.language in dialogue.agents:
                 parsed = await dialogue.parse(turn.language, turn.text or "")
                 guesses[turn.id] = [(g["name"], g["confidence"]) for g in parsed.get("intent_ranking", [])[:3]]
-        return page(request, "inbox.html", turns=turns, guesses=guesses, intents=intents, line_id=line_id,
+        return page(request, "inbox.html", turns=turns, guesses=guesses, intents=await intents(), line_id=line_id,
                     job=retrainer.job, notice=request.args.get("notice"), reasons=REVIEW_REASONS)
 
     @bp.post("/inbox/<turn_id:int>")
@@ -165,11 +183,12 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         if action not in ("assign", "discard") or (action == "assign" and intent is None):
             raise SanicException("choose what the caller meant, or mark it as not a topic", status_code=400)
         intent = intent if action == "assign" else None
-        if intent is not None and intent not in intents:
+        if intent is not None and intent not in await intents():
             raise SanicException(f"no intent {intent!r}", status_code=400)
         turn = await off_loop(records.pending_review, turn_id)
         if turn is None:
             raise SanicException("that utterance was reviewed already", status_code=409)
+        trained_lines(user, turn.tenant)
         notice = "Not a topic: nothing learnt from it."
         if intent:
             try:
@@ -185,34 +204,28 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     @bp.get("/try")
     async def try_it(request):
         """A sentence on a line: what the live model makes of it, and what the bot would answer."""
-        signed_in(request, "trainer")
+        user = signed_in(request, "trainer")
         line_id, text = _line(request, inst), (request.args.get("text") or "").strip()[:MAX_TRIED_CHARS]
-        result = None
+        results = {}
         if line_id and text:
+            trained_lines(user, line_id)
             tenant = inst.tenant(line_id)
             if tenant.language not in dialogue.agents:
                 raise SanicException(f"this bot does not serve line {line_id!r}", status_code=400)
-            parsed = await dialogue.parse(tenant.language, text)
-            conversation_id = f"try-{uuid.uuid4().hex}"
-            try:
-                reply = await dialogue.handle(tenant, conversation_id, text)
-            finally:
-                dialogue.forget(tenant, conversation_id)
-            result = {"ranking": [(g["name"], g["confidence"]) for g in parsed.get("intent_ranking", [])[:5]],
-                      "entities": [(e["entity"], e["value"]) for e in parsed.get("entities", [])], "reply": reply}
-        return page(request, "try.html", line_id=line_id, text=text, result=result, intents=intents)
-
-    def language_of_this_bot(lang: Optional[str]) -> str:
-        if lang not in dialogue.agents:
-            raise SanicException(f"no model for language {lang!r} in this bot", status_code=400)
-        return lang
+            results["live"] = await _tried(dialogue, tenant, text)
+            candidate, job = retrainer.candidate, retrainer.job
+            if candidate is not None and job.lang == tenant.language:
+                results[f"new, of {job.version}"] = await _tried(candidate, tenant, text)
+        return page(request, "try.html", line_id=line_id, text=text, results=results, intents=await intents(),
+                    job=retrainer.job if retrainer.candidate else None)
 
     @bp.post("/retrain")
     async def retrain(request):
         user = signed_in(request, "trainer")
-        lang = language_of_this_bot(request.form.get("lang"))
+        lang = trained_language(user, request.form.get("lang"))
         try:
-            retrainer.start(lang, await off_loop(records.labelled, lang), user.name)
+            retrainer.start(lang, await off_loop(records.labelled, lang), user.name,
+                            try_first=request.form.get("try_first") == "yes")
         except RuntimeError as error:
             raise SanicException(str(error), status_code=409)
         await off_loop(records.audit, user.name, "retrain", language=lang)
@@ -222,6 +235,8 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     async def training_decision(request):
         user = signed_in(request, "trainer")
         switch = request.form.get("action") == "switch"
+        if retrainer.job is not None:
+            trained_language(user, retrainer.job.lang)
         try:
             retrainer.decide(switch)
         except RuntimeError as error:
@@ -234,7 +249,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     async def make_live(request, lang: str, version_id: str):
         user = signed_in(request, "trainer")
         try:
-            retrainer.roll_back(language_of_this_bot(lang), version_id, user.name)
+            retrainer.roll_back(trained_language(user, lang), version_id, user.name)
         except (RuntimeError, ConfigError) as error:
             raise SanicException(str(error), status_code=409)
         await off_loop(records.audit, user.name, "model_live", language=lang, version=version_id)
@@ -249,12 +264,32 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     async def training(request):
         signed_in(request, "trainer")
         versions = {lang: Versions(inst, lang) for lang in sorted(dialogue.agents)}
-        return page(request, "training.html", job=retrainer.job, versions=versions, intents=intents)
+        return page(request, "training.html", job=retrainer.job, versions=versions, intents=await intents())
 
     @bp.get("/training.json")
     async def training_state(request):
         signed_in(request, "trainer")
         return response.json(retrainer.job.as_dict() if retrainer.job else None)
+
+    add_topic_pages(bp, Kit(inst, configuration, records, page, signed_in, off_loop, lambda: sorted(dialogue.agents),
+                            trained_lines, trained_language))
+
+    # -- conversations: what callers said and the bot answered, for trainers (and operators)
+    @bp.get("/conversations")
+    async def conversations(request):
+        user = signed_in(request, "trainer", "operator")
+        since, until, line_id = _period(request, inst)
+        topics = {intent: name for intent, name in (await intents()).items() if intent not in NOT_TOPICS}
+        topic, outcome = _chosen(request, "topic", topics), _chosen(request, "outcome", OUTCOMES)
+        number = _page_number(request)
+        found = await off_loop(records.conversations, trained_lines(user, line_id), since, until,
+                               topic, outcome, CONVERSATIONS_PER_PAGE + 1, (number - 1) * CONVERSATIONS_PER_PAGE)
+        filters = {"line": line_id or "", "topic": topic or "", "outcome": outcome or "", "since": since.date(),
+                   "until": (until - dt.timedelta(days=1)).date()}
+        return page(request, "conversations.html", calls=found[:CONVERSATIONS_PER_PAGE], topics=topics,
+                    outcomes=OUTCOMES, line_id=line_id, number=number, **filters,
+                    next_page=_page_link(filters, number + 1) if len(found) > CONVERSATIONS_PER_PAGE else None,
+                    previous_page=_page_link(filters, number - 1) if number > 1 else None)
 
     # -- agents: callbacks to make, and the screen pop
     @bp.get("/callbacks")
@@ -280,18 +315,22 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
 
     @bp.get("/calls/<call_id>")
     async def screen_pop(request, call_id: str):
-        signed_in(request, "agent", "operator", "trainer")
+        user = signed_in(request, "agent", "operator", "trainer")
         record = next((r for r in (phone_line.records() if phone_line else []) if r.call_id == call_id), None)
-        if record is not None:
+        # A live call is freshest in memory; an ended one is whole in the store (outcome, confidences).
+        ended = record is None or (record.journal is not None and record.journal.ended)
+        stored = await off_loop(records.export, call_id) if ended else None
+        if stored is not None:
+            turns = _stored_conversation(stored["turns"])
+            call = {"id": call_id, "state": stored["call"]["outcome"] or "live",
+                    **{key: stored["call"][key] for key in ("tenant", "outcome", "topic", "handoff_reason")}}
+        elif record is not None:
             turns = _conversation(record.events)
             call = {"id": record.call_id, "tenant": record.tenant, "state": record.state}
         else:
-            stored = await off_loop(records.export, call_id)
-            if stored is None:
-                raise SanicException(f"no call {call_id!r}", status_code=404)
-            turns = [{"who": "caller", "text": t["text"], "intent": t["intent"]} for t in stored["turns"] if t["text"]]
-            call = {"id": call_id, "tenant": stored["call"]["tenant"], "state": stored["call"]["outcome"] or "live"}
-        return page(request, "call.html", call=call, turns=turns)
+            raise SanicException(f"no call {call_id!r}", status_code=404)
+        trained_lines(user, call["tenant"])  # a login for some lines reads only their conversations
+        return page(request, "call.html", call=call, turns=turns, intents=await intents())
 
     return bp
 
@@ -302,17 +341,33 @@ class _Redirect(Exception):
         self.location = location
 
 
-def _intent_names(inst: Installation) -> Dict[str, str]:
-    """What a trainer can say an utterance meant, by name: the built-in intents and every topic."""
-    return {**{intent: BUILT_IN_NAMES.get(intent, intent) for intent in BUILT_IN_INTENTS},
-            **{topic_id: topic.name("en") for topic_id, topic in inst.topics.items()}}
-
-
 def _line(request, inst: Installation) -> Optional[str]:
     line_id = request.args.get("line") or None
     if line_id is not None and line_id not in inst.tenants:
         raise SanicException("choose a line from the list", status_code=400)
     return line_id
+
+
+def _chosen(request, name: str, choices) -> Optional[str]:
+    """A filter's value, one of `choices`; None for all."""
+    value = request.args.get(name) or None
+    if value is not None and value not in choices:
+        raise SanicException(f"no {name} {value!r}: choose one from the list", status_code=400)
+    return value
+
+
+def _page_number(request) -> int:
+    try:
+        number = int(request.args.get("page") or 1)
+    except ValueError:
+        raise SanicException("give the page as a number", status_code=400) from None
+    if not 1 <= number <= MAX_PAGE:
+        raise SanicException(f"pages run from 1 to {MAX_PAGE}", status_code=400)
+    return number
+
+
+def _page_link(filters: dict, number: int) -> str:
+    return "?" + urllib.parse.urlencode({**filters, "page": number})
 
 
 def _period(request, inst: Installation):
@@ -325,8 +380,21 @@ def _period(request, inst: Installation):
         raise SanicException("give dates as YYYY-MM-DD", status_code=400) from None
     if since > until:
         raise SanicException("the period starts after it ends", status_code=400)
+    until = min(until, dt.date.max - dt.timedelta(days=1))  # 9999-12-31 means no end; the day after it cannot be
     start = dt.datetime.combine(since, dt.time())
     return start, dt.datetime.combine(until + dt.timedelta(days=1), dt.time()), _line(request, inst)
+
+
+async def _tried(dialogue: Dialogue, tenant, text: str) -> dict:
+    """What a model makes of a sentence on a line, and what the bot would answer; nothing kept."""
+    parsed = await dialogue.parse(tenant.language, text)
+    conversation_id = f"try-{uuid.uuid4().hex}"
+    try:
+        reply = await dialogue.handle(tenant, conversation_id, text)
+    finally:
+        dialogue.forget(tenant, conversation_id)
+    return {"ranking": [(g["name"], g["confidence"]) for g in parsed.get("intent_ranking", [])[:5]],
+            "entities": [(e["entity"], e["value"]) for e in parsed.get("entities", [])], "reply": reply}
 
 
 async def off_loop(fn, *args, **kwargs):
@@ -353,3 +421,18 @@ def _conversation(events: list) -> list:
         elif event["event"] == "bot":
             turns.append({"who": "bot", "text": " ".join(event.get("texts") or []), "intent": event.get("intent")})
     return turns
+
+
+def _stored_conversation(turns: list) -> list:
+    """A stored call's turns: what the caller said or pressed, what the bot understood of it and
+    how sure it was, then what the bot said back."""
+    said = []
+    for turn in turns:
+        understood = {"intent": turn["intent"], "confidence": turn["confidence"]}
+        if turn["text"]:
+            text = f"(key {turn['text']})" if turn["source"] == "keypad" else turn["text"]
+            said.append({"who": "caller", "text": text, **understood})
+            understood = {}
+        if turn["replies"]:
+            said.append({"who": "bot", "text": " ".join(turn["replies"]), **understood})
+    return said

@@ -6,6 +6,7 @@ version back. One job at a time; the page polls its progress, named from the fir
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import re
 import sys
@@ -59,6 +60,7 @@ class RetrainJob:
     candidate: Optional[Evaluation] = None  # held-out sentences, the new model
     learnt: Optional[Evaluation] = None  # what trainers labelled (now training data), the new model
     version: Optional[str] = None
+    try_first: bool = False  # a trainer tries the new model before it goes live
     started: float = field(default_factory=time.time)
     seconds: Optional[float] = None
 
@@ -79,14 +81,16 @@ class Retrainer:
         # leave the job where it was for ever.
         self._task: Optional[asyncio.Future] = None
         self._decision: Optional[asyncio.Future] = None
+        self.candidate: Optional[Dialogue] = None  # with the new model, while it waits for a decision
 
     @property
     def running(self) -> bool:
         return self.job is not None and self.job.phase not in FINISHED
 
-    def start(self, lang: str, labelled: List[Tuple[str, str]], by: str) -> RetrainJob:
-        """`labelled`: (text, intent) pairs trainers assigned, shown as learnt or not."""
-        return self._begin(RetrainJob(lang, by), lambda job: self._retrain(job, labelled))
+    def start(self, lang: str, labelled: List[Tuple[str, str]], by: str, try_first: bool = False) -> RetrainJob:
+        """`labelled`: (text, intent) pairs trainers assigned, shown as learnt or not. `try_first`:
+        the new model waits for a trainer's decision, and can be tried meanwhile."""
+        return self._begin(RetrainJob(lang, by, try_first=try_first), lambda job: self._retrain(job, labelled))
 
     def roll_back(self, lang: str, version_id: str, by: str) -> RetrainJob:
         """Put a kept version back live."""
@@ -125,29 +129,40 @@ class Retrainer:
         job.detail, job.remaining_s = "the live model and the new one on the held-out sentences", None
         from rasa.core.agent import Agent
 
-        candidate = LocalRasa(await loop.run_in_executor(None, Agent.load, str(versions.path(job.version))))
+        from voicebot.dialogue.action_server import endpoint
+
+        candidate = LocalRasa(await loop.run_in_executor(None, functools.partial(
+            Agent.load, str(versions.path(job.version)), action_endpoint=endpoint(self.dialogue.action_server_url))))
+
+        def candidate_parse(text: str) -> Awaitable[dict]:
+            return candidate.parse(clean_utterance(text))
+
         heldout = await loop.run_in_executor(None, load_heldout, self.inst, job.lang)
         job.live = await self._evaluate(lambda text: self.dialogue.parse(job.lang, text), heldout)
-        job.candidate = await self._evaluate(lambda text: candidate.parse(clean_utterance(text)), heldout)
-        job.learnt = await self._evaluate(lambda text: candidate.parse(clean_utterance(text)),
-                                          [(intent, text) for text, intent in labelled])
-        del candidate
+        job.candidate = await self._evaluate(candidate_parse, heldout)
+        job.learnt = await self._evaluate(candidate_parse, [(intent, text) for text, intent in labelled])
         versions.save(ModelVersion(job.version, job.lang, job.by, _now(), inputs, job.candidate.accuracy, trained_in))
-        if needs_confirmation(job.live, job.candidate, self.inst.settings.nlu.max_heldout_drop):
+        worse = needs_confirmation(job.live, job.candidate, self.inst.settings.nlu.max_heldout_drop)
+        if worse or job.try_first:
             job.phase = "waiting"
             job.detail = (f"the new model gets {job.candidate.accuracy:.0%} of the held-out sentences right, the "
-                          f"live one {job.live.accuracy:.0%}: switch to it anyway, or keep the live one")
+                          f"live one {job.live.accuracy:.0%}: " if worse else "try it, then ") + \
+                "switch to it, or keep the live one"
+            self.candidate = self.dialogue.with_model(job.lang, candidate)
             self._decision = loop.create_future()
-            if not await self._decision:
+            try:
+                switch = await self._decision
+            finally:
+                self.candidate = None
+            if not switch:
                 job.phase, job.detail = "discarded", "the live model stays; the new one is kept for later"
                 return
         job.phase, job.detail = "switching", "to the new model"
         await self._switch(job)
 
     async def _switch(self, job: RetrainJob) -> None:
-        versions = Versions(self.inst, job.lang)
-        versions.keep_live()  # what runs now can always be put back
-        await asyncio.get_running_loop().run_in_executor(None, versions.make_live, job.version)
+        # A copy of some 20 MB, or two: off the loop, which answers callers meanwhile.
+        await asyncio.get_running_loop().run_in_executor(None, Versions(self.inst, job.lang).switch_to, job.version)
         await self.dialogue.load_new_model(job.lang)
         job.phase, job.detail = "done", f"the model of {job.version} is live"
 

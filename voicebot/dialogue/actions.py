@@ -3,12 +3,9 @@ tenant's language; yes/no answers and misses are resolved from slots, not from s
 
 import datetime as dt
 import logging
-import os
 import re
-import time
 from abc import ABC, abstractmethod
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -16,8 +13,8 @@ from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SessionSt
 from rasa_sdk.executor import CollectingDispatcher
 
 from voicebot import clock
-from voicebot.config import ConfigError, Installation, Tenant, load_installation
-from voicebot.config.settings import DEFAULT_SETTINGS
+from voicebot.config import Installation, Tenant
+from voicebot.config.live import LiveConfiguration
 from voicebot.dialogue import payloads
 from voicebot.intents import SMALL_TALK
 from voicebot.knowledge.answers import (OpeningHoursAnswer, find_office, location_answer, office_asked,
@@ -41,42 +38,6 @@ CALLBACK_INSTEAD = ("requested", "case_handling", "misunderstood")
 HANDOFF_PHRASES = {"requested": "handoff_requested", "case_handling": "handoff_case",
                    "misunderstood": "handoff_misunderstood", "technical_fault": "handoff_technical",
                    "callback_failed": "handoff_requested"}
-
-
-class LiveConfiguration:
-    """The installation as its files say now: a trainer's edit of an answer, a line's hours or a
-    topic's behaviour reaches the next turn within a second, without retraining or a restart. An
-    edit that does not load keeps the last good configuration and is logged with its error."""
-
-    CHECK_EVERY_S = 1.0
-
-    def __init__(self):
-        self.inst: Optional[Installation] = None
-        self.files: Dict[str, float] = {}
-        self.checked = 0.0
-
-    def __call__(self) -> Installation:
-        if self.inst is None or time.monotonic() - self.checked >= self.CHECK_EVERY_S:
-            self.checked = time.monotonic()
-            files = self._files()  # before loading: an edit made meanwhile is seen next time
-            if self.inst is None or files != self.files:
-                first = self.inst is None
-                try:
-                    self.inst = load_installation()
-                except ConfigError as error:
-                    if first:
-                        raise
-                    logger.error("the configuration did not load, the bot goes on with the last good one: %s", error)
-                self.files = self._files() if first else files  # now with the tenants' and topics' files
-        return self.inst
-
-    def _files(self) -> Dict[str, float]:
-        """Each configuration file and its modification time."""
-        settings = Path(os.environ.get("VOICEBOT_CONFIG", DEFAULT_SETTINGS)).resolve()
-        paths = [settings]
-        if self.inst is not None:
-            paths += [self.inst.topics_file, *self.inst.path(self.inst.settings.tenants_dir).glob("*.yml")]
-        return {str(p): p.stat().st_mtime if p.exists() else 0.0 for p in paths}
 
 
 installation = LiveConfiguration()

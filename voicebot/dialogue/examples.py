@@ -1,12 +1,23 @@
-"""Trainers' new examples: appended to nlu_data/<lang>/inbox.yml, which training reads with the
-rest of the language's NLU data (the hand-written files stay as trainers wrote them)."""
+"""Trainers' new examples (typed in a topic's page, or taken from the review inbox): appended to
+nlu_data/<lang>/inbox.yml, which training reads with the rest of the language's NLU data (the
+hand-written files stay as they were written). And where new examples overlap another intent's."""
 
+import re
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict, List
 
 import yaml
 
 from voicebot.config import ConfigError, Installation
-from voicebot.dialogue.training import load_nlu
+from voicebot.dialogue.training import load_heldout, load_nlu, nlu_files
+
+nlu_example_files = nlu_files
+# Overlap: this share of the content words in common (words used by few intents; the rest, such
+# as "I", "the", "how", says nothing about the topic).
+OVERLAP = 0.5
+COMMON_WORD_SHARE = 0.2  # a word in the examples of this share of the intents or more is common
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -23,10 +34,12 @@ def inbox_file(inst: Installation, lang: str) -> Path:
 
 def add_example(inst: Installation, lang: str, intent: str, text: str) -> bool:
     """Add `text` as an example of `intent`; False if it is one already. An example of another
-    intent is refused (training would refuse it too)."""
+    intent is refused (training would refuse it too), and so is a held-out sentence."""
     text = " ".join(text.split())
+    if normalise(text) in {normalise(held) for _, held in load_heldout(inst, lang)}:
+        raise ConfigError(f"{text!r} is a held-out sentence, which judges new models: no model may learn from it")
     for example in load_nlu(inst, lang).intent_examples:
-        if " ".join(example.get("text").lower().split()) == text.lower():
+        if normalise(example.get("text")) == normalise(text):
             if example.get("intent") == intent:
                 return False
             raise ConfigError(f"{text!r} is already an example of {example.get('intent')!r}")
@@ -41,3 +54,46 @@ def add_example(inst: Installation, lang: str, intent: str, text: str) -> bool:
     path.write_text("# Examples trainers assigned in the dashboard's review inbox.\n"
                     + yaml.dump(data, Dumper=_BlockDumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return True
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def examples_by_intent(inst: Installation, lang: str) -> Dict[str, List[str]]:
+    found: Dict[str, List[str]] = defaultdict(list)
+    for example in load_nlu(inst, lang).intent_examples:
+        found[example.get("intent")].append(example.get("text"))
+    return dict(found)
+
+
+@dataclass
+class Overlap:
+    text: str  # the new example
+    other: str  # an example of another intent with most of the same content words
+    intent: str
+
+
+def overlaps(inst: Installation, lang: str, intent: str, texts: List[str]) -> List[Overlap]:
+    """New examples of `intent` that share most of their content words with an example of
+    another intent: the model would be taught to tell apart what sounds the same."""
+    known = examples_by_intent(inst, lang)
+    words = {name: [_words(text) for text in examples] for name, examples in known.items()}
+    used_by = defaultdict(int)
+    for name, sets in words.items():
+        for word in set().union(*sets):
+            used_by[word] += 1
+    common = {word for word, count in used_by.items() if count >= COMMON_WORD_SHARE * max(len(words), 1)}
+    found = []
+    for text in texts:
+        mine = _words(text) - common
+        best = max(((len(mine & (theirs - common)) / len(mine | (theirs - common)), other, name)
+                    for name, examples in known.items() if name != intent
+                    for other, theirs in zip(examples, words[name]) if mine), default=None)
+        if best and best[0] >= OVERLAP:
+            found.append(Overlap(text, best[1], best[2]))
+    return found
+
+
+def _words(text: str) -> set:
+    return set(re.findall(r"\w+", text.lower()))

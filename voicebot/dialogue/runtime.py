@@ -6,6 +6,7 @@ told and handed to a person (reason technical_fault): Rasa itself would just go 
 """
 
 import asyncio
+import copy
 import datetime as dt
 import logging
 import os
@@ -103,6 +104,13 @@ class Dialogue:
         self.agents[lang] = LocalRasa(Agent.load(str(model_path(self.inst, lang)),
                                                  action_endpoint=endpoint(self.action_server_url),
                                                  tracker_store=trackers))
+
+    def with_model(self, lang: str, rasa: LocalRasa) -> "Dialogue":
+        """This dialogue with another model for one language: a new one a trainer tries before
+        it goes live (its conversations are its own)."""
+        other = copy.copy(self)
+        other.agents = {**self.agents, lang: rasa}
+        return other
 
     async def load_new_model(self, lang: str) -> None:
         """After retraining: the language's new model replaces the old, here or on its Rasa server."""

@@ -1,6 +1,7 @@
 """Train one Rasa model per language, only when its inputs changed."""
 
 import hashlib
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
@@ -9,6 +10,8 @@ import yaml
 
 from voicebot.config import ConfigError, Installation
 from voicebot.intents import BUILT_IN_INTENTS
+
+logger = logging.getLogger(__name__)
 
 # What the models are made from beside the NLU data and stories, at an installation's root.
 TRAINING_FILES = ("domain.yml", "config.yml", "topics.yml")
@@ -46,10 +49,12 @@ def load_nlu(inst: Installation, lang: str):
     return parts[0].merge(*parts[1:])
 
 
-def check_examples(inst: Installation, lang: str) -> None:
+def check_examples(inst: Installation, lang: str) -> List[str]:
     """Refuse to train on examples of an intent that is neither built in nor a topic (the bot would
-    recognise it and have nothing to do), a topic without examples (it could never be
-    recognised), and the same utterance under two intents (which teaches the model to guess)."""
+    recognise it and have nothing to do) and the same utterance under two intents (which teaches
+    the model to guess). Returns a warning for each topic without examples in the language: it
+    cannot be recognised there, but a trainer adding a topic one language at a time must not
+    stop the other languages' training."""
     folder, known = inst.root / "nlu_data" / lang, set(BUILT_IN_INTENTS) | set(inst.topics)
     seen: Dict[str, str] = {}
     for example in load_nlu(inst, lang).intent_examples:
@@ -60,10 +65,8 @@ def check_examples(inst: Installation, lang: str) -> None:
         if seen.setdefault(text, intent) != intent:
             raise ConfigError(f"{folder}: {text!r} is an example of both "
                               f"{seen[text]!r} and {intent!r}; keep it under one intent")
-    missing = sorted(set(inst.topics) - set(seen.values()))
-    if missing:
-        raise ConfigError(f"{folder}: no examples of the topic {missing[0]!r} in {lang!r}: the bot could never "
-                          "recognise it")
+    return [f"{folder}: no examples of the topic {topic!r} in {lang!r}: callers in this language cannot be "
+            "understood on it" for topic in sorted(set(inst.topics) - set(seen.values()))]
 
 
 def write_topics(inst: Installation, directory: Path) -> Tuple[Path, Path]:
@@ -89,6 +92,11 @@ def model_path(inst: Installation, lang: str) -> Path:
 
 def fingerprint_path(inst: Installation, lang: str) -> Path:
     return inst.models_dir / f"{lang}.fingerprint"
+
+
+def seconds_path(inst: Installation, lang: str) -> Path:
+    """How long `voicebot train` took for the live model: what the first retraining can expect."""
+    return inst.models_dir / f"{lang}.seconds"
 
 
 def live_version_path(inst: Installation, lang: str) -> Path:
@@ -141,8 +149,10 @@ def train_language(inst: Installation, lang: str, into: Optional[Path] = None) -
     alone (the dashboard's retraining: voicebot.dialogue.versions)."""
     from rasa.model_training import train
 
-    check_examples(inst, lang)
+    for warning in check_examples(inst, lang):
+        logger.warning(warning)
     inputs = fingerprint(inst, lang)  # before training: edits made meanwhile must leave it stale
+    started = time.monotonic()
     build = inst.models_dir / ".build" / lang
     config = write_config(inst, lang, build)
     domain, topic_rules = write_topics(inst, build)
@@ -154,6 +164,7 @@ def train_language(inst: Installation, lang: str, into: Optional[Path] = None) -
         raise RuntimeError(f"training the {lang} model failed (rasa exit code {result.code})")
     if into is None:
         fingerprint_path(inst, lang).write_text(inputs)
+        seconds_path(inst, lang).write_text(f"{time.monotonic() - started:.1f}")
         live_version_path(inst, lang).unlink(missing_ok=True)
     return Path(result.model)
 

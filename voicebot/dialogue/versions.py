@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from voicebot.config import ConfigError, Installation
-from voicebot.dialogue.training import fingerprint_path, live_version_path, model_path
+from voicebot.dialogue.training import fingerprint_path, live_version_path, model_path, seconds_path
 
 
 @dataclass
@@ -62,8 +62,15 @@ class Versions:
         return marker.read_text().strip() if marker.exists() else None
 
     def expected_seconds(self) -> Optional[float]:
-        """How long the last training took: what a trainer can expect this time."""
-        return next((v.seconds for v in self.all() if v.seconds), None)
+        """How long the last training took (at first, `voicebot train`'s): what a trainer can expect."""
+        return next((v.seconds for v in self.all() if v.seconds), None) or self._installed_seconds()
+
+    def _installed_seconds(self) -> Optional[float]:
+        marker = seconds_path(self.inst, self.lang)
+        try:
+            return float(marker.read_text())
+        except (OSError, ValueError):
+            return None
 
     def keep_live(self) -> None:
         """Keep the live model as a version if it is none yet (`voicebot train` made it), so that
@@ -80,6 +87,11 @@ class Versions:
         shutil.copyfile(live, self.path(version.id))
         self.save(version)
         live_version_path(self.inst, self.lang).write_text(version.id)
+
+    def switch_to(self, version_id: str) -> None:
+        """Make a kept version live, keeping what runs now so that it can always be put back."""
+        self.keep_live()
+        self.make_live(version_id)
 
     def make_live(self, version_id: str) -> None:
         """Copy a kept version over the live model (atomically: a process loading the model

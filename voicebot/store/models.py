@@ -101,6 +101,7 @@ class User(Base):
     password_hash = sa.Column(sa.String(256), nullable=False)
     failed_logins = sa.Column(sa.Integer, nullable=False, default=0)
     locked_until = sa.Column(sa.DateTime)
+    lines = sa.Column(sa.Text)  # comma-separated line ids the login may change; empty: every line
 
 
 class WebSession(Base):
