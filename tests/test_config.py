@@ -22,9 +22,10 @@ def error_for(root: Path) -> str:
     return str(caught.value)
 
 
-def test_shipped_configuration_loads_three_demo_lines():
+def test_shipped_configuration_loads_the_demo_lines():
     inst = load_installation(REPO / "voicebot.yml")
-    assert set(inst.tenants) == {"demo-kommune", "stadt-kreis", "demo-city"}
+    assert set(inst.tenants) == {"demo-kommune", "stadt-kreis", "demo-city", "faelles-hotline"}
+    assert inst.tenant_for_number("+4570202020").municipalities["aadal"].name == "Ådal Kommune"
     assert inst.languages == ["da", "de", "en"]
     assert inst.tenant_for_number("+492921300").id == "stadt-kreis"
     assert inst.tenant_for_number("+4929211030").id == "stadt-kreis"

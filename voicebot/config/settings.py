@@ -317,24 +317,40 @@ def load_topics(path: Path) -> Dict[str, Topic]:
 
 def with_topics(path: Path, tenant: Tenant, topics: Dict[str, Topic], settings: Settings, where: Path) -> Tenant:
     """The line with a behaviour for every topic (its own, or the topic's default, from the
-    topics file `where`), or a ConfigError that names the file, the key and what is missing."""
-    unknown = sorted(set(tenant.topics) - set(topics))
-    if unknown:
-        raise ConfigError(f"{path}: topics.{unknown[0]}: not a topic in {where} "
-                          f"({', '.join(topics) or 'it has none'}); add it there first")
+    topics file `where`), or a ConfigError that names the file, the key and what is missing. On a
+    shared line a topic may instead be given by every municipality."""
+    places = {"": tenant.topics, **{f"municipalities.{m_id}.": m.topics for m_id, m in tenant.municipalities.items()}}
+    for prefix, given in places.items():
+        unknown = sorted(set(given) - set(topics))
+        if unknown:
+            raise ConfigError(f"{path}: {prefix}topics.{unknown[0]}: not a topic in {where} "
+                              f"({', '.join(topics) or 'it has none'}); add it there first")
     behaviours = {}
     for topic_id, topic in topics.items():
         if tenant.language not in topic.names:
             raise ConfigError(f"{where}: topics.{topic_id}.names: no name in {tenant.language!r} (line {tenant.id})")
         behaviour = tenant.topics.get(topic_id) or topic.default
-        if behaviour is None:
-            raise ConfigError(f"{path}: topics.{topic_id}: line {tenant.id} says nothing for the topic "
-                              f"{topic.name(tenant.language)!r} and {where} gives no default: give an answer "
-                              "(a text), hand_off or offer_callback")
-        if behaviour.queue and behaviour.queue not in settings.queues:
-            raise ConfigError(f"{path}: topics.{topic_id}.queue: {behaviour.queue!r} is not one of the queues "
-                              f"({', '.join(settings.queues)})")
-        behaviours[topic_id] = behaviour
+        lacking = [m_id for m_id, m in tenant.municipalities.items() if topic_id not in m.topics]
+        if behaviour is None and (lacking or not tenant.municipalities):
+            name = topic.name(tenant.language)
+            if lacking:
+                raise ConfigError(f"{path}: municipalities.{lacking[0]}.topics.{topic_id}: "
+                                  f"{tenant.municipalities[lacking[0]].name} on line {tenant.id} says nothing for the "
+                                  f"topic {name!r}, and neither the line (topics.{topic_id}) nor {where} (a default) "
+                                  "does: give an answer (a text), hand_off or offer_callback")
+            raise ConfigError(f"{path}: topics.{topic_id}: line {tenant.id} says nothing for the topic {name!r} and "
+                              f"{where} gives no default: give an answer (a text), hand_off or offer_callback")
+        for prefix, given in places.items():
+            chosen = given.get(topic_id) or (behaviour if not prefix else None)
+            if chosen and chosen.queue and chosen.queue not in settings.queues:
+                raise ConfigError(f"{path}: {prefix}topics.{topic_id}.queue: {chosen.queue!r} is not one of the "
+                                  f"queues ({', '.join(settings.queues)})")
+        if behaviour is not None:
+            behaviours[topic_id] = behaviour
+    for m_id, municipality in tenant.municipalities.items():
+        if municipality.queue and municipality.queue not in settings.queues:
+            raise ConfigError(f"{path}: municipalities.{m_id}.queue: {municipality.queue!r} is not one of the "
+                              f"queues ({', '.join(settings.queues)})")
     for intent in tenant.keypad_menu:
         if intent not in OFFICE_INTENTS + tuple(topics):
             raise ConfigError(f"{path}: keypad_menu: {intent!r} is not a topic; choose from "

@@ -158,6 +158,34 @@ def _holiday_calendar(country: str, subdivision: Optional[str], language: str) -
                                      language=names[0] if names else calendar.default_language)
 
 
+class Municipality(Strict):
+    """One of the municipalities a shared line serves: its own offices, hours, holidays and
+    answers (over the line's shared ones), and optionally its own handoff queue."""
+
+    name: str
+    # What callers call it beside its name: its towns, older names, common misspellings.
+    aliases: List[str] = []
+    default_office: str
+    offices: Dict[str, Office]
+    holidays: Optional[HolidayCalendar] = None  # the line's, unless a region differs
+    topics: Dict[str, Behaviour] = {}
+    queue: Optional[str] = None  # the line's handoff queue, unless it has its own
+
+    _answers = validator("topics", pre=True, allow_reuse=True)(
+        lambda value: {k: plain_text_answer(v) for k, v in value.items()} if isinstance(value, dict) else value)
+
+    @validator("aliases", each_item=True)
+    def lower_case_alias(cls, alias: str) -> str:
+        return alias.strip().lower()
+
+    @root_validator(skip_on_failure=True)
+    def default_office_exists(cls, values):
+        if values["default_office"] not in values["offices"]:
+            raise ValueError(f"default_office: {values['default_office']!r} is not one of its offices "
+                             f"{', '.join(values['offices'])}")
+        return values
+
+
 class Tenant(Strict):
     id: str
     name: str
@@ -181,6 +209,11 @@ class Tenant(Strict):
     # the first topic, and so on; 0 is always a person.
     keypad_menu: List[str] = ["opening_hours", "passport", "change_address", "digital_id_help",
                               "waste_collection"]
+    # A line shared by several municipalities (an evening hotline): each with its own facts. The
+    # bot works out which one the caller means, asking when the answer depends on it.
+    municipalities: Dict[str, Municipality] = {}
+    # Which of them this view of the line answers for (for_municipality); never in a file.
+    serving: Optional[str] = None
 
     @validator("keypad_menu")
     def one_to_nine(cls, value: List[str]) -> List[str]:
@@ -188,9 +221,14 @@ class Tenant(Strict):
             raise ValueError("give 1 to 9 topics (digits 1-9; 0 is a person)")
         return value
 
-    @validator("topics", pre=True)
-    def plain_text_answers(cls, value):
-        return {k: plain_text_answer(v) for k, v in value.items()} if isinstance(value, dict) else value
+    _answers = validator("topics", pre=True, allow_reuse=True)(
+        lambda value: {k: plain_text_answer(v) for k, v in value.items()} if isinstance(value, dict) else value)
+
+    @validator("serving")
+    def not_in_files(cls, value):
+        if value is not None:
+            raise ValueError("is the bot's own, not a setting: list the line's municipalities under municipalities")
+        return value
 
     @validator("id")
     def slug(cls, value: str) -> str:
@@ -234,6 +272,24 @@ class Tenant(Strict):
                              f"{', '.join(values['offices'])}")
         return values
 
+    def for_municipality(self, municipality_id: str) -> "Tenant":
+        """The line as it answers for one of its municipalities: that municipality's offices
+        beside the line's own, its holidays, its answers over the shared ones, its queue."""
+        municipality = self.municipalities[municipality_id]
+        # Its name and towns stand for its default office: "is Køge open tomorrow?"
+        default = municipality.offices[municipality.default_office]
+        default = default.copy(update={"aliases": [*default.aliases, municipality.name.lower(), *municipality.aliases]})
+        return self.copy(update={
+            "offices": {**self.offices, **municipality.offices, municipality.default_office: default}, "default_office": municipality.default_office,
+            "holidays": municipality.holidays or self.holidays, "topics": {**self.topics, **municipality.topics},
+            "handoff": self.handoff.copy(update={"queue": municipality.queue or self.handoff.queue}),
+            "serving": municipality_id})
+
+    @property
+    def municipality_name(self) -> Optional[str]:
+        """The name of the municipality this view answers for, if it is one's."""
+        return self.municipalities[self.serving].name if self.serving else None
+
     def answer(self, topic: str) -> Optional[str]:
         """The text the line says for a topic, if it answers it."""
         behaviour = self.topics.get(topic)
@@ -241,11 +297,13 @@ class Tenant(Strict):
 
     @property
     def office_names(self) -> List[str]:
-        """What callers call the line's offices: its own words, for a recogniser's hint."""
+        """What callers call the line's offices, and on a shared line its municipalities and their
+        towns: its own words, for a recogniser's hint."""
         names = {}
-        for office in self.offices.values():
-            for name in (office.name, *office.aliases):
-                names.setdefault(name.lower(), name)
+        places = [*self.offices.values(), *(o for m in self.municipalities.values() for o in m.offices.values())]
+        for name in [n for o in places for n in (o.name, *o.aliases)] + \
+                [n for m in self.municipalities.values() for n in (m.name, *m.aliases)]:
+            names.setdefault(name.lower(), name)
         return list(names.values())
 
     @property

@@ -24,6 +24,9 @@ class Behaviour(Strict):
     hand_off: Optional[Literal["case_handling", "requested"]] = None
     queue: Optional[str] = None
     offer_callback: bool = False
+    # After the answer, the hours of the line's main office (on a shared line, the caller's
+    # municipality's): "the hotline cannot see your case; your municipality can, ... it opens ..."
+    with_hours: bool = False
 
     @validator("answer")
     def one_line(cls, value: Optional[str]) -> Optional[str]:
@@ -39,6 +42,8 @@ class Behaviour(Strict):
                              "a queue), offer_callback: true (perhaps with an answer said first)")
         if values["queue"] is not None and values["hand_off"] is None:
             raise ValueError("queue goes with hand_off")
+        if values["with_hours"] and values["answer"] is None:
+            raise ValueError("with_hours goes with an answer")
         return values
 
 

@@ -16,6 +16,7 @@ from voicebot import clock
 from voicebot.config import Installation, Tenant
 from voicebot.config.live import LiveConfiguration
 from voicebot.dialogue import payloads
+from voicebot.dialogue.shared_line import turn_on_shared_line
 from voicebot.intents import SMALL_TALK
 from voicebot.knowledge.answers import (OpeningHoursAnswer, find_office, location_answer, office_asked,
                                         when_asked)
@@ -68,12 +69,29 @@ class LineAction(Action, ABC):
     """An action that speaks for the caller's line (abstract: rasa_sdk registers only concrete ones)."""
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        tenant = _tenant(tracker)
-        return self.respond(dispatcher, tracker, tenant, phrasebook(tenant.language))
+        line = _tenant(tracker)
+        phrases = phrasebook(line.language)
+        if not line.municipalities:
+            return self.respond(dispatcher, tracker, line, phrases)
+        turn = turn_on_shared_line(self.name(), tracker, line)
+        if turn.ask:
+            dispatcher.utter_message(text=turn.asking(phrases))
+            return turn.events
+        if turn.give_up:
+            return turn.events + hand_off(dispatcher, tracker, line, phrases, "misunderstood")
+        if turn.line.serving:
+            dispatcher.utter_message(json_message=payloads.municipality(turn.line.serving, turn.named_now))
+        return turn.events + _line_action(turn.action).respond(dispatcher, turn.tracker, turn.line, phrases)
 
     @abstractmethod
     def respond(self, dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook) -> List[EventType]:
         """Say what this action says for the tenant; return the events."""
+
+
+def _line_action(name: str) -> LineAction:
+    """The action of that name (a question kept while the caller said which municipality)."""
+    found = [cls() for cls in LineAction.__subclasses__() if cls().name() == name]
+    return found[0]
 
 
 def _now(tracker: Tracker) -> dt.datetime:
@@ -109,7 +127,8 @@ def hand_off(dispatcher, tracker: Tracker, tenant: Tenant, phrases: Phrasebook, 
         return [SlotSet("awaiting", "callback_offer")]
     dispatcher.utter_message(text=phrases.say(HANDOFF_PHRASES[reason]))
     last = tracker.latest_message.get("text") or ""
-    dispatcher.utter_message(json_message=payloads.handoff(reason, queue or tenant.handoff.queue, _topics(tracker), last))
+    dispatcher.utter_message(json_message=payloads.handoff(reason, queue or tenant.handoff.queue, _topics(tracker), last,
+                                                           tenant.municipality_name))
     return [SlotSet("awaiting", None)]
 
 
@@ -227,7 +246,10 @@ class ActionTopic(LineAction):
                 dispatcher.utter_message(text=behaviour.answer)
             dispatcher.utter_message(text=phrases.say("callback_offer_topic"))
             return [SlotSet("asked", None), SlotSet("awaiting", "callback_offer")]
-        return [SlotSet("asked", None)] + answered(dispatcher, phrases, behaviour.answer)
+        answer = behaviour.answer
+        if behaviour.with_hours:
+            answer += " " + OpeningHoursAnswer(tenant, None, phrases).answer(When(), _now(tracker))
+        return [SlotSet("asked", None)] + answered(dispatcher, phrases, answer)
 
 
 # What the last question about an office asked (slot "asked"), so that a follow-up that names only

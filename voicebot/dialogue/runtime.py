@@ -36,6 +36,8 @@ class BotReply:
     handoff: Optional[dict] = None
     hangup: Optional[dict] = None
     callback: Optional[dict] = None  # a callback request was stored in this turn
+    municipality: Optional[str] = None  # on a shared line: the one the caller means (its id)
+    municipality_named: bool = False  # ... named in this turn
     intent: Optional[str] = None
     confidence: Optional[float] = None
     entities: List[dict] = field(default_factory=list)
@@ -47,11 +49,14 @@ class BotReply:
     def as_event(self) -> dict:
         """The reply as a call record's "bot" event."""
         return {"intent": self.intent, "confidence": self.confidence, "entities": self.entities, "texts": self.texts,
-                "handoff": self.handoff, "hangup": self.hangup, "callback": self.callback}
+                "handoff": self.handoff, "hangup": self.hangup, "callback": self.callback,
+                **({"municipality": self.municipality, "municipality_named": self.municipality_named}
+                   if self.municipality else {})}
 
     def as_dict(self) -> dict:
         return {"messages": self.texts, "handoff": self.handoff, "hangup": self.hangup, "callback": self.callback,
-                "intent": self.intent, "confidence": self.confidence, "entities": self.entities}
+                "intent": self.intent, "confidence": self.confidence, "entities": self.entities,
+                "municipality": self.municipality}
 
 
 def clean_utterance(text: str) -> str:
@@ -196,6 +201,7 @@ class Dialogue:
         last = replies[-1]
         return BotReply(texts=texts, handoff=last.handoff, hangup=last.hangup,
                         callback=next((r.callback for r in replies if r.callback), None),
+                        municipality=next((r.municipality for r in reversed(replies) if r.municipality), None),
                         intent=replies[0].intent, confidence=replies[0].confidence,
                         entities=[e for reply in replies for e in reply.entities])
 
@@ -237,6 +243,8 @@ class Dialogue:
                 reply.hangup = decision
             elif decision.get("action") == "callback":
                 reply.callback = decision
+            elif decision.get("action") == "municipality":
+                reply.municipality, reply.municipality_named = decision["id"], bool(decision.get("named_now"))
         return reply
 
     def _unanswered(self, tenant: Tenant) -> str:

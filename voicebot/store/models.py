@@ -29,6 +29,7 @@ class Call(Base):
     queue = sa.Column(sa.String(64))
     queue_result = sa.Column(sa.String(16))  # answered | abandoned | callback | refused | transferred | failed
     waited_s = sa.Column(sa.Float)
+    municipality = sa.Column(sa.String(64))  # on a line shared by several: the one the caller meant
     worker = sa.Column(sa.String(128))  # the process it ran on (voicebot serve --worker)
     __table_args__ = (sa.Index("ix_calls_tenant_started", "tenant", "started_at"),
                       sa.Index("ix_calls_started", "started_at"),

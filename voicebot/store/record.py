@@ -184,7 +184,9 @@ class Journal:
             self.stored_heard, self.heard_event = (self.heard_event, self.seq), None
         intent, confidence = event.get("intent"), event.get("confidence")
         spoken = heard["source"] != "keypad" and heard.get("text")
-        unsure = intent == "nlu_fallback" or (confidence is not None and confidence < self.review_below)
+        # A turn that only names the caller's municipality (on a shared line) was understood.
+        unsure = not event.get("municipality_named") and (
+            intent == "nlu_fallback" or (confidence is not None and confidence < self.review_below))
         reason = ("not_understood" if intent == "nlu_fallback" else "unsure") if spoken and unsure else None
         self._doubt_the_last_answer(intent if spoken else None, heard.get("text") or "")
         self.talked_over = False
@@ -198,10 +200,12 @@ class Journal:
             end_of_speech_ms=heard.get("end_of_speech_ms"), asr_ms=heard.get("asr_ms"),
             dialogue_ms=event.get("dialogue_ms"), review="pending" if reason else None, review_reason=reason)))
         self.fields["turns"] = self.seq
-        if intent:
+        if intent and not (event.get("municipality_named") and intent in NOT_TOPICS):
             if intent not in NOT_TOPICS:
                 self.fields.setdefault("topic", intent)
             self.fields["last_intent"] = intent
+        if event.get("municipality"):  # the latest one the caller named, on a shared line
+            self.fields["municipality"] = event["municipality"]
         if event.get("handoff"):
             self.fields.update(handoff_reason=event["handoff"].get("reason"), queue=event["handoff"].get("queue"))
             self._event({"t": event["t"], "event": "handoff", **event["handoff"]})

@@ -68,11 +68,13 @@ class Report:
     callbacks_open: int
     not_understood: List[Tuple[str, int]]
     per_day: List[Tuple[str, int, int]]  # (day, calls, settled by the bot)
+    by_municipality: Dict[str, Figures] = field(default_factory=dict)  # "line/municipality" on shared lines
 
     def as_dict(self) -> dict:
         return {"since": self.since.isoformat(), "until": self.until.isoformat(), "line": self.line,
                 "total": self.total.as_dict(), "callbacks_open": self.callbacks_open,
                 "by_line": {k: v.as_dict() for k, v in self.by_line.items()},
+                "by_municipality": {k: v.as_dict() for k, v in self.by_municipality.items()},
                 "by_topic": {k: v.as_dict() for k, v in self.by_topic.items()},
                 "not_understood": [{"text": t, "count": n} for t, n in self.not_understood],
                 "per_day": [{"day": d, "calls": n, "settled": s} for d, n, s in self.per_day]}
@@ -87,14 +89,17 @@ def build_report(session: Session, since: dt.datetime, until: dt.datetime, line:
     where = [Call.started_at >= since, Call.started_at < until] + ([Call.tenant == line] if line else [])
     answered = Call.queue_result == "answered"
     rows = session.execute(
-        sa.select(Call.tenant, Call.topic, Call.outcome, Call.handoff_reason, Call.queue_result,
+        sa.select(Call.tenant, Call.municipality, Call.topic, Call.outcome, Call.handoff_reason, Call.queue_result,
                   sa.func.count(), sa.func.sum(sa.case((answered, in_time), else_=0)),
                   sa.func.sum(Call.waited_s))
         .where(*where)
-        .group_by(Call.tenant, Call.topic, Call.outcome, Call.handoff_reason, Call.queue_result))
-    total, by_line, by_topic = Figures(), {}, {}
-    for tenant, topic, outcome, reason, result, count, in_time_count, waited in rows:
-        for figures in (total, by_line.setdefault(tenant, Figures()), by_topic.setdefault(topic or "(none)", Figures())):
+        .group_by(Call.tenant, Call.municipality, Call.topic, Call.outcome, Call.handoff_reason, Call.queue_result))
+    total, by_line, by_municipality, by_topic = Figures(), {}, {}, {}
+    for tenant, municipality, topic, outcome, reason, result, count, in_time_count, waited in rows:
+        split = [total, by_line.setdefault(tenant, Figures()), by_topic.setdefault(topic or "(none)", Figures())]
+        if municipality:  # a shared line's calls, by the municipality the caller meant
+            split.append(by_municipality.setdefault(f"{tenant}/{municipality}", Figures()))
+        for figures in split:
             figures.calls += count
             if outcome:
                 figures.ended += count
@@ -124,7 +129,7 @@ def build_report(session: Session, since: dt.datetime, until: dt.datetime, line:
     return Report(since, until, line, total, dict(sorted(by_line.items())),
                   dict(sorted(by_topic.items(), key=lambda kv: -kv[1].calls)),
                   session.scalar(callbacks) or 0, [(text, n) for text, n in misses],
-                  [(str(d), n, int(s or 0)) for d, n, s in days])
+                  [(str(d), n, int(s or 0)) for d, n, s in days], dict(sorted(by_municipality.items())))
 
 
 def _percent(value: Optional[float]) -> str:
@@ -143,6 +148,8 @@ def format_report(report: Report) -> str:
     lines = [f"calls from {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
              + (f", line {report.line}" if report.line else ""), "", head, row("all", report.total), "", "by line"]
     lines += [row(name, f) for name, f in report.by_line.items()]
+    if report.by_municipality:
+        lines += ["", "by municipality (shared lines)"] + [row(name, f) for name, f in report.by_municipality.items()]
     lines += ["", "by topic (first intent that names it)"] + [row(name, f) for name, f in report.by_topic.items()]
     reasons = report.total.handoff_reasons
     lines += ["", "handoffs by reason: " + (", ".join(f"{r} {n}" for r, n in reasons.most_common()) or "none"),

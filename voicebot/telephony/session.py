@@ -42,7 +42,8 @@ def context_headers(tenant: Tenant, handoff: dict, call_id: str, intent: Optiona
     return {"X-Voicebot-Tenant": tenant.id, "X-Voicebot-Intent": clean(intent or "none"),
             "X-Voicebot-Reason": clean(handoff.get("reason", "")),
             "X-Voicebot-Summary": clean(handoff.get("summary", "")),
-            "X-Voicebot-Conversation": clean(call_id)}
+            "X-Voicebot-Conversation": clean(call_id),
+            **({"X-Voicebot-Municipality": clean(handoff["municipality"])} if handoff.get("municipality") else {})}
 
 
 def refer_target(uri: str, headers: dict) -> str:
