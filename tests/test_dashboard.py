@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, events, place_call
 from test_topics import PARKING_ANSWER, PARKING_EXAMPLES
+from voicebot.config import load_installation
 from voicebot.store import RecordStore
 from voicebot.dashboard.auth import NO_PASSWORD
 from voicebot.dialogue.training import TRAINING_FILES
@@ -550,3 +551,23 @@ def test_a_trainer_for_one_line_changes_only_that_line(dash, page):
     assert (dash.root / "tenants" / "demo-city.yml").read_text() == city
     answer_line(page, "demo-kommune", "Pas bestiller du i Borgerservice efter at have booket en tid.")
     assert "Pas bestiller du i Borgerservice" in (dash.root / "tenants" / "demo-kommune.yml").read_text()
+
+
+def test_a_trainer_writes_one_municipalitys_answer_on_a_shared_line(dash, page):
+    sign_in(page, dash, "tom")
+    page.goto(dash.url + "/dashboard/topics/childcare")
+    strandby = page.locator("#line-faelles-hotline-strandby")
+    expect(strandby.locator(".now")).to_contain_text("the line's: answer: Du skriver dit barn op")
+    strandby.locator("select[name=kind]").select_option("answer")
+    strandby.locator("textarea[name=answer]").fill("I Strandby skriver du dit barn op på strandby punkt dk.")
+    strandby.locator("input[name=with_hours]").check()
+    strandby.locator("button").click()
+    expect(page.locator("#notice")).to_contain_text("Saved for Strandby Kommune")
+    expect(strandby.locator(".now")).to_contain_text(
+        "answer: I Strandby skriver du dit barn op på strandby punkt dk. (then the opening hours)")
+    expect(page.locator("#line-faelles-hotline .now")).to_contain_text("answer: Du skriver dit barn op")  # shared
+    line = load_installation(dash.root / "voicebot.yml").tenant("faelles-hotline")
+    assert line.municipalities["strandby"].topics["childcare"].with_hours
+    assert "childcare" not in line.municipalities["skovlund"].topics
+    preview = page.request.get(dash.url + strandby.locator("audio").get_attribute("src"))
+    assert preview.ok and preview.body()[:4] == b"RIFF"

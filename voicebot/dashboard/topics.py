@@ -73,11 +73,17 @@ def add_topic_pages(bp: Blueprint, kit: Kit) -> None:
                     for lang in languages}
         heldout = {lang: [text for intent, text in await kit.off_loop(load_heldout, inst, lang) if intent == topic_id]
                    for lang in languages}
-        own = {line_id: topic_id in await kit.off_loop(editor.written, inst, line_id) for line_id in inst.tenants}
+        places = []  # each line, and each municipality of a shared line, with what it does now
+        for line_id, line in inst.tenants.items():
+            for municipality in (None, *line.municipalities):
+                view = line.for_municipality(municipality) if municipality else line
+                places.append({"line_id": line_id, "municipality": municipality, "view": view,
+                               "name": view.municipality_name or line.name, "key": "-".join(filter(None, (line_id, municipality))),
+                               "own": topic_id in await kit.off_loop(editor.written, inst, line_id, municipality)})
         user = request.ctx.user
         user_languages = {inst.tenant(line).language for line in user.lines or ()}
         return kit.page(request, "topic.html", status, topic_id=topic_id, topic=inst.topics[topic_id],
-                        examples=examples, heldout=heldout, tenants=inst.tenants, own=own, names=intent_names(inst),
+                        examples=examples, heldout=heldout, places=places, names=intent_names(inst),
                         user_languages=user_languages, **values)
 
     @bp.get("/topics")
@@ -144,28 +150,36 @@ def add_topic_pages(bp: Blueprint, kit: Kit) -> None:
     async def set_behaviour(request, topic_id: str, line_id: str):
         user = kit.signed_in(request, "trainer")
         inst = await current()
-        if line_id not in inst.tenants:
-            raise SanicException(f"no line {line_id!r}", status_code=404)
+        view = _place(inst, line_id, request.form.get("municipality") or None)
         kit.trained_lines(user, line_id)
         behaviour = _behaviour_from(request.form)
-        before = inst.tenants[line_id].topics.get(topic_id)
-        await edited(user, "behaviour_changed", editor.set_behaviour, topic_id, line_id, behaviour,
-                     topic=topic_id, line=line_id, before=before.dict(exclude_defaults=True) if before else None,
-                     after=behaviour)
-        return _back(topic_id, f"Saved for {inst.tenants[line_id].name}: callers hear it from now on.")
+        before = view.topics.get(topic_id)
+        await edited(user, "behaviour_changed", editor.set_behaviour, topic_id, line_id, behaviour, view.serving,
+                     topic=topic_id, line=line_id, municipality=view.serving,
+                     before=before.dict(exclude_defaults=True) if before else None, after=behaviour)
+        return _back(topic_id, f"Saved for {view.municipality_name or view.name}: callers hear it from now on.")
 
     @bp.get("/topics/<topic_id>/lines/<line_id>/preview.wav")
     async def preview(request, topic_id: str, line_id: str):
         """The line's answer as its callers hear it, in the line's voice."""
         kit.signed_in(request, "trainer")
         inst = await current()
-        tenant = inst.tenants.get(line_id)
-        behaviour = tenant.topics.get(topic_id) if tenant else None
+        tenant = _place(inst, line_id, request.args.get("municipality") or None)
+        behaviour = tenant.topics.get(topic_id)
         if behaviour is None or not behaviour.answer:
             raise SanicException("this line has no answer for the topic to hear", status_code=404)
         synthesizer = Synthesizer(voice_for(tenant), inst.settings.audio.words_per_minute)
         speech = await kit.off_loop(synthesizer.render, behaviour.answer, PREVIEW_RATE)
         return response.raw(speech.wav_bytes(), content_type="audio/wav", headers={"Cache-Control": "no-store"})
+
+
+def _place(inst: Installation, line_id: str, municipality: Optional[str]):
+    """The line, or one municipality's view of a shared line; 404 for one there is not."""
+    line = inst.tenants.get(line_id)
+    if line is None or (municipality is not None and municipality not in line.municipalities):
+        raise SanicException(f"no line {line_id!r}" + (f" with a municipality {municipality!r}" if municipality else ""),
+                             status_code=404)
+    return line.for_municipality(municipality) if municipality else line
 
 
 def _behaviour_from(form) -> Optional[dict]:
@@ -178,7 +192,7 @@ def _behaviour_from(form) -> Optional[dict]:
     if kind == "answer":
         if not answer:
             raise SanicException("write the answer the line's callers hear", status_code=400)
-        return {"answer": answer}
+        return {"answer": answer, **({"with_hours": True} if form.get("with_hours") == "yes" else {})}
     if kind == "offer_callback":
         return {"offer_callback": True, **({"answer": answer} if answer else {})}
     if kind == "hand_off":

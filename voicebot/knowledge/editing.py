@@ -85,21 +85,26 @@ class TopicEditor:
 
         return self._checked([inst.topics_file], change)
 
-    def set_behaviour(self, topic_id: str, line_id: str, behaviour: Optional[dict]) -> Installation:
-        """What line `line_id` does with the topic; None: what the topic's default says."""
+    def set_behaviour(self, topic_id: str, line_id: str, behaviour: Optional[dict],
+                      municipality: Optional[str] = None) -> Installation:
+        """What line `line_id` (or one `municipality` of a shared line) does with the topic; None:
+        what the topic's default (for a municipality: the line's shared behaviour) says."""
         inst = self.installation()
         self._known(inst, topic_id)
+        if municipality is not None and municipality not in inst.tenant(line_id).municipalities:
+            raise ConfigError(f"line {line_id!r} serves no municipality {municipality!r}")
         path = self.line_file(inst, line_id)
 
         def change():
             data = _read(path)
+            holder = data["municipalities"][municipality] if municipality else data
             if behaviour is None:
-                (data.get("topics") or {}).pop(topic_id, None)
+                (holder.get("topics") or {}).pop(topic_id, None)
             else:
-                if data.get("topics") is None:
-                    data["topics"] = {}
+                if holder.get("topics") is None:
+                    holder["topics"] = {}
                 answer_only = set(behaviour) == {"answer"}
-                data["topics"][topic_id] = behaviour["answer"] if answer_only else dict(behaviour)
+                holder["topics"][topic_id] = behaviour["answer"] if answer_only else dict(behaviour)
             _write(path, _dump(data))
 
         return self._checked([path], change)
@@ -173,9 +178,12 @@ class TopicEditor:
             _write(path, _dump(data))
             return True
 
-    def written(self, inst: Installation, line_id: str) -> set:
-        """The topics the line's own file says something about (the rest follow their default)."""
-        return set((_read(self.line_file(inst, line_id)) or {}).get("topics") or {})
+    def written(self, inst: Installation, line_id: str, municipality: Optional[str] = None) -> set:
+        """The topics the line's own file (or a municipality in it) says something about; the
+        rest follow their default (a municipality: the line's shared behaviour)."""
+        data = _read(self.line_file(inst, line_id)) or {}
+        holder = (data.get("municipalities") or {}).get(municipality) or {} if municipality else data
+        return set(holder.get("topics") or {})
 
     @staticmethod
     def line_file(inst: Installation, line_id: str) -> Path:
