@@ -5,13 +5,17 @@ plainly that the hotline sees no cases, and hands off with the municipality; the
 figures split by it; configuration errors name the file and key."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 import sqlalchemy as sa
 import yaml
+from playwright.sync_api import expect
 
-from conftest import TextBot, events, place_call
+from conftest import REPO, TextBot, events, place_call
 from voicebot.config import ConfigError, load_installation
 from voicebot.knowledge.municipalities import municipality_named
 from voicebot.store import RecordStore
@@ -130,3 +134,20 @@ def test_a_phone_caller_chooses_on_the_keypad_and_names_the_town(hotline):
     assert replies[0]["texts"] == [WHICH]
     assert replies[1]["texts"][0].startswith("I Strandby Kommune bliver dagrenovation hentet"), replies
     assert replies[1]["municipality"] == "strandby"
+
+
+def test_the_agents_screen_pop_names_the_municipality(hotline, page):
+    conversation_id, _ = hotline.start(HOTLINE)
+    hotline.say(HOTLINE, conversation_id, "jeg bor i Egebjerg")
+    assert hotline.say(HOTLINE, conversation_id, "jeg vil gerne tale med en medarbejder")["handoff"]
+    env = {**os.environ, "VOICEBOT_STORE_URL": hotline.store_url}
+    added = subprocess.run([sys.executable, "-m", "voicebot.cli", "users", "add", "alice", "--role", "agent"],
+                           input="correct horse battery\n" * 2, env=env, cwd=REPO, capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    page.goto(hotline.url + "/dashboard/login")
+    page.fill("input[name=name]", "alice")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button:has-text('Sign in')")
+    page.goto(f"{hotline.url}/dashboard/calls/{conversation_id}")
+    expect(page.locator("#call-municipality")).to_have_text("Skovlund Kommune")
+    expect(page.locator("#call-handoff")).to_contain_text("requested")

@@ -323,10 +323,13 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         if stored is not None:
             turns = _stored_conversation(stored["turns"])
             call = {"id": call_id, "state": stored["call"]["outcome"] or "live",
-                    **{key: stored["call"][key] for key in ("tenant", "outcome", "topic", "handoff_reason")}}
+                    **{key: stored["call"][key] for key in ("tenant", "outcome", "topic", "handoff_reason")},
+                    "municipality": _municipality_name(inst, stored["call"]["tenant"], stored["call"]["municipality"])}
         elif record is not None:
             turns = _conversation(record.events)
-            call = {"id": record.call_id, "tenant": record.tenant, "state": record.state}
+            said = [e["municipality"] for e in record.events if e["event"] == "bot" and e.get("municipality")]
+            call = {"id": record.call_id, "tenant": record.tenant, "state": record.state,
+                    "municipality": _municipality_name(inst, record.tenant, said[-1] if said else None)}
         else:
             raise SanicException(f"no call {call_id!r}", status_code=404)
         trained_lines(user, call["tenant"])  # a login for some lines reads only their conversations
@@ -339,6 +342,12 @@ class _Redirect(Exception):
     def __init__(self, location: str):
         super().__init__(location)
         self.location = location
+
+
+def _municipality_name(inst: Installation, line_id: str, municipality: Optional[str]) -> Optional[str]:
+    """On a shared line, the name of the municipality a call was about."""
+    line = inst.tenants.get(line_id)
+    return line.municipalities[municipality].name if line and municipality in line.municipalities else municipality
 
 
 def _line(request, inst: Installation) -> Optional[str]:
