@@ -78,7 +78,8 @@ def add_topic_pages(bp: Blueprint, kit: Kit) -> None:
             for municipality in (None, *line.municipalities):
                 view = line.for_municipality(municipality) if municipality else line
                 places.append({"line_id": line_id, "municipality": municipality, "view": view,
-                               "name": view.municipality_name or line.name, "key": "-".join(filter(None, (line_id, municipality))),
+                               "name": view.municipality_name or line.name,
+                               "key": f"{line_id}-{municipality}" if municipality else line_id,
                                "own": topic_id in await kit.off_loop(editor.written, inst, line_id, municipality)})
         user = request.ctx.user
         user_languages = {inst.tenant(line).language for line in user.lines or ()}

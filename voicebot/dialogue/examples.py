@@ -11,9 +11,7 @@ from typing import Dict, List
 import yaml
 
 from voicebot.config import ConfigError, Installation
-from voicebot.dialogue.training import load_heldout, load_nlu, nlu_files
-
-nlu_example_files = nlu_files
+from voicebot.dialogue.training import load_heldout, load_nlu
 # Overlap: this share of the content words in common (words used by few intents; the rest, such
 # as "I", "the", "how", says nothing about the topic).
 OVERLAP = 0.5

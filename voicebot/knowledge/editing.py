@@ -15,8 +15,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from voicebot.config import ConfigError, Installation, load_installation
-from voicebot.dialogue.examples import add_example, examples_by_intent, normalise, nlu_example_files
-from voicebot.dialogue.training import heldout_path
+from voicebot.dialogue.examples import add_example, examples_by_intent, normalise
+from voicebot.dialogue.training import heldout_path, nlu_files
 
 _edits = threading.Lock()  # one edit at a time: each reads, writes and checks its files whole
 
@@ -76,8 +76,7 @@ class TopicEditor:
             raise ConfigError(f"{inst.topics_file}: topics.{topic_id}: there is a topic {topic_id!r} already")
 
         def change():
-            data = _read(inst.topics_file) if inst.topics_file.exists() else {}
-            data = data if data is not None else {}
+            data = (_read(inst.topics_file) if inst.topics_file.exists() else None) or {}
             if data.get("topics") is None:
                 data["topics"] = {}
             data["topics"][topic_id] = {"names": dict(names), **({"default": default} if default else {})}
@@ -122,7 +121,7 @@ class TopicEditor:
         self._known(inst, topic_id)
         wanted = normalise(text)
         with _edits:
-            for path in nlu_example_files(inst, lang):
+            for path in nlu_files(inst, lang):
                 data = _read(path)
                 blocks = (data or {}).get("nlu") or []
                 for block in blocks:
@@ -151,12 +150,14 @@ class TopicEditor:
             held = {normalise(str(t)): intent for intent, held_texts in data.items() for t in held_texts or []}
             added = []
             for text in (" ".join(t.split()) for t in texts):
-                if normalise(text) in trained:
+                key = normalise(text)
+                if key in trained:
                     raise ConfigError(f"{path}: {text!r} is a training example; a held-out sentence must be one "
                                       "no model learns from")
-                if held.get(normalise(text), topic_id) != topic_id:
-                    raise ConfigError(f"{path}: {text!r} is held out for {held[normalise(text)]!r} already")
-                if normalise(text) not in held and text not in added:
+                if held.get(key, topic_id) != topic_id:
+                    raise ConfigError(f"{path}: {text!r} is held out for {held[key]!r} already")
+                if key not in held:
+                    held[key] = topic_id
                     added.append(text)
             if added:
                 if data.get(topic_id) is None:
