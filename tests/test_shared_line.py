@@ -52,6 +52,22 @@ def test_a_municipality_without_an_answer_is_refused_naming_the_file_and_key(ins
         load_installation(install_copy / "voicebot.yml")
 
 
+def test_a_municipality_may_have_its_own_queue_and_holidays(install_copy):
+    path = install_copy / "tenants" / f"{HOTLINE}.yml"
+    data = yaml.safe_load(path.read_text())
+    data["municipalities"]["strandby"].update(queue="demo-kommune-borgerservice", holidays={"country": "DE"})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    line = load_installation(install_copy / "voicebot.yml").tenant(HOTLINE)
+    strandby, aadal = line.for_municipality("strandby"), line.for_municipality("aadal")
+    assert (strandby.handoff.queue, aadal.handoff.queue) == ("demo-kommune-borgerservice", "faelles-hotline")
+    assert dt.date(2026, 10, 3) in strandby.holiday_calendar() and dt.date(2026, 10, 3) not in aadal.holiday_calendar()
+    assert strandby.office().name == "Borgerservice i Strandby" and "klinteby" in strandby.office().aliases
+    data["municipalities"]["strandby"]["queue"] = "nowhere"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    with pytest.raises(ConfigError, match=rf"{HOTLINE}.yml: municipalities.strandby.queue: 'nowhere' is not one"):
+        load_installation(install_copy / "voicebot.yml")
+
+
 @pytest.fixture(scope="module")
 def hotline(trained, tmp_path_factory):
     store_url = f"sqlite:///{tmp_path_factory.mktemp('hotline') / 'records.sqlite3'}"
