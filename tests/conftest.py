@@ -22,7 +22,7 @@ from voicebot.telephony.caller import timeline_from_output
 from voicebot import procs
 
 # Fixtures of their own modules: a private PostgreSQL server, a headless browser, private Redis,
-# the Kamailio front, the Norwegian and Swedish test lines; and the fixture timing report.
+# the Kamailio front, the Norwegian and Swedish demo lines' bot; and the fixture timing report.
 pytest_plugins = ("postgres", "browser", "redis_server", "front", "nordic", "timing")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +32,10 @@ AGENT_HOURS = "2026-11-24T10:00:00+01:00"
 NO_AGENTS = "2026-11-29T12:00:00+01:00"
 # The demo lines' numbers.
 DEMO_CITY, DEMO_KOMMUNE, STADT_KREIS = "+441632960100", "+4570101010", "+4929211030"
+# The lines the session's bot serves: the Danish, German and English demo lines. The Norwegian and
+# Swedish ones have a bot of their own (tests/nordic.py), and so has the shared hotline
+# (test_shared_line): every language more is a model more to load before the first test.
+SESSION_LINES = ("demo-kommune", "stadt-kreis", "demo-city")
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -175,7 +179,7 @@ def store_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def bot(trained, store_url):
-    server = TextBot(AGENT_HOURS, store_url, sip=True)
+    server = TextBot(AGENT_HOURS, store_url, sip=True, lines=SESSION_LINES)
     yield server
     server.stop()
 

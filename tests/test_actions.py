@@ -261,7 +261,8 @@ def parking_topics(install_copy, monkeypatch):
     from voicebot.config import load_installation
 
     topics = yaml.safe_load((install_copy / "topics.yml").read_text())
-    topics["topics"]["parking_permit"] = {"names": {"en": "Parking permits", "da": "Parkering", "de": "Parkausweise"},
+    topics["topics"]["parking_permit"] = {"names": {"en": "Parking permits", "da": "Parkering", "de": "Parkausweise",
+                                                    "nb": "Parkeringstillatelser", "sv": "Parkeringstillstånd"},
                                           "default": {"offer_callback": True}}
     (install_copy / "topics.yml").write_text(yaml.safe_dump(topics, allow_unicode=True))
     for line, behaviour in (("demo-city", "Apply for a resident's parking permit online at demo city dot gov dot uk."),

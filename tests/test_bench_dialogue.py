@@ -79,6 +79,11 @@ def test_a_scenario_file_with_a_line_of_another_language_is_refused(inst, tmp_pa
         load_scenarios(inst, tmp_path, ["en"])
 
 
+def test_every_language_of_the_lines_has_scenarios_that_load(inst):
+    scenarios = load_scenarios(inst, REPO / "benchmarks" / "dialogue", inst.languages)
+    assert {s.lang for s in scenarios} == set(inst.languages)
+
+
 def test_bench_plays_scenarios_at_their_own_instants_through_the_real_dialogue(trained, tmp_path):
     (tmp_path / "en").mkdir()
     (tmp_path / "en" / "out_of_scope.txt").write_text("can you order me a pizza\nwhat's the weather like\n")

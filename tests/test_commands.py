@@ -93,7 +93,7 @@ def test_action_server_down_hands_the_caller_off(trained):
     assert reply.handoff["reason"] == "technical_fault" and reply.handoff["queue"] == "stadt-kreis-pool"
 
 
-@pytest.mark.parametrize("lang", ["da", "de", "en"])
+@pytest.mark.parametrize("lang", ["da", "de", "en", "nb", "sv"])
 def test_the_held_out_off_topic_set_is_large_and_unseen_in_training(inst, lang):
     """`bench nlu` measures off-topic false accepts on at least 300 questions per language that
     the model never saw: none may be a training example or a held-out dialogue test utterance."""

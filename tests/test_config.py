@@ -24,9 +24,12 @@ def error_for(root: Path) -> str:
 
 def test_shipped_configuration_loads_the_demo_lines():
     inst = load_installation(REPO / "voicebot.yml")
-    assert set(inst.tenants) == {"demo-kommune", "stadt-kreis", "demo-city", "faelles-hotline"}
+    assert set(inst.tenants) == {"demo-kommune", "stadt-kreis", "demo-city", "faelles-hotline", "fjordby-kommune",
+                                 "vasterby-kommun"}
     assert inst.tenant_for_number("+4570202020").municipalities["aadal"].name == "Ådal Kommune"
-    assert inst.languages == ["da", "de", "en"]
+    assert inst.languages == ["da", "de", "en", "nb", "sv"]
+    assert inst.tenant_for_number("+4721991800").id == "fjordby-kommune"
+    assert inst.tenant_for_number("+46846500420").id == "vasterby-kommun"
     assert inst.tenant_for_number("+492921300").id == "stadt-kreis"
     assert inst.tenant_for_number("+4929211030").id == "stadt-kreis"
     assert inst.tenant_for_number("+4500000000") is None
@@ -73,7 +76,8 @@ def test_topics_are_data_and_lines_must_say_what_they_do_with_each(install_copy)
     """A topic needs a name in every line's language and, on every line, an answer, a handoff or
     a callback offer (or a default for the lines that say nothing)."""
     def add_parking(data):
-        data["topics"]["parking_permit"] = {"names": {"en": "Parking permits", "da": "Parkering"}}
+        data["topics"]["parking_permit"] = {"names": {"en": "Parking permits", "da": "Parkering", "nb": "Parkering",
+                                                      "sv": "Parkering"}}
     edit(install_copy / "topics.yml", add_parking)
     assert ("demo-city.yml: topics.parking_permit: line demo-city says nothing for the topic 'Parking permits' "
             "and") in error_for(install_copy)

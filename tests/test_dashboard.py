@@ -448,7 +448,8 @@ def test_a_trainer_adds_a_topic_with_examples_and_answers_and_callers_get_it(das
     assert dash.conversation("demo-city", "can I get a parking permit for my road")[0]["intent"] != "parking_permit"
     sign_in(page, dash, "tom")
     page.click("nav a:has-text('Topics')")
-    for lang, name in (("en", "Parking permits"), ("da", "Parkering"), ("de", "Parkausweise")):
+    for lang, name in (("en", "Parking permits"), ("da", "Parkering"), ("de", "Parkausweise"),
+                       ("nb", "Parkeringstillatelser"), ("sv", "Parkeringstillstånd")):
         page.fill(f"#new-topic input[name=name_{lang}]", name)
     page.fill("#new-topic input[name=id]", "parking_permit")
     page.click("#new-topic button")

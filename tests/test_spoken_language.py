@@ -12,7 +12,7 @@ from voicebot.knowledge.spoken_numbers import phone_number
 from voicebot.knowledge.when import named_days, parse_day, parse_time
 
 TUESDAY = dt.date(2026, 11, 24)
-LINES = {"da": "demo-kommune", "de": "stadt-kreis", "en": "demo-city"}
+LINES = {"da": "demo-kommune", "de": "stadt-kreis", "en": "demo-city", "nb": "fjordby-kommune", "sv": "vasterby-kommun"}
 
 
 def on_tuesday(line: str) -> tuple:
@@ -68,6 +68,15 @@ def test_days(lang, text, expected):
     ("de", "ist das bürgerbüro rosenmontag offen", dt.date(2027, 2, 8)),
     ("de", "fronleichnam", dt.date(2027, 5, 27)),
     ("de", "an silvester", dt.date(2026, 12, 31)),
+    ("nb", "har dere åpent syttende mai", dt.date(2027, 5, 17)),
+    ("nb", "har servicetorget åpent julaften", dt.date(2026, 12, 24)),
+    ("nb", "er biblioteket åpent andre juledag", dt.date(2026, 12, 26)),
+    ("nb", "har dere åpent onsdag før påske", dt.date(2027, 3, 24)),  # the line's exception, by its note
+    ("nb", "skjærtorsdag", dt.date(2027, 3, 25)),
+    ("sv", "har ni öppet på midsommarafton", dt.date(2027, 6, 25)),
+    ("sv", "har ni öppet på valborgsmässoafton", dt.date(2027, 4, 30)),  # the line's exception
+    ("sv", "annandag jul", dt.date(2026, 12, 26)),
+    ("sv", "nationaldagen", dt.date(2027, 6, 6)),
     # Day and month, in words and digits.
     ("en", "is the library open on the twenty fourth of december", dt.date(2026, 12, 24)),
     ("en", "the twenty-first of january", dt.date(2027, 1, 21)),
@@ -83,6 +92,9 @@ def test_days(lang, text, expected):
     ("de", "am dritten oktober", dt.date(2027, 10, 3)),
     ("de", "am vierundzwanzigsten dezember", dt.date(2026, 12, 24)),
     ("de", "am 27. november", dt.date(2026, 11, 27)),
+    ("nb", "har dere åpent den tjuefjerde desember", dt.date(2026, 12, 24)),
+    ("nb", "den 17. mai", dt.date(2027, 5, 17)),
+    ("sv", "har ni öppet den tjugofjärde december", dt.date(2026, 12, 24)),
     ("en", "saturday the nineteenth", dt.date(2026, 12, 19)),
     ("en", "are you open on the 21st", dt.date(2026, 12, 21)),
     ("da", "er der åbent den 30.", dt.date(2026, 11, 30)),
@@ -94,6 +106,8 @@ def test_days(lang, text, expected):
     ("en", "in a week", dt.date(2026, 12, 1)),
     ("da", "om tre dage", dt.date(2026, 11, 27)),
     ("de", "in zwei tagen", dt.date(2026, 11, 26)),
+    ("nb", "om to dager", dt.date(2026, 11, 26)),
+    ("sv", "om tre dagar", dt.date(2026, 11, 27)),
     ("en", "next thursday", dt.date(2026, 11, 26)),
     ("en", "this weekend", dt.date(2026, 11, 28)),
     # The caller changed their mind: the last day named wins.
@@ -101,6 +115,8 @@ def test_days(lang, text, expected):
     ("en", "tomorrow no saturday", dt.date(2026, 11, 28)),
     ("da", "har i åbent i morgen nej undskyld jeg mener på fredag", dt.date(2026, 11, 27)),
     ("de", "haben sie morgen auf nein ich meine am samstag", dt.date(2026, 11, 28)),
+    ("nb", "har dere åpent i morgen nei vent jeg mener på fredag", dt.date(2026, 11, 27)),
+    ("sv", "har ni öppet i morgon nej vänta jag menar på fredag", dt.date(2026, 11, 27)),
     ("en", "no sorry i meant sunday", dt.date(2026, 11, 29)),
     ("en", "no sorry i meant the twenty fourth", dt.date(2026, 11, 24)),
     ("da", "nej undskyld jeg mente den fireogtyvende", dt.date(2026, 11, 24)),
@@ -186,6 +202,14 @@ def test_the_office_named_last_wins():
     ("en", "at nine am", False, dt.time(9, 0)),
     ("en", "at 17:30", False, dt.time(17, 30)),
     ("en", "is anyone there who can help", False, None),
+    ("nb", "har dere åpent klokka fem", False, dt.time(17, 0)),
+    ("nb", "halv fem", False, dt.time(16, 30)),
+    ("nb", "kvart på tolv", False, dt.time(11, 45)),
+    ("nb", "klokka sytten tretti", False, dt.time(17, 30)),
+    ("sv", "har ni öppet klockan fem", False, dt.time(17, 0)),
+    ("sv", "kvart i tolv", False, dt.time(11, 45)),
+    ("sv", "kvart över tio", False, dt.time(10, 15)),
+    ("sv", "klockan sjutton trettio", False, dt.time(17, 30)),
 ])
 def test_clock_times(lang, text, bare, expected):
     assert parse_time(text, lang, bare_number_ok=bare) == expected
@@ -205,6 +229,11 @@ def test_clock_times(lang, text, bare, expected):
     ("en", "oh eight hundred one two three four five six", "0800123456"),
     ("en", "oh one two one four nine six double oh nine hundred and five", "012149600905"),
     ("da", "otte hundrede tolv fireogtredive seksogfyrre", "800123446"),
+    ("nb", "tolv trettifire førtiseks syttiåtte", "12344678"),
+    ("nb", "pluss førtisju ni ni åtte sju seks fem fire tre", "+4799876543"),
+    ("nb", "ni ni åtte syv seks fem fire tre", "99876543"),
+    ("sv", "noll sju tre ett två tre fyra fem sex sju", "0731234567"),
+    ("sv", "tolv trettiofyra fyrtiosex sjuttioåtta", "12344678"),
     ("en", "call me back please", None),
     ("da", "to tre", None),
 ])
@@ -224,6 +253,13 @@ def test_phone_numbers(lang, text, expected):
     ("de", "wie sind die öffnungszeiten der postbank", "postbank"),
     ("de", "hat die post am samstag auf", "die post"),
     ("de", "ich hätte gern einen termin bei meinem bankberater", "meinem bankberater"),
+    ("nb", "har rema åpent på søndag", "rema"),
+    ("nb", "apotekets åpningstider", "apoteket"),
+    ("nb", "hvor ligger ikea", "ikea"),
+    ("nb", "jeg vil bestille time hos frisøren", "frisøren"),
+    ("sv", "när öppnar systembolaget", "systembolaget"),
+    ("sv", "har ica öppet på söndag", "ica"),
+    ("sv", "jag vill boka tid hos frisören", "frisören"),
     # Ours, or no place at all.
     ("en", "what are the opening hours", None),
     ("en", "what are this week's opening hours", None),
@@ -240,6 +276,14 @@ def test_phone_numbers(lang, text, expected):
     ("de", "öffnungszeiten im dezember", None),
     ("de", "termin bei der passstelle", None),
     ("de", "wie komme ich zu ihnen", None),
+    ("nb", "når har dere åpent", None),
+    ("nb", "når er det åpent lille julaften", None),
+    ("nb", "hvor ligger bydelskontoret", None),
+    ("nb", "hva er åpningstidene i julen", None),
+    ("nb", "hva slags åpningstider gjelder i morgen", None),  # "slags" is no place's genitive
+    ("sv", "när är det öppet i morgon", None),
+    ("sv", "vilka är öppettiderna i julen", None),
+    ("sv", "hur kommer jag till återvinningscentralen", None),
 ])
 def test_somebody_elses_place_in_a_question(lang, text, place):
     tenant, now = on_tuesday(LINES[lang])

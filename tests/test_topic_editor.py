@@ -9,7 +9,8 @@ from voicebot.dialogue.examples import examples_by_intent, overlaps
 from voicebot.dialogue.training import load_heldout
 from voicebot.knowledge.editing import TopicEditor
 
-PARKING = {"en": "Parking permits", "da": "Parkeringstilladelser", "de": "Parkausweise"}
+PARKING = {"en": "Parking permits", "da": "Parkeringstilladelser", "de": "Parkausweise",
+           "nb": "Parkeringstillatelser", "sv": "Parkeringstillstånd"}
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ def add_parking_topic(root) -> None:
     """What a trainer writes: the topic with its names, English examples, and what each line does
     (demo-city answers and offers it on the keypad as 6; the other lines offer a callback)."""
     topics = yaml.safe_load((root / "topics.yml").read_text())
-    topics["topics"]["parking_permit"] = {"names": {"en": "Parking permits", "da": "Parkering", "de": "Parkausweise"},
+    topics["topics"]["parking_permit"] = {"names": {"en": "Parking permits", "da": "Parkering", "de": "Parkausweise",
+                                                    "nb": "Parkeringstillatelser", "sv": "Parkeringstillstånd"},
                                           "default": {"offer_callback": True}}
     (root / "topics.yml").write_text(yaml.safe_dump(topics, allow_unicode=True))
     (root / "nlu_data" / "en" / "parking_permit.yml").write_text(yaml.safe_dump(

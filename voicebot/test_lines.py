@@ -1,4 +1,4 @@
-"""Test lines' installations (the Korean line, the Nordic lines): the project's domain, pipeline
+"""Test lines' installations (the Korean line): the project's domain, pipeline
 and stories with a fixture's tenants and NLU data, in a folder of their own, trained."""
 
 import shutil

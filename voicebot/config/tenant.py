@@ -154,8 +154,12 @@ class Handoff(Strict):
 def _holiday_calendar(country: str, subdivision: Optional[str], language: str) -> holidays.HolidayBase:
     calendar = holidays.country_holidays(country, subdiv=subdivision)
     names = [code for code in calendar.supported_languages if code.split("_")[0] == language]
-    return holidays.country_holidays(country, subdiv=subdivision,
-                                     language=names[0] if names else calendar.default_language)
+    language = names[0] if names else calendar.default_language
+    if getattr(calendar, "include_sundays", False):
+        # Sweden's calendar counts every Sunday as a holiday: an office open on Sundays would be
+        # closed "because of Sunday". The weekly hours say which Sundays a line opens.
+        return type(calendar)(subdiv=subdivision, language=language, include_sundays=False)
+    return holidays.country_holidays(country, subdiv=subdivision, language=language)
 
 
 class Municipality(Strict):
@@ -280,8 +284,9 @@ class Tenant(Strict):
         default = municipality.offices[municipality.default_office]
         default = default.copy(update={"aliases": [*default.aliases, municipality.name.lower(), *municipality.aliases]})
         return self.copy(update={
-            "offices": {**self.offices, **municipality.offices, municipality.default_office: default}, "default_office": municipality.default_office,
-            "holidays": municipality.holidays or self.holidays, "topics": {**self.topics, **municipality.topics},
+            "offices": {**self.offices, **municipality.offices, municipality.default_office: default},
+            "default_office": municipality.default_office, "holidays": municipality.holidays or self.holidays,
+            "topics": {**self.topics, **municipality.topics},
             "handoff": self.handoff.copy(update={"queue": municipality.queue or self.handoff.queue}),
             "serving": municipality_id})
 

@@ -51,10 +51,12 @@ class Phrasebook:
 
     def reason(self, name: str) -> str:
         """A holiday name or exception note inside a sentence ("Anden juledag" in Danish is
-        "anden juledag" there; an acronym such as "IT-nedbrud" keeps its capitals)."""
-        if self.data["dates"].get("lowercase_reasons") and name[1:2].islower():
-            return name[:1].lower() + name[1:]
-        return name
+        "anden juledag" there; an acronym such as "IT-nedbrud" keeps its capitals). Two holidays
+        on one day (the calendar's "Andre pinsedag; Grunnlovsdag") are joined with "and"."""
+        names = [part.strip() for part in name.split(";") if part.strip()] or [name]
+        if self.data["dates"].get("lowercase_reasons"):
+            names = [n[:1].lower() + n[1:] if n[1:2].islower() else n for n in names]
+        return f" {self.data['dates']['and']} ".join(names)
 
     def weekday(self, day_name: str) -> str:
         return self.data["weekdays"][WEEKDAYS.index(day_name)]

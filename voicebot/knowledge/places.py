@@ -45,6 +45,23 @@ _SHAPES: Dict[str, List[str]] = {
         r"(?P<place>.+)",
         r"\btermin (?:bei|beim) (?P<place>.+)",
     ],
+    "nb": [
+        r"\b(?P<place>\w+?)s åpningstid",
+        r"\båpningstid\w* (?:i|hos|for|på|ved|til) (?P<place>.+)",
+        r"\b(?:når|hva tid) (?:åpner|stenger|har|er) (?P<place>.+?)(?: åpent| åpen| stengt|$)",
+        r"^(?:har|er) (?P<place>.+?) (?:åpent|åpen|stengt)\b",
+        r"\b(?:hvor ligger|hvor er|hvordan kommer jeg (?:meg )?til|veien til|adressen til) (?P<place>.+)",
+        r"\btime hos (?P<place>.+)",
+    ],
+    "sv": [
+        r"\b(?P<place>\w+?)s öppettid",
+        r"\böppettid\w* (?:i|hos|för|på|vid|till) (?P<place>.+)",
+        r"\b(?:när|vilken tid|hur dags) (?:öppnar|stänger|har|är) (?P<place>.+?)(?: öppet| öppen| stängt| stängd|$)",
+        r"^(?:har|är) (?P<place>.+?) (?:öppet|öppen|stängt|stängd)\b",
+        r"\b(?:var ligger|var är|var finns|hur kommer jag till|hur tar jag mig till|vägen till|adressen till) "
+        r"(?P<place>.+)",
+        r"\btid hos (?P<place>.+)",
+    ],
 }
 # Words that end the place's name: a day, a time, a preposition that starts something else.
 _ENDS: Dict[str, FrozenSet[str]] = {
@@ -54,6 +71,10 @@ _ENDS: Dict[str, FrozenSet[str]] = {
                     "åbent åben lukket".split()),
     "de": frozenset("am an um in im heute morgen übermorgen nächste nächsten diese diesen und oder bis ab von "
                     "zwischen noch eigentlich denn mal geöffnet offen auf zu geschlossen".split()),
+    "nb": frozenset("på i om til fra ved neste denne dette og eller nå klokka klokken kl etter før hvis så "
+                    "åpent åpen stengt".split()),
+    "sv": frozenset("på i om till från vid nästa denna detta och eller nu klockan kl efter före innan så "
+                    "öppet öppen stängt stängd".split()),
 }
 # Words that name no place, or stand for the line's own ("it", "the office", "your office").
 _OURS: Dict[str, FrozenSet[str]] = {
@@ -67,6 +88,12 @@ _OURS: Dict[str, FrozenSet[str]] = {
     "de": frozenset("der die das dem den des ein eine einem einer es da dort hier sie ihnen euch ihr büro amt "
                     "gebäude eingang parkplatz stelle nächste nächsten passstelle meldestelle zulassungsstelle "
                     "führerscheinstelle standesamt ausländerbehörde tag woche monat".split()),
+    "nb": frozenset("slag den det de en et ei der her dere deres kontoret kontorene bygningen inngangen parkering "
+                    "parkeringen stedet nærmeste dag dagen morgen kveld ettermiddag formiddag uka uken helgen jula "
+                    "julen påska påsken".split()),
+    "sv": frozenset("slag den det de en ett där här ni er era kontoret kontoren byggnaden ingången parkering "
+                    "parkeringen stället närmaste dag dagen morgon kväll eftermiddag förmiddag veckan helgen julen "
+                    "påsken".split()),
 }
 
 

@@ -97,7 +97,7 @@ def phone_number(text: str, lang: str) -> Optional[str]:
     digits, i = "", 0
     while i < len(tokens):
         token = tokens[i]
-        if token == "plus" and not digits:
+        if token in ("plus", "pluss") and not digits:  # "pluss" in Norwegian
             digits, i = "+", i + 1
             continue
         repeat = 2 if token in ("double", "doppel") else 3 if token == "triple" else 1
