@@ -162,6 +162,14 @@ def _holiday_calendar(country: str, subdivision: Optional[str], language: str) -
     return holidays.country_holidays(country, subdiv=subdivision, language=language)
 
 
+def _default_office_exists(cls, values):
+    """A line's, or a shared line's municipality's, default_office is one of its offices."""
+    if values["default_office"] not in values["offices"]:
+        raise ValueError(f"default_office: {values['default_office']!r} is not one of the offices "
+                         f"{', '.join(values['offices'])}")
+    return values
+
+
 class Municipality(Strict):
     """One of the municipalities a shared line serves: its own offices, hours, holidays and
     answers (over the line's shared ones), and optionally its own handoff queue."""
@@ -182,12 +190,7 @@ class Municipality(Strict):
     def lower_case_alias(cls, alias: str) -> str:
         return alias.strip().lower()
 
-    @root_validator(skip_on_failure=True)
-    def default_office_exists(cls, values):
-        if values["default_office"] not in values["offices"]:
-            raise ValueError(f"default_office: {values['default_office']!r} is not one of its offices "
-                             f"{', '.join(values['offices'])}")
-        return values
+    _default_office = root_validator(skip_on_failure=True, allow_reuse=True)(_default_office_exists)
 
 
 class Tenant(Strict):
@@ -269,12 +272,7 @@ class Tenant(Strict):
             raise ValueError("a line needs at least one office")
         return value
 
-    @root_validator(skip_on_failure=True)
-    def default_office_exists(cls, values):
-        if values["default_office"] not in values["offices"]:
-            raise ValueError(f"default_office: {values['default_office']!r} is not one of the offices "
-                             f"{', '.join(values['offices'])}")
-        return values
+    _default_office = root_validator(skip_on_failure=True, allow_reuse=True)(_default_office_exists)
 
     def for_municipality(self, municipality_id: str) -> "Tenant":
         """The line as it answers for one of its municipalities: that municipality's offices
