@@ -572,3 +572,33 @@ def test_a_trainer_writes_one_municipalitys_answer_on_a_shared_line(dash, page):
     assert "childcare" not in line.municipalities["skovlund"].topics
     preview = page.request.get(dash.url + strandby.locator("audio").get_attribute("src"))
     assert preview.ok and preview.body()[:4] == b"RIFF"
+
+
+def test_topic_editor_doors_refuse_strangers_and_oversized_or_malformed_edits(dash, page):
+    for door in ("/dashboard/topics", "/dashboard/topics/passport/examples", "/dashboard/topics/passport/heldout/remove",
+                 "/dashboard/topics/passport/lines/demo-city"):
+        refused = page.request.post(dash.url + door, form={"kind": "answer", "answer": "x"}, max_redirects=0)
+        assert refused.status == 302 and refused.headers["location"].endswith("/dashboard/login"), door
+    for door in ("/dashboard/topics", "/dashboard/topics/passport", "/dashboard/topics/passport/lines/demo-city/preview.wav",
+                 "/dashboard/conversations"):
+        assert page.request.get(dash.url + door, max_redirects=0).status == 302, door
+    sign_in(page, dash, "tom")
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    city = (dash.root / "tenants" / "demo-city.yml").read_text()
+
+    def post(door: str, **form):
+        return page.request.post(dash.url + door, form={"csrf": token, **form}, max_redirects=0)
+
+    assert post("/dashboard/topics/passport/examples", lang="en", texts="\n".join(["a passport"] * 201)).status == 400
+    assert post("/dashboard/topics/passport/examples", lang="en", texts="passport " * 40).status == 400
+    assert post("/dashboard/topics/passport/examples", lang="../en", texts="passport please").status == 400
+    assert post("/dashboard/topics/passport/lines/demo-city", kind="answer", answer="x " * 1500).status == 400
+    assert post("/dashboard/topics/passport/lines/demo-city", kind="sing").status == 400
+    assert post("/dashboard/topics/passport/lines/demo-city", kind="answer", answer="Pas.",
+                municipality="nowhere").status == 404
+    assert post("/dashboard/topics/no_such_topic/lines/demo-city", kind="answer", answer="Hello.").status == 409
+    assert post("/dashboard/topics/passport/lines/..%2Fvoicebot", kind="answer", answer="Hello.").status == 404
+    assert post("/dashboard/topics", name_en="X" * 5000, id="Bad Id!", default="offer_callback").status in (400, 409)
+    assert (dash.root / "tenants" / "demo-city.yml").read_text() == city
+    assert page.request.get(dash.url + "/health").ok
+    assert dash.conversation("demo-city", "when are you open?")[0]["intent"] == "opening_hours"
