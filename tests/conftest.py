@@ -18,8 +18,8 @@ from voicebot.config import load_installation
 from voicebot.dashboard.auth import harness_token
 from voicebot.dialogue.action_server import free_port
 from voicebot.dialogue.training import TRAINING_FILES, train_stale
-from voicebot.telephony.caller import timeline_from_output
 from voicebot import procs
+from voicebot.testing.phone import timeline_from_output
 
 # Fixtures of their own modules: a private PostgreSQL server, a headless browser, private Redis,
 # the Kamailio front, the Norwegian and Swedish demo lines' bot; and the fixture timing report.
@@ -220,9 +220,9 @@ def korean_config(tmp_path_factory) -> Path:
     """The Korean test line's installation, trained. Silence is noticed after 4 s (not the
     default 8) to keep the silence tests short; a chat waits up to 10 s (not 3) for a call's turn,
     so that on a busy machine a slow turn does not outlast the wait the calls-first test watches."""
-    from voicebot import korean_line
+    from voicebot.testing import korean
 
-    config = korean_line.build(tmp_path_factory.mktemp("korean"), silence_timeout_s=4)
+    config = korean.build(tmp_path_factory.mktemp("korean"), silence_timeout_s=4)
     with config.open("a", encoding="utf-8") as settings:
         settings.write("text: {wait_for_calls_s: 10}\n")
     return config

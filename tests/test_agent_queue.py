@@ -11,11 +11,10 @@ import pytest
 
 from conftest import AGENT_HOURS, DEMO_KOMMUNE, STADT_KREIS, TextBot, events, place_call
 from peers import wav_samples
-from voicebot import queue_demo
 from voicebot.audio.tts import Speech
 from voicebot.dialogue.action_server import free_port
 from voicebot.knowledge.phrasebook import phrasebook
-from voicebot.queue_demo import BaresipAgent
+from voicebot.testing.agents import BaresipAgent, build_demo
 
 CALLER_ID = "4512345678"
 AGENT_TONE, CALLER_TONE = 600, 1000
@@ -26,7 +25,7 @@ class QueueBot(TextBot):
     def __init__(self, root: Path, store_url: str):
         self.registrar_port, self.desk_port = free_port(), free_port()
         # The German queue rings all free agents at once and takes one caller at most.
-        config = queue_demo.build(root, PASSWORDS, self.desk_port,
+        config = build_demo(root, PASSWORDS, self.desk_port,
                                   only={"stadt-kreis-pool": {"max_waiting": 1, "strategy": "ring_all"}},
                                   ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
         super().__init__(AGENT_HOURS, store_url, sip=True, config=config, lines=("demo-kommune", "stadt-kreis"),

@@ -3,7 +3,7 @@ memory-growth verdict of the soak. (The benchmark itself is run by hand, not her
 
 import math
 
-from voicebot.bench_cluster import GROWTH_LIMIT_MB_PER_H, growth, highest_pass, search, slope_per_hour
+from voicebot.bench.cluster import GROWTH_LIMIT_MB_PER_H, growth, highest_pass, search, slope_per_hour
 
 
 def tried(first, step, maximum, limit):

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from voicebot.bench_dialogue import Scenario, Turn, judge, load_scenarios, off_topic_report, outcome, run
+from voicebot.bench.dialogue import Scenario, Turn, judge, load_scenarios, off_topic_report, outcome, run
 from voicebot.config import ConfigError
 from voicebot.dialogue.runtime import BotReply
 from voicebot.knowledge.phrasebook import phrasebook

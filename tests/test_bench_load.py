@@ -1,6 +1,6 @@
 """`voicebot bench load`'s figures from given measurements (the benchmark itself runs a bot)."""
 
-from voicebot.bench_load import Load, figures
+from voicebot.bench.load import Load, figures
 from voicebot.config.settings import TextChannel
 
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from voicebot import bench_speech as bench
+from voicebot.bench import speech as bench
 from voicebot.dialogue.training import load_heldout
 
 
@@ -108,7 +108,7 @@ def test_figures_and_noise_table():
 # --- bench call on the Whisper line: the parts it joins and judges by
 
 def test_bot_turns_carry_the_recognisers_busy_time():
-    from voicebot.bench_call import bot_turns
+    from voicebot.bench.call import bot_turns
 
     record = {"events": [
         {"event": "heard", "text": "", "end_of_speech_ms": 300, "asr_ms": 5, "asr_busy_ms": 40},  # a noise
@@ -122,7 +122,7 @@ def test_bot_turns_carry_the_recognisers_busy_time():
 
 
 def test_a_capacity_level_passes_on_its_lines_own_p95_limit():
-    from voicebot.bench_call import LINES, Level
+    from voicebot.bench.call import LINES, Level
 
     def level(limit: float) -> Level:
         return Level(4, latencies=[900, 1000, 1200, 1400], bad_frames=0, expected_frames=1000,

@@ -16,15 +16,15 @@ import pytest
 import yaml
 
 from conftest import REPO, SEOUL_OFFICE_HOURS, TextBot, events, place_call
-from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer
 from voicebot.dialogue.action_server import free_port
-from voicebot.korean_line import ASK_OPENING_HOURS
 from voicebot.telephony.media import RATE
+from voicebot.testing import korean
+from voicebot.testing.korean import ASK_OPENING_HOURS
 
 
-def call_korean_line(bot, *turns: str, **options):
-    return place_call(bot.sip_uri(korean_line.NUMBER), "--lang", "ko", *turns, **options)
+def call_korean(bot, *turns: str, **options):
+    return place_call(bot.sip_uri(korean.NUMBER), "--lang", "ko", *turns, **options)
 
 
 def wav_file(path: Path, samples: np.ndarray) -> str:
@@ -42,7 +42,7 @@ def spoken(text: str) -> np.ndarray:
 
 def test_a_silent_caller_is_reprompted_offered_the_keypad_then_told_goodbye(korean_bot, tmp_path):
     silence = wav_file(tmp_path / "silence.wav", np.zeros(RATE * 90))
-    timeline = call_korean_line(korean_bot, "--wav", silence, timeout=120)
+    timeline = call_korean(korean_bot, "--wav", silence, timeout=120)
     record = korean_bot.call_record(timeline["call_id"])
     assert timeline["hung_up_by"] == "bot", (timeline, record)
     assert [e["count"] for e in events(record, "silence")] == [1, 2, 3]
@@ -52,7 +52,7 @@ def test_a_silent_caller_is_reprompted_offered_the_keypad_then_told_goodbye(kore
 
 def test_white_noise_is_not_taken_for_a_request(korean_bot, tmp_path):
     noise = np.random.default_rng(7).normal(0, 3000, RATE * 4)
-    timeline = call_korean_line(korean_bot, "--wav", wav_file(tmp_path / "noise.wav", noise),
+    timeline = call_korean(korean_bot, "--wav", wav_file(tmp_path / "noise.wav", noise),
                                 "--say", ASK_OPENING_HOURS)
     record = korean_bot.call_record(timeline["call_id"])
     replies = events(record, "bot")
@@ -65,7 +65,7 @@ def test_clipped_speech_is_still_understood(korean_bot, tmp_path):
     # Four times too loud: 7% of the voiced samples clip, as on a hot microphone. (At twelve
     # times, a third clipped, Vosk heard the first word as another in one call in four.)
     clipped = wav_file(tmp_path / "clipped.wav", spoken(ASK_OPENING_HOURS) * 4)
-    timeline = call_korean_line(korean_bot, "--wav", clipped)
+    timeline = call_korean(korean_bot, "--wav", clipped)
     record = korean_bot.call_record(timeline["call_id"])
     assert events(record, "heard")[0]["text"].startswith("영업 시간")
     assert events(record, "bot")[0]["intent"] == "opening_hours"
@@ -75,8 +75,8 @@ def test_two_calls_at_once_do_not_hear_each_other(korean_bot, tmp_path):
     question = spoken(ASK_OPENING_HOURS)
     silence = wav_file(tmp_path / "silence.wav", np.zeros(question.size))
     with ThreadPoolExecutor(2) as pool:
-        asking = pool.submit(call_korean_line, korean_bot, "--say", ASK_OPENING_HOURS)
-        quiet = pool.submit(call_korean_line, korean_bot, "--wav", silence)
+        asking = pool.submit(call_korean, korean_bot, "--say", ASK_OPENING_HOURS)
+        quiet = pool.submit(call_korean, korean_bot, "--wav", silence)
         asking, quiet = asking.result(), quiet.result()
     assert asking["call_id"] != quiet["call_id"]
     asked = korean_bot.call_record(asking["call_id"])
@@ -111,7 +111,7 @@ def test_a_hung_action_server_gets_the_caller_told_and_handed_off(korean_bot_alo
     pid = action_server_pid(korean_bot_alone)
     os.kill(pid, signal.SIGSTOP)
     try:
-        timeline = call_korean_line(korean_bot_alone, "--dtmf", "1")
+        timeline = call_korean(korean_bot_alone, "--dtmf", "1")
     finally:
         os.kill(pid, signal.SIGCONT)
     record = korean_bot_alone.call_record(timeline["call_id"])
@@ -125,7 +125,7 @@ def test_a_hung_action_server_gets_the_caller_told_and_handed_off(korean_bot_alo
 
 def test_an_action_server_dying_mid_call_is_restarted_and_the_call_goes_on(korean_bot_alone):
     with ThreadPoolExecutor(1) as pool:
-        calling = pool.submit(call_korean_line, korean_bot_alone, "--dtmf", "1")
+        calling = pool.submit(call_korean, korean_bot_alone, "--dtmf", "1")
         while not any(c["state"] == "talking" for c in korean_bot_alone.request("GET", "/calls")[1]):
             time.sleep(0.05)
         old = action_server_pid(korean_bot_alone)

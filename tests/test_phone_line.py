@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from conftest import DEMO_CITY, events, metric, place_call
-from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.telephony.media import RATE
+from voicebot.testing import korean
 
 
 
@@ -118,14 +118,14 @@ def test_a_hundred_calls_in_a_row_leave_no_growing_memory_or_open_handles(bot):
     assert after["rss_kb"] - before["rss_kb"] < 8000, (before, after)
 
 
-# -- speech in: real Vosk on the Korean test line (voicebot/korean_line.py)
+# -- speech in: real Vosk on the Korean test line (voicebot/testing/korean.py)
 
-KOREAN_LINE = korean_line.NUMBER
+KOREAN_LINE = korean.NUMBER
 
 
 def test_a_recognised_korean_utterance_drives_the_dialogue(korean_bot):
     timeline = place_call(korean_bot.sip_uri(KOREAN_LINE), "--lang", "ko",
-                          "--say", korean_line.ASK_OPENING_HOURS, "--say", korean_line.ASK_FOR_A_PERSON)
+                          "--say", korean.ASK_OPENING_HOURS, "--say", korean.ASK_FOR_A_PERSON)
     record = korean_bot.call_record(timeline["call_id"])
     heard = [e["text"] for e in events(record, "heard")]
     # Vosk's words, not the caller's script: the recogniser may swap a word (주세요/계세요).
@@ -150,12 +150,12 @@ def test_a_chat_waits_while_a_callers_turn_is_heard_and_answered(korean_bot):
 
     def chat() -> None:
         while not stop.is_set():
-            korean_bot.say("ko-test", conversation_id, korean_line.ASK_OPENING_HOURS)
+            korean_bot.say("ko-test", conversation_id, korean.ASK_OPENING_HOURS)
             answered_at.append(time.time())
     chatting = threading.Thread(target=chat, name="chat")
     chatting.start()
     try:
-        timeline = place_call(korean_bot.sip_uri(KOREAN_LINE), "--lang", "ko", "--say", korean_line.ASK_OPENING_HOURS)
+        timeline = place_call(korean_bot.sip_uri(KOREAN_LINE), "--lang", "ko", "--say", korean.ASK_OPENING_HOURS)
     finally:
         stop.set()
         chatting.join(60)

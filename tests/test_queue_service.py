@@ -4,7 +4,8 @@ The ringing itself is the telephony side's (tests/test_agent_queue.py rings real
 import asyncio
 
 from voicebot.config.settings import Settings
-from voicebot.queue.service import AgentState, QueueService, RingResult, Waiter
+from voicebot.queue.local import LocalQueue
+from voicebot.queue.model import AgentState, RingResult, Waiter
 
 
 class Clock:
@@ -15,11 +16,11 @@ class Clock:
         return self.now
 
 
-def service(strategy: str = "longest_idle") -> QueueService:
+def service(strategy: str = "longest_idle") -> LocalQueue:
     settings = Settings.parse_obj({
         "queues": {"q": {"name": "Q", "strategy": strategy, "wrap_up_s": 0}},
         "agents": {name: {"name": name, "uri": f"sip:{name}@192.0.2.1", "queues": ["q"]} for name in ("a", "b", "c")}})
-    return QueueService(settings, Clock())
+    return LocalQueue(settings, Clock())
 
 
 def answered_by(name: str):

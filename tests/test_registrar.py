@@ -14,9 +14,9 @@ from typing import Optional
 
 import pytest
 
-from voicebot.queue_demo import BaresipAgent
 from voicebot.dialogue.action_server import free_port
 from voicebot.queue.registrar import Registrar, ha1
+from voicebot.testing.agents import BaresipAgent
 
 REALM = "voicebot"
 CREDENTIALS = {"agent1": ha1("agent1", REALM, "secret"), "agent2": ha1("agent2", REALM, "other")}

@@ -20,7 +20,7 @@ from voicebot.config import ConfigError, load_installation
 from voicebot.knowledge.municipalities import municipality_named
 from voicebot.store import RecordStore
 from voicebot.store.models import Turn
-from voicebot.telephony.session import context_headers
+from voicebot.call.session import context_headers
 
 HOTLINE = "faelles-hotline"
 HOTLINE_NUMBER = "+4570202020"

@@ -1,4 +1,4 @@
-"""The agent queue shared by several bot workers through Redis (voicebot.queue.shared), against a
+"""The agent queue shared by several bot workers through Redis (voicebot.queue.redis_queue), against a
 private real Redis: first the claim, the order across workers, a dead worker and Redis going away
 and coming back, with two queue services in one process (fast); then two real bot workers, a
 baresip agent registered through one and a caller on the other, with Redis and without."""
@@ -10,15 +10,14 @@ import pytest
 import redis
 import yaml
 
-from conftest import AGENT_HOURS, DEMO_KOMMUNE, TextBot, events, place_call
-from voicebot import queue_demo
+from conftest import AGENT_HOURS, DEMO_KOMMUNE, REPO, TextBot, events, place_call
 from voicebot.dialogue.action_server import free_port
 from voicebot.knowledge.phrasebook import phrasebook
-from voicebot.queue_demo import BaresipAgent
 from voicebot.config.settings import Settings
 from voicebot.queue.registrar import ha1
-from voicebot.queue.service import AgentState, RingResult, Waiter
-from voicebot.queue.shared import SharedQueueService
+from voicebot.queue.model import AgentState, RingResult, Waiter
+from voicebot.queue.redis_queue import RedisQueue
+from voicebot.testing.agents import BaresipAgent, build_demo
 
 PASSWORD = "anna-secret-pw"
 
@@ -40,7 +39,7 @@ async def until(condition, timeout: float = 5.0, what: str = ""):
 
 
 async def workers(redis_url: str, *names: str, **options):
-    services = [SharedQueueService(settings(redis_url, **options), redis_url, worker=name) for name in names]
+    services = [RedisQueue(settings(redis_url, **options), redis_url, worker=name) for name in names]
     for service in services:
         service.start()
     await until(lambda: all(s.shared for s in services), what="shared mode")
@@ -193,7 +192,7 @@ def test_without_redis_each_worker_queues_locally_and_says_so_then_shares_again(
         finally:
             await asyncio.gather(one.close(), two.close())
     asyncio.run(scenario())
-    said = [r.getMessage() for r in caplog.records if r.name == "voicebot.queue.shared"]
+    said = [r.getMessage() for r in caplog.records if r.name == "voicebot.queue.redis_queue"]
     assert any("unavailable" in m and "local to this worker" in m for m in said), said
     assert any("is back" in m for m in said), said
 
@@ -208,10 +207,10 @@ def two_workers(trained, tmp_path_factory, redis_server):
 
     redis.Redis.from_url(redis_server.url).flushall()
     root = tmp_path_factory.mktemp("shared-queue")
-    config = queue_demo.build(root, {"anna": PASSWORD}, ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
+    config = build_demo(root, {"anna": PASSWORD}, ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
     settings = yaml.safe_load(config.read_text())
     (root / "tenants").mkdir()  # the Danish line only: one model to load per worker, not three
-    (root / "tenants" / "demo-kommune.yml").symlink_to(queue_demo.REPO / "tenants" / "demo-kommune.yml")
+    (root / "tenants" / "demo-kommune.yml").symlink_to(REPO / "tenants" / "demo-kommune.yml")
     config.write_text(yaml.safe_dump({**settings, "queue_redis_url": redis_server.url,
                                       "tenants_dir": str(root / "tenants")}, allow_unicode=True))
 

@@ -8,9 +8,9 @@ import pytest
 
 from conftest import DEMO_CITY, events
 from peers import DTMF_PCAP, baresip_call, run_sipp, ulaw_speech, wav_samples
-from voicebot import korean_line
 from voicebot.audio.tts import Synthesizer
-from voicebot.korean_line import ASK_OPENING_HOURS
+from voicebot.testing import korean
+from voicebot.testing.korean import ASK_OPENING_HOURS
 
 # A key press in a SIP INFO (application/dtmf-relay), as some PBXs and trunks send them.
 INFO_KEY = """<send retrans="500"><![CDATA[
@@ -56,7 +56,7 @@ def test_sipp_presses_1_and_hears_the_answer_then_hangs_up(bot, tmp_path, key):
 
 def test_sipp_speech_over_rtp_is_recognised_and_answered(korean_bot, tmp_path):
     speech = ulaw_speech(ASK_OPENING_HOURS, "ko", tmp_path / "speech.ulaw")
-    run = run_sipp(korean_bot.sip_port, korean_line.NUMBER, "call.xml.in", tmp_path,
+    run = run_sipp(korean_bot.sip_port, korean.NUMBER, "call.xml.in", tmp_path,
                    media=f'<nop><action><exec rtp_stream="{speech},1,0"/></action></nop>', listen_ms=8000)
     assert run.returncode == 0, run.output
     record = korean_bot.call_record(run.call_id)
@@ -69,7 +69,7 @@ def test_baresip_calls_speaks_and_hears_the_bot(korean_bot, tmp_path):
     silence = b"\0\0" * 8000 * 6  # the caller lets the greeting finish
     speech = Synthesizer("ko").render(ASK_OPENING_HOURS, 8000).pcm
     before = {c["call_id"] for c in korean_bot.request("GET", "/calls")[1]}
-    heard_path = baresip_call(f"sip:{korean_line.NUMBER}@127.0.0.1:{korean_bot.sip_port}",
+    heard_path = baresip_call(f"sip:{korean.NUMBER}@127.0.0.1:{korean_bot.sip_port}",
                               silence + speech, 8000, 20, tmp_path)
     calls = [c for c in korean_bot.request("GET", "/calls")[1] if c["call_id"] not in before]
     assert len(calls) == 1

@@ -13,7 +13,7 @@ from test_phone_faults import wav_file
 from voicebot.audio.asr import RecognizerError, Transcript
 from voicebot.audio.format import FRAME_BYTES, RATE
 from voicebot.audio.hold_music import hold_music
-from voicebot.audio.listener import Listener
+from voicebot.audio.listener import Listener, RecognizerFailed, SpeechStarted, Utterance
 from voicebot.audio.tts import Synthesizer
 from voicebot.audio.vad import VadSettings
 
@@ -83,15 +83,14 @@ class FailingRecognizer:
 
 def test_a_recogniser_failing_mid_call_is_reported_to_the_call():
     frames, emitted = queue.SimpleQueue(), []
-    listener = Listener(frames, lambda kind, value: emitted.append((kind, value)), VadSettings(),
-                        FailingRecognizer).start()
+    listener = Listener(frames, emitted.append, VadSettings(), FailingRecognizer).start()
     speech = Synthesizer("en-gb").render("can I renew my passport", RATE).pcm + bytes(RATE)
     for at in range(0, len(speech) - FRAME_BYTES, FRAME_BYTES):
         frames.put((time.monotonic(), speech[at:at + FRAME_BYTES]))
     deadline = time.monotonic() + 10
-    while not any(kind == "utterance" for kind, _ in emitted) and time.monotonic() < deadline:
+    while not any(isinstance(event, Utterance) for event in emitted) and time.monotonic() < deadline:
         time.sleep(0.05)
     listener.stop()
-    kinds = [kind for kind, _ in emitted]
-    assert kinds[0] == "speech_started" and "recognizer_failed" in kinds, kinds
-    assert kinds.index("recognizer_failed") < kinds.index("utterance")  # told first, then an empty turn
+    kinds = [type(event) for event in emitted]
+    assert kinds[0] is SpeechStarted and RecognizerFailed in kinds, kinds
+    assert kinds.index(RecognizerFailed) < kinds.index(Utterance)  # told first, then an empty turn

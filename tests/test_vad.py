@@ -14,7 +14,7 @@ from voicebot.audio.format import FRAME_BYTES, FRAME_MS, RATE
 from voicebot.audio.hold_music import hold_music
 from voicebot.audio.tts import Synthesizer
 from voicebot.audio.vad import EnergyClassifier, SileroClassifier, detector_factory
-from voicebot.bench_vad import at_dbfs, coloured_noise, coughs, mains_hum, pcm16, telephone, typing, voiced_span
+from voicebot.bench.vad import at_dbfs, coloured_noise, coughs, mains_hum, pcm16, telephone, typing, voiced_span
 from voicebot.config import ConfigError, load_installation
 from voicebot.config.settings import AudioSettings
 

@@ -132,47 +132,12 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
           sip_port: Optional[int], registrar_port: Optional[int], no_sip: bool, rasa_servers: dict,
           line_ids: tuple, worker_name: Optional[str]) -> None:
     """Run the phone line (SIP), the HTTP text channel and the action server."""
-    import socket
-
-    from voicebot.channels.http import create_app
-    from voicebot.dialogue.runtime import Dialogue
-    from voicebot.telephony.sip import MAX_CALLS
+    from voicebot.app import Bot, ServeOptions
 
     if line_ids:
         obj.serve_only(line_ids)
-    inst, http = obj.inst, obj.inst.settings.http
-    records = _records(inst, worker_name or f"{socket.gethostname()}:{port or http.port}")
-    orphans = records.end_orphans()
-    if orphans:
-        click.echo(f"ended {orphans} calls and conversations that this worker ({records.worker}) left open when it "
-                   "stopped (outcome error, event worker_lost)", err=True)
-    line = None if no_sip else _phone_line(obj, records, sip_port)
-    dialogue = Dialogue(inst, inst.settings.action_server.url, servers=rasa_servers)
-    # Only models loaded here call our action server; Rasa servers have their own.
-    with _action_server(obj, actions_port, supervise=True, needed=bool(dialogue.local_languages)) as (url, up):
-        dialogue.action_server_url, dialogue.actions_up = url, up
-        if line:
-            line.dialogue = dialogue
-            records.metrics.watch_queues(line.queues.snapshot)
-        app = create_app(inst, dialogue, records, phone_line=line)
-
-        async def start(app, loop):
-            dialogue.load()
-            app.ctx.purge = loop.create_task(records.purge_every(inst.tenants.values()))
-            if line:
-                line.start(loop)
-                click.echo(f"phone line on sip:{line.address} (UDP and TCP, at most {MAX_CALLS} calls at once); "
-                           + ", ".join(f"{t.id}: {', '.join(t.numbers)}" for t in inst.tenants.values()))
-                registrar = await line.start_registrar(registrar_port)
-                if registrar:
-                    click.echo(f"agents register at sip:{registrar.host}:{registrar.port} (UDP, realm {registrar.realm})")
-
-        app.register_listener(start, "before_server_start")
-        if line:
-            app.register_listener(lambda app, loop: line.stop(), "after_server_stop")
-        app.register_listener(lambda app, loop: (app.ctx.purge.cancel(), records.close()), "before_server_stop")
-        click.echo(f"text channel on http://{host or http.host}:{port or http.port}, actions on {url}")
-        app.run(host=host or http.host, port=port or http.port, access_log=False, motd=False)
+    options = ServeOptions(host, port, actions_port, not no_sip, sip_port, registrar_port, rasa_servers, worker_name)
+    Bot(obj.inst, obj.config_path, options, say=click.echo).run()
 
 
 def _rasa_servers(values) -> dict:
@@ -190,26 +155,6 @@ def _records(inst, worker: Optional[str] = None):
 
     return RecordStore(inst.settings.store_url, inst.root, inst.settings.nlu.review_below, metrics=Metrics(),
                        worker=worker)
-
-
-def _phone_line(obj: Context, records, sip_port: Optional[int]):
-    """The SIP line with its speech models; says which lines have no recogniser."""
-    from voicebot.audio.asr import registry_for
-    from voicebot.audio.tts import PromptCache, voice_for
-    from voicebot.telephony.line import PhoneLine
-
-    inst = obj.inst
-    asr = registry_for(inst)
-    for tenant in inst.tenants.values():
-        voice_for(tenant)  # a line without a voice is a configuration error, before any call
-        if not asr.has(tenant.language):
-            click.echo(f"note: no speech recognition model for {tenant.language!r}: line {tenant.id} "
-                       f"answers the keypad only (run 'voicebot models get {tenant.language}' or set "
-                       f"asr.models.{tenant.language}.path)", err=True)
-    for loaded in asr.load_all():  # now, not during the first call
-        click.echo(f"speech recognition {loaded}")
-    prompts = PromptCache(inst.path(inst.settings.audio_prompts_dir))
-    return PhoneLine(inst, None, asr, prompts, records, port=sip_port)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -233,7 +178,7 @@ def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_jso
     """Dial a bot and play caller turns, in order: --say TEXT, --wav FILE, --dtmf DIGITS,
     --wait SECONDS (then the next turn plays whatever the bot does: hold music never goes quiet);
     --barge-in before a turn speaks it over the bot. Prints what was heard and the latencies."""
-    from voicebot.telephony.caller import TestCaller, parse_turns, timeline_json
+    from voicebot.testing.phone import TestPhone, parse_turns, timeline_json
 
     try:
         turns = parse_turns(ctx.args, lang)
@@ -245,8 +190,8 @@ def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_jso
         _call_many(uri, turns, calls, concurrent, stagger, timeout, as_json, number)
         return
     transport = "tcp" if ";transport=tcp" in uri.lower() else "udp"
-    timeline = TestCaller(number=number, transport=transport).run(uri, turns, record, timeout,
-                                                                  accept_transfer=accept_transfer)
+    timeline = TestPhone(number=number, transport=transport).run(uri, turns, record, timeout,
+                                                                 accept_transfer=accept_transfer)
     if as_json:
         click.echo(timeline_json(timeline))
     else:
@@ -265,7 +210,7 @@ def demo(obj: Context, line_id: str) -> None:
     import urllib.request
 
     from voicebot import procs
-    from voicebot.telephony.caller import TestCaller, parse_turns
+    from voicebot.testing.phone import TestPhone, parse_turns
 
     inst, tenant = obj.inst, obj.inst.tenant(line_id)
     bot = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "serve"], preexec_fn=procs.die_with_parent)
@@ -281,7 +226,7 @@ def demo(obj: Context, line_id: str) -> None:
             raise click.ClickException("the bot did not start; see the messages above")
         uri = f"sip:{tenant.numbers[0]}@{inst.settings.sip.host}:{inst.settings.sip.port}"
         click.echo(f"demo call to {tenant.name}: {uri}, pressing 1 (the first menu topic)")
-        _print_timeline(TestCaller().run(uri, parse_turns(["--dtmf", "1"], tenant.language)))
+        _print_timeline(TestPhone().run(uri, parse_turns(["--dtmf", "1"], tenant.language)))
         click.echo(f"the bot keeps running: ring {uri} from a softphone, or press Ctrl-C to stop")
         click.echo(f"dashboard: {inst.settings.http.url}/dashboard/ (first add a login: "
                    "'voicebot users add NAME --role admin')")
@@ -292,11 +237,11 @@ def demo(obj: Context, line_id: str) -> None:
 
 def _call_many(uri: str, turns: list, calls: int, concurrent: int, stagger: float, timeout: float,
                as_json: bool, number: str) -> None:
-    from voicebot.telephony.caller import TestCaller, timeline_json
+    from voicebot.testing.phone import TestPhone, timeline_json
 
-    with TestCaller(number=number) as caller:
+    with TestPhone(number=number) as phone:
         try:
-            timelines = caller.place_many(uri, turns, calls, concurrent, timeout, stagger)
+            timelines = phone.place_many(uri, turns, calls, concurrent, timeout, stagger)
         except ValueError as error:
             raise click.UsageError(str(error)) from None
     if as_json:
@@ -492,7 +437,7 @@ def bench() -> None:
 @click.pass_obj
 def bench_nlu(obj: Context, lang: Optional[str], folds: int, output: Optional[Path]) -> None:
     """Cross-validated accuracy and macro F1, out-of-scope false accepts, parse latency."""
-    from voicebot.benchmarks import record
+    from voicebot.bench.results import record
     from voicebot.dialogue.evaluation import cross_validate, heldout_and_latency
     from voicebot.dialogue.training import load_heldout, model_path
 
@@ -526,7 +471,7 @@ def bench_dialogue(obj: Context, lang: Optional[str], folder: Optional[Path], ou
     """Multi-turn conversations through the real dialogue, each at its own clock instant:
     correct, partly right and wrong per language and category, and every wrong fact; then the
     held-out off-topic questions (benchmarks/data): how many got a municipal answer."""
-    from voicebot.bench_dialogue import run
+    from voicebot.bench.dialogue import run
 
     folder = folder or obj.inst.root / "benchmarks" / "dialogue"
     command = "voicebot bench dialogue" + (f" --lang {lang}" if lang else "")
@@ -551,7 +496,7 @@ def bench_call(line_name: str, turns: int, max_calls: int, root: Optional[Path],
     """Phone line over loopback SIP: turn latency and its parts, barge-in, most simultaneous
     calls, CPU and memory per call (the Korean test line: the one language with a Vosk model here;
     or demo-city on Whisper)."""
-    from voicebot.bench_call import LINES, run
+    from voicebot.bench.call import LINES, run
 
     section, line = ("Phone line" if line_name == "korean" else f"Phone line: {line_name}"), LINES[line_name]
     command = "voicebot bench call" + (f" --line {line_name}" if line_name != "korean" else "") \
@@ -569,7 +514,7 @@ def bench_speech(obj: Context, langs: str, quick: bool, output: Optional[Path]) 
     """Recogniser on the held-out utterances as espeak-ng speech through G.711 and G.722, clean
     and noisy: word error rate, intent accuracy from speech next to text, intents on noise-only
     clips, recogniser CPU per second of speech."""
-    from voicebot.bench_speech import run
+    from voicebot.bench.speech import run
 
     languages = [lang for part in langs.split(",") if part.strip() for lang in _languages(obj.inst, part.strip())]
     command = "voicebot bench speech" + (f" --lang {','.join(languages)}" if langs != "da,de,en" else "") \
@@ -586,7 +531,7 @@ def bench_speech(obj: Context, langs: str, quick: bool, output: Optional[Path]) 
 def bench_handoff(calls: int, root: Optional[Path], output: Optional[Path]) -> None:
     """Agent queue over loopback SIP: handoff decision to the agent's phone ringing, and agent
     answer to two-way audio (a baresip agent, the Danish demo line)."""
-    from voicebot.bench_handoff import run
+    from voicebot.bench.handoff import run
 
     _run_bench("Agent handoff", f"voicebot bench handoff --calls {calls}", root, output,
                lambda folder: run(folder, calls, click.echo))
@@ -609,7 +554,7 @@ def bench_load(chats: int, turns: int, turns_at_once: Optional[int], wait_for_ca
                root: Optional[Path], output: Optional[Path]) -> None:
     """A live call's turns and /health alone and while many chats and 1 MB bodies arrive: the
     calls must keep their latency (the Korean test line)."""
-    from voicebot.bench_load import run
+    from voicebot.bench.load import run
 
     text = {**({"turns_at_once": turns_at_once, "max_waiting": 10000} if turns_at_once else {}),
             **({"wait_for_calls_s": wait_for_calls} if wait_for_calls is not None else {})}
@@ -639,7 +584,7 @@ def bench_cluster(workers_max: int, max_rate: int, max_calls: int, soak_minutes:
     """The cluster (voicebot cluster up) with 1 and 2 workers, called by SIPp through the front:
     call attempts per second, most simultaneous calls with p95 turn latency <= 1 s, the 2:1
     ratio, and a soak watching every part's memory (Korean test line)."""
-    from voicebot.bench_cluster import run
+    from voicebot.bench.cluster import run
 
     _run_bench("Cluster", f"voicebot bench cluster --workers-max {workers_max} --max-rate {max_rate} "
                f"--max-calls {max_calls} --soak-minutes {soak_minutes:g}", root, output,
@@ -654,7 +599,7 @@ def bench_cluster(workers_max: int, max_rate: int, max_calls: int, soak_minutes:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default benchmarks/RESULTS.md).")
 def bench_records(calls: int, days: int, store_url: Optional[str], nlu: bool, output: Optional[Path]) -> None:
     """Report queries and dashboard pages with CALLS stored calls (100,000: about 8 minutes to generate)."""
-    from voicebot.bench_records import main as run_records_bench
+    from voicebot.bench.records import main as run_records_bench
 
     run_records_bench(calls, store_url, days, output, click.echo, nlu)
 
@@ -664,7 +609,7 @@ def bench_records(calls: int, days: int, store_url: Optional[str], nlu: bool, ou
 def bench_vad(output: Optional[Path]) -> None:
     """Voice activity detectors (energy, Silero) on the same telephone audio: spoken turns found,
     false starts on noise, hum, coughs, typing and hold music, CPU per 20 ms frame."""
-    from voicebot.bench_vad import run
+    from voicebot.bench.vad import run
 
     _run_bench("VAD", "voicebot bench vad", None, output, lambda folder: run(click.echo))
 
@@ -675,8 +620,8 @@ def _run_bench(section: str, command: str, root: Optional[Path], output: Optiona
     the results file's section."""
     import tempfile
 
-    from voicebot.benchmarks import record
-    from voicebot.korean_line import REPO
+    from voicebot.bench.results import record
+    from voicebot.testing.lines import REPO
 
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         lines = run((root or Path(scratch)).resolve())

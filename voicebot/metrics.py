@@ -13,7 +13,9 @@ RTF_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 class Metrics:
-    def __init__(self):
+    """`queue_snapshot`: the queue's state, read at each scrape for queue length and agent states."""
+
+    def __init__(self, queue_snapshot: Optional[Callable[[], dict]] = None):
         self.registry = CollectorRegistry()
         r = self.registry
         self.calls = Counter("voicebot_calls", "Calls and text conversations started", ["tenant", "channel"], registry=r)
@@ -30,10 +32,8 @@ class Metrics:
                                  ["language"], buckets=RTF_BUCKETS, registry=r)
         self.queue_wait = Histogram("voicebot_queue_wait_seconds", "Time callers waited in the queue, by result",
                                     ["queue", "result"], buckets=WAIT_BUCKETS, registry=r)
-
-    def watch_queues(self, snapshot: Callable[[], dict]) -> None:
-        """Queue length and agent states, read from the queue service at each scrape."""
-        self.registry.register(_QueueCollector(snapshot))
+        if queue_snapshot:
+            r.register(_QueueCollector(queue_snapshot))
 
     def observe(self, record, event: dict) -> None:
         """One call record event (see voicebot.store.record)."""

@@ -7,9 +7,8 @@ and barge-in detection go on while a turn is decoded. Its decoding starts as soo
 pauses (`early_decode_ms`), and is kept if they do not go on, which hides most of its cost
 inside the end-of-speech hangover.
 
-Events go to `emit` (the call's controller): ("speech_started", t), ("barge_in", t) once the
-turn has `barge_in_ms` of voice (t: when its speech was detected), ("partial", text),
-("utterance", Utterance) and ("recognizer_failed", message). A sound shorter than
+Events go to `emit` (the call's owner), typed: SpeechStarted, BargeIn once the turn has
+`barge_in_ms` of voice, Partial, Utterance and RecognizerFailed. A sound shorter than
 min_speech_ms is never reported. Utterances are emitted in the order they were spoken.
 """
 
@@ -20,7 +19,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Deque, List, Optional
+from typing import Callable, Deque, List, Optional, Union
 
 from voicebot.audio.asr.base import (Recognizer, RecognizerError, SegmentedRecognizer, StreamingRecognizer,
                                      Transcript)
@@ -32,8 +31,30 @@ logger = logging.getLogger(__name__)
 LEAD_IN_MS = 600  # kept from before the detector's "start", beyond min_speech_ms
 
 
-@dataclass
+@dataclass(frozen=True)
+class SpeechStarted:
+    at: float  # monotonic time of the frame where speech was detected
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """The caller has spoken barge_in_ms into a turn: enough to stop the bot talking over them."""
+    at: float  # when that turn's speech was detected
+
+
+@dataclass(frozen=True)
+class Partial:
+    text: str  # the streaming recogniser's words so far
+
+
+@dataclass(frozen=True)
+class RecognizerFailed:
+    why: str
+
+
+@dataclass(frozen=True)
 class Utterance:
+    """A finished turn: what the caller said, and when."""
     text: str
     confidence: float
     speech_ms: int
@@ -41,6 +62,9 @@ class Utterance:
     detected_at: float  # when the hangover ran out (end of speech detected)
     recognised_at: float  # when the final transcript was ready
     asr_busy_ms: int = 0  # recogniser time spent on it (over speech_ms: the real-time factor)
+
+
+ListenerEvent = Union[SpeechStarted, BargeIn, Partial, Utterance, RecognizerFailed]
 
 
 @dataclass
@@ -56,7 +80,7 @@ class _Turn:
 
 
 class Listener:
-    def __init__(self, frames: "queue.SimpleQueue", emit: Callable[[str, object], None],
+    def __init__(self, frames: "queue.SimpleQueue", emit: Callable[[ListenerEvent], None],
                  vad: VadSettings, make_recognizer: Optional[Callable[[], Recognizer]],
                  max_utterance_ms: int = 15000, name: str = "listener",
                  decoder: Optional[concurrent.futures.Executor] = None, early_decode_ms: int = 100,
@@ -100,7 +124,7 @@ class Listener:
                 lead_in.append(frame)
                 continue
             if event == "start":
-                self.emit("speech_started", received_at)
+                self.emit(SpeechStarted(received_at))
                 turn = _Turn(list(lead_in), len(lead_in) * FRAME_MS, received_at, received_at,
                              self.vad.min_speech_ms - FRAME_MS)
                 lead_in.clear()
@@ -111,14 +135,14 @@ class Listener:
                 turn.voiced_ms += FRAME_MS
                 if not turn.barged_in and turn.voiced_ms >= self.barge_in_ms:
                     turn.barged_in = True
-                    self.emit("barge_in", turn.started_at)
+                    self.emit(BargeIn(turn.started_at))
             ended = event == "end" or turn.speech_ms >= self.max_utterance_ms
             try:
                 if isinstance(recognizer, StreamingRecognizer):
                     text = recognizer.feed(b"".join(turn.frames) if event == "start" else frame)
                     if text and text != partial:
                         partial = text
-                        self.emit("partial", text)
+                        self.emit(Partial(text))
                 elif recognizer is not None:
                     self._decode_early(recognizer, turn, detector, ended)
             except Exception as error:
@@ -149,7 +173,7 @@ class Listener:
         """The recogniser failed: the call hears of it; this call goes on without one."""
         if not isinstance(error, RecognizerError):
             logger.exception("the recogniser failed")
-        self.emit("recognizer_failed", str(error))
+        self.emit(RecognizerFailed(str(error)))
         return None
 
     def _decode_early(self, recognizer: SegmentedRecognizer, turn: _Turn, detector: SpeechDetector,
@@ -180,7 +204,7 @@ class Listener:
 
     def _emit_utterance(self, turn: _Turn, transcript: Transcript, detected_at: float) -> None:
         recognised_at = max(time.monotonic(), detected_at)
-        self.emit("utterance", Utterance(transcript.text, transcript.confidence, turn.speech_ms, turn.ended_at,
+        self.emit(Utterance(transcript.text, transcript.confidence, turn.speech_ms, turn.ended_at,
                                          detected_at, recognised_at, round(transcript.busy_s * 1000)))
 
 

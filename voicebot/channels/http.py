@@ -210,12 +210,12 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
     async def calls(request):
         """Live and recent phone calls with their timelines (newest last)."""
         whole = owner(request, "operator", "agent") != "operator"
-        return response.json([r.as_dict(whole) for r in phone_line.records()] if phone_line else [])
+        return response.json([r.as_dict(whole) for r in phone_line.live.records()] if phone_line else [])
 
     @app.get("/calls/<call_id>")
     async def call(request, call_id: str):
         whole = owner(request, "operator", "agent") != "operator"
-        for record in phone_line.records() if phone_line else []:
+        for record in phone_line.live.records() if phone_line else []:
             if record.call_id == call_id:
                 return response.json(record.as_dict(whole))
         raise SanicException(f"no call {call_id!r}", status_code=404)

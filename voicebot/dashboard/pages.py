@@ -316,7 +316,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     @bp.get("/calls/<call_id>")
     async def screen_pop(request, call_id: str):
         user = signed_in(request, "agent", "operator", "trainer")
-        record = next((r for r in (phone_line.records() if phone_line else []) if r.call_id == call_id), None)
+        record = next((r for r in (phone_line.live.records() if phone_line else []) if r.call_id == call_id), None)
         # A live call is freshest in memory; an ended one is whole in the store (outcome, confidences).
         ended = record is None or (record.journal is not None and record.journal.ended)
         stored = await off_loop(records.export, call_id) if ended else None
@@ -413,11 +413,11 @@ async def off_loop(fn, *args, **kwargs):
 
 def _live(phone_line) -> dict:
     """The calls in progress (on every worker, where workers share the queue) and this worker's
-    view of the queues, from one snapshot."""
+    view of the queues."""
     if phone_line is None:
         return {"calls": [], "queues": None}
-    queues = phone_line.queues.snapshot()
-    return {"calls": phone_line.live_calls(queues) + phone_line.queues.calls_elsewhere, "queues": queues}
+    return {"calls": phone_line.live.listed() + phone_line.queues.calls_elsewhere,
+            "queues": phone_line.queues.snapshot()}
 
 
 def _conversation(events: list) -> list:

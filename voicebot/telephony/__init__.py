@@ -1,1 +1,2 @@
-"""The phone line: a pjsua2 SIP endpoint, per-call media, the bot's calls and a test caller."""
+"""The phone line: a pjsua2 SIP endpoint, per-call media and the bot's calls (the test phone that
+calls it is voicebot/testing/phone.py)."""

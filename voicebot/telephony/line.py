@@ -1,34 +1,43 @@
-"""The bot's SIP line: answers calls, routes each to its tenant by the dialled number, and runs
-a CallSession per call on the asyncio loop that drives the dialogue.
+"""The bot's SIP line, the pjsua2 adapter: answers calls, routes each to its tenant by the
+dialled number, turns pjsua callbacks into typed events for the call's session
+(voicebot.call.session), and does what a session asks of its Phone (hang up, call an agent,
+bridge, refer).
 
 Everything here marked "SIP thread" runs on the pjsua2 thread (callbacks and `stack.run`).
 A call's pjsua2 object is dropped in its DISCONNECTED callback, on the SIP thread: pjsua reuses
 call slots, and a Call object destroyed after its slot went to a new call hangs up that new call
-(pjsua2 2.15 ~Call). So only the line holds BotCalls; a session reaches its call through
-`session.call`, which the line clears at that moment.
+(pjsua2 2.15 ~Call). So only the line holds BotCalls, by SIP Call-ID; a session's SipPhone asks
+for its call by that id, and finds nothing once it is gone.
 """
 
 import asyncio
-import collections
 import concurrent.futures
 import itertools
 import logging
-import time
-from typing import Deque, Dict, List, Optional
+import urllib.parse
+from typing import Dict, Optional
 
 import pjsua2 as pj
 
 from voicebot.audio.asr import Recognizers
-from voicebot.audio.tts import PromptCache
+from voicebot.audio.tts import PromptCache, Synthesizer, voice_for
 from voicebot.audio.vad import detector_factory
-from voicebot.config import Installation
+from voicebot.call.ear import RecognizingEar
+from voicebot.call.live import LiveCalls
+from voicebot.call.events import (AgentAlerting, AgentAnswered, AgentHungUp, AgentMedia, HungUp, KeyPressed,
+                                  MediaReady, TransferStatus)
+from voicebot.call.phone import PhoneError
+from voicebot.call.services import CallServices
+from voicebot.call.session import CallSession
+from voicebot.call.speaker import CachedVoice
+from voicebot.config import Installation, Tenant
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.queue.registrar import Registrar
-from voicebot.queue.service import queue_service
-from voicebot.store import CallRecord, RecordStore
+from voicebot.queue.backend import QueueBackend
+from voicebot.store import RecordStore
 from voicebot.telephony.media import FramePort
-from voicebot.telephony.session import CallSession
-from voicebot.telephony.sip import SipError, SipStack, audio_active, dialled_user, header_value, local_account, uri_user, with_headers
+from voicebot.telephony.sip import (SipError, SipStack, audio_active, dialled_user, header_value, local_account,
+                                    pj_error_text, uri_user, with_headers)
 
 logger = logging.getLogger(__name__)
 
@@ -61,27 +70,30 @@ class BotCall(pj.Call):
             audio = self.getAudioMedia(-1)
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
-            self.line.post(self, "media", self.port)
+            self.line.post(self, MediaReady(self.port))
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # RFC 4733 and SIP INFO alike
-        self.line.post(self, "dtmf", prm.digit)
+        self.line.post(self, KeyPressed(prm.digit))
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
-        self.line.post(self, "transfer_status", (prm.statusCode, prm.finalNotify))
+        self.line.post(self, TransferStatus(prm.statusCode, prm.finalNotify))
         prm.cont = not prm.finalNotify
+
+    def hung_up(self, status_code: Optional[int]):
+        return HungUp(status_code)
 
 
 class AgentLeg(BotCall):
     """The bot's call to an agent for a queued caller (whose session gets its events as
-    agent_alerting, agent_answered, agent_media, agent_hangup with the leg's Call-ID). Its port only speaks to
+    AgentAlerting, AgentAnswered, AgentMedia, AgentHungUp with the leg's Call-ID). Its port only speaks to
     the agent (the whisper): what the agent says reaches the caller through the bridge."""
 
     def onCallState(self, prm) -> None:
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_EARLY and info.lastStatusCode == 180:
-            self.line.post(self, "alerting", None)
+            self.line.post(self, AgentAlerting(self.sip_call_id))
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED:
-            self.line.post(self, "answered", None)
+            self.line.post(self, AgentAnswered(self.sip_call_id))
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.line.disconnected(self, info.lastStatusCode)
 
@@ -89,31 +101,77 @@ class AgentLeg(BotCall):
         if self.port is None and self.session is not None and audio_active(self):
             self.port = self.line.lend_port(self.sip_call_id)
             self.port.startTransmit(self.getAudioMedia(-1))
-            self.line.post(self, "media", self.port)
+            self.line.post(self, AgentMedia(self.sip_call_id, self.port))
+
+    def hung_up(self, status_code: Optional[int]):
+        return AgentHungUp(self.sip_call_id, status_code)
+
+
+class SipPhone:
+    """What a call's session may ask of SIP (voicebot.call.phone.Phone), by the call's Call-ID."""
+
+    def __init__(self, line: "PhoneLine", call_id: str):
+        self.line, self.call_id = line, call_id
+
+    def hang_up(self) -> None:
+        self.line.stack.run(self.line.hang_up_call, self.call_id)
+
+    async def refer(self, uri: str, headers: Dict[str, str]) -> None:
+        try:
+            await self.line.sip(self.line.refer, self.call_id, uri, headers)
+        except pj.Error as error:
+            raise PhoneError(error.info()) from error
+
+    async def call_agent(self, uri: str, headers: Dict[str, str]) -> str:
+        try:
+            return await self.line.sip(self.line.call_agent, self.call_id, uri, headers)
+        except (pj.Error, SipError) as error:
+            raise PhoneError(pj_error_text(error)) from error
+
+    def drop_agent(self, leg: str) -> None:
+        self.line.stack.run(self.line.hang_up_call, leg)
+
+    async def bridge(self, leg: str) -> bool:
+        return await self.line.sip(self.line.bridge, self.call_id, leg)
+
+    async def release(self) -> None:
+        await self.line.sip(self.line.release, self.call_id)
+
+
+def refer_target(uri: str, headers: dict) -> str:
+    """Refer-To with the context as embedded headers (RFC 3261 19.1.1), so that the INVITE the
+    caller's phone sends to the queue carries them too."""
+    query = "&".join(f"{name}={urllib.parse.quote(value, safe='')}" for name, value in headers.items())
+    return f"<{uri}?{query}>"
 
 
 class PhoneLine:
-    def __init__(self, inst: Installation, dialogue: Dialogue, asr: Recognizers,
-                 prompts: PromptCache, store: RecordStore, host: Optional[str] = None, port: Optional[int] = None):
-        self.inst, self.dialogue, self.asr, self.prompts, self.store = inst, dialogue, asr, prompts, store
+    def __init__(self, inst: Installation, dialogue: Dialogue, asr: Recognizers, prompts: PromptCache,
+                 store: RecordStore, queues: QueueBackend, calls: LiveCalls, host: Optional[str] = None,
+                 port: Optional[int] = None):
+        self.inst, self.asr, self.prompts, self.store, self.queues, self.live = inst, asr, prompts, store, queues, calls
         sip = inst.settings.sip
         self.stack = SipStack(host or sip.host, sip.port if port is None else port, sip.transports,
                               sip.codecs, self._make_account, self._hang_up_all, user_agent="voicebot")
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.calls: Dict[str, BotCall] = {}  # by SIP Call-ID, until disconnected; SIP thread only
-        self.sessions: Dict[str, CallSession] = {}  # by SIP Call-ID, until the session is over
         self.ports: Dict[str, FramePort] = {}  # lent to calls, by SIP Call-ID; SIP thread only
         self.agent_legs: Dict[str, str] = {}  # an agent leg's Call-ID -> its caller's; SIP thread only
         self.refusing: Dict[int, BotCall] = {}  # incoming calls being refused; SIP thread only
         self._refusals = itertools.count()
-        self.finished: Deque[CallRecord] = collections.deque(maxlen=200)
-        self.queues = queue_service(inst.settings)
-        self.queues.live_calls = lambda: self.live_calls(self.queues.snapshot())
         self.registrar: Optional[Registrar] = None
-        self.make_detector = detector_factory(inst.settings.audio)  # each call's voice activity detector
         # Segmented recognisers (Whisper) decode turns here, off every call's listener thread.
         self.decoder = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
+        ear = RecognizingEar(inst.settings, asr, self.decoder, detector_factory(inst.settings.audio))
+        self.services = CallServices(inst.settings, dialogue, self.queues, store, ear, self._voice)
         self.closing = False
+
+    @property
+    def dialogue(self) -> Dialogue:
+        return self.services.dialogue
+
+    def _voice(self, tenant: Tenant) -> CachedVoice:
+        return CachedVoice(self.prompts, Synthesizer(voice_for(tenant), self.inst.settings.audio.words_per_minute))
 
     def start(self, loop: asyncio.AbstractEventLoop) -> "PhoneLine":
         self.loop = loop
@@ -145,24 +203,6 @@ class PhoneLine:
     def address(self) -> str:
         return f"{self.stack.host}:{self.stack.port}"
 
-    def live_calls(self, queues: dict) -> List[dict]:
-        """The calls in progress here, for operators: state, intent so far, seconds in the call and
-        in the queue (`queues`: the queue snapshot they are read against)."""
-        now = time.time()
-        waiting = {w["call_id"]: w["waited_s"] for q in queues["queues"] for w in q["waiting"]}
-        calls = []
-        for session in list(self.sessions.values()):
-            record = session.record
-            intents = [e.get("intent") for e in record.events if e["event"] == "bot" and e.get("intent")]
-            calls.append({"id": record.call_id, "tenant": record.tenant, "state": "queued" if record.call_id in waiting
-                          else "with agent" if session.queued is not None else record.state,
-                          "intent": intents[-1] if intents else None, "seconds": round(now - record.started),
-                          "waited_s": waiting.get(record.call_id)})
-        return calls
-
-    def records(self) -> list:
-        return [s.record for s in list(self.sessions.values())] + list(self.finished)
-
     def sip(self, fn, *args) -> "asyncio.Future":
         """Run fn on the SIP thread; await the result from the asyncio loop."""
         return asyncio.wrap_future(self.stack.run(fn, *args), loop=self.loop)
@@ -183,13 +223,14 @@ class PhoneLine:
             return self._refuse(call, 404, "No such line")
         if self.closing:
             return self._refuse(call, 503, "Shutting down, please call again")
-        if call.sip_call_id in self.calls or call.sip_call_id in self.sessions:
+        if call.sip_call_id in self.calls or call.sip_call_id in self.live:
             # A second dialog under a live call's Call-ID (forged): it must not take its place.
             return self._refuse(call, 482, "Loop Detected")
         caller = uri_user(header_value(message, "From") or "")
         self.calls[call.sip_call_id] = call
-        call.session = self.sessions[call.sip_call_id] = CallSession(self, tenant, call, call.sip_call_id,
-                                                                     caller or None)
+        call.session = CallSession(self.services, SipPhone(self, call.sip_call_id), tenant, call.sip_call_id,
+                                   caller or None)
+        self.live.add(call.session)
         answer = pj.CallOpParam()
         answer.statusCode = 200
         try:
@@ -197,8 +238,7 @@ class PhoneLine:
         except pj.Error as error:
             logger.warning("could not answer %s: %s", call.sip_call_id, error.info())
             call.session.record.add("error", where="answer")
-            call.session.record.end()
-            self.sessions.pop(call.sip_call_id)
+            self.live.end(call.sip_call_id)
             self.calls.pop(call.sip_call_id)
             call.session = None
             self._refuse(call, 488, "Not acceptable here")
@@ -224,11 +264,9 @@ class PhoneLine:
                     self.refusing.pop(number, None)
         self.stack.soon(refuse)
 
-    def post(self, call: BotCall, kind: str, value) -> None:
+    def post(self, call: BotCall, event) -> None:
         if call.session is not None:
-            if isinstance(call, AgentLeg):
-                kind, value = f"agent_{kind}", (call.sip_call_id, value)
-            self.loop.call_soon_threadsafe(call.session.event, kind, value)
+            self.loop.call_soon_threadsafe(call.session.event, event)
 
     def lend_port(self, call_id: str) -> FramePort:
         self.ports[call_id] = self.stack.ports.lend()
@@ -239,33 +277,37 @@ class PhoneLine:
         if call.refused_as is not None:
             self.refusing.pop(call.refused_as, None)
             return
-        self.post(call, "hangup", status_code)
+        self.post(call, call.hung_up(status_code))
         self.calls.pop(call.sip_call_id, None)
-        if call.session is not None and not isinstance(call, AgentLeg):
-            call.session.call = None
         call.session = None
         self._take_back_port(call.sip_call_id)
 
-    def release(self, session: CallSession) -> None:
-        """The session is over: keep its record."""
-        session.port = None
-        self.sessions.pop(session.call_id, None)
-        self.finished.append(session.record)
-        session.record.end()
-        for call_id in [session.call_id] + [leg for leg, owner in self.agent_legs.items() if owner == session.call_id]:
+    def release(self, caller_id: str) -> None:
+        """The session is over: its record is kept a while."""
+        self.live.end(caller_id)
+        for call_id in [caller_id] + [leg for leg, owner in self.agent_legs.items() if owner == caller_id]:
             self._take_back_port(call_id)
 
     def _take_back_port(self, call_id: str) -> None:
         """Once the call is disconnected and its session over, nothing uses its port."""
         session_id = self.agent_legs.get(call_id, call_id)
-        if call_id not in self.calls and session_id not in self.sessions:
+        if call_id not in self.calls and session_id not in self.live:
             self.agent_legs.pop(call_id, None)
             if call_id in self.ports:
                 self.stack.ports.take_back(self.ports.pop(call_id))
 
     # -- agent legs, SIP thread
-    def call_agent(self, session: CallSession, uri: str, headers: Dict[str, str]) -> str:
+    def refer(self, caller_id: str, uri: str, headers: Dict[str, str]) -> None:
+        """Transfer the caller, if still there (pj.Error if it cannot)."""
+        call = self.calls.get(caller_id)
+        if call is not None:
+            call.xfer(refer_target(uri, headers), with_headers(headers))
+
+    def call_agent(self, caller_id: str, uri: str, headers: Dict[str, str]) -> str:
         """Ring an agent for a queued caller; returns the leg's Call-ID (pj.Error if it cannot)."""
+        session = self.live.get(caller_id)
+        if session is None:
+            raise SipError("the caller has gone")
         leg = AgentLeg(self, self.stack.account, pj.PJSUA_INVALID_ID)
         leg.session = session
         self.stack.media_setup()
@@ -275,7 +317,7 @@ class PhoneLine:
             raise SipError(f"{uri}: {info.lastStatusCode} {info.lastReason}")
         leg.sip_call_id = info.callIdString
         self.calls[leg.sip_call_id] = leg
-        self.agent_legs[leg.sip_call_id] = session.call_id
+        self.agent_legs[leg.sip_call_id] = caller_id
         return leg.sip_call_id
 
     def hang_up_call(self, call_id: str) -> None:
@@ -303,7 +345,3 @@ class PhoneLine:
     def _hang_up_all(self) -> None:
         for call_id in list(self.calls):
             self.hang_up_call(call_id)
-
-    # -- for sessions, any thread
-    def hang_up(self, session: CallSession) -> None:
-        self.stack.run(self.hang_up_call, session.call_id)

@@ -34,37 +34,21 @@ def audio_format() -> pj.MediaFormatAudio:
     return fmt
 
 
-class FramePort(pj.AudioMediaPort):
-    """One call's audio: `heard` gets (monotonic time, frame) for every frame received;
-    `play` queues frames to send; `stop_playback` drops what has not been sent yet."""
+class SendQueue:
+    """The sending side of a call's audio: `play` queues frames, `stop_playback` drops what has
+    not been sent yet; whoever clocks the port takes them one by one (`_next_frame`)."""
 
-    def __init__(self, name: str):
-        super().__init__()
-        self.reset()
-        self.createPort(name, audio_format())
-
-    def reset(self) -> None:
-        """Fresh queues for the port's next call: whoever held the old ones keeps them."""
-        self.heard: "queue.SimpleQueue[Tuple[float, bytes]]" = queue.SimpleQueue()
+    def _clear_sent(self) -> None:
         self._outgoing: Deque[bytes] = collections.deque()
         self.frames_sent = 0
-        self.last_sent_at: Optional[float] = None
 
-    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
-            self.heard.put((time.monotonic(), bytes(frame.buf)))
-
-    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+    def _next_frame(self) -> Optional[bytes]:
         try:
             chunk = self._outgoing.popleft()
         except IndexError:
-            chunk = SILENT_FRAME
-        else:
-            self.frames_sent += 1
-            self.last_sent_at = time.monotonic()
-        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = pj.ByteVector(chunk)
-        frame.size = len(chunk)
+            return None
+        self.frames_sent += 1
+        return chunk
 
     def play(self, pcm: bytes) -> None:
         self._outgoing.extend(frames_of(pcm))
@@ -87,6 +71,36 @@ class FramePort(pj.AudioMediaPort):
     @property
     def queued_bytes(self) -> int:
         return len(self._outgoing) * FRAME_BYTES
+
+
+class FramePort(SendQueue, pj.AudioMediaPort):
+    """One call's audio: `heard` gets (monotonic time, frame) for every frame received; what
+    is played goes out one frame per clock tick of the conference bridge."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.reset()
+        self.createPort(name, audio_format())
+
+    def reset(self) -> None:
+        """Fresh queues for the port's next call: whoever held the old ones keeps them."""
+        self.heard: "queue.SimpleQueue[Tuple[float, bytes]]" = queue.SimpleQueue()
+        self._clear_sent()
+        self.last_sent_at: Optional[float] = None
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            self.heard.put((time.monotonic(), bytes(frame.buf)))
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        chunk = self._next_frame()
+        if chunk is None:
+            chunk = SILENT_FRAME
+        else:
+            self.last_sent_at = time.monotonic()
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(chunk)
+        frame.size = len(chunk)
 
 
 class PortPool:

@@ -346,7 +346,7 @@ class DashboardPages:
         from voicebot.config.settings import load_installation
         from voicebot.dashboard.auth import Logins
         from voicebot.dialogue.runtime import Dialogue
-        from voicebot.korean_line import REPO
+        from voicebot.testing.lines import REPO
 
         inst = load_installation(REPO / "voicebot.yml")
         # Without the trained models loaded the inbox page shows no NLU guesses (and is quicker).
@@ -527,8 +527,8 @@ def main(calls: int = 100_000, store_url: Optional[str] = None, days: int = 30, 
     """What `voicebot bench records --calls N [--days D] [--store-url URL] [--nlu] [--output FILE]`
     runs: the benchmark, its figures printed and written to benchmarks/RESULTS.md ("Records and
     report")."""
-    from voicebot.benchmarks import record
-    from voicebot.korean_line import REPO
+    from voicebot.bench.results import record
+    from voicebot.testing.lines import REPO
 
     figures = run(calls, store_url, days, say, nlu)
     command = (f"voicebot bench records --calls {calls}" + (f" --days {days}" if days != 30 else "")
@@ -540,7 +540,7 @@ def main(calls: int = 100_000, store_url: Optional[str] = None, days: int = 30, 
     return figures
 
 
-if __name__ == "__main__":  # python -m voicebot.bench_records [CALLS] [--nlu]
+if __name__ == "__main__":  # python -m voicebot.bench.records [CALLS] [--nlu]
     import sys
 
     from voicebot import logs

@@ -4,7 +4,7 @@ Everything is real and on loopback: a `voicebot serve` subprocess answers on one
 `voicebot call` processes dial it over SIP and RTP (one pjsua2 endpoint per process, which
 holds at most caller.MAX_CALLS calls). The caller measures from the end of its speech to the
 bot's first audio it hears; the bot's call records (GET /calls/<id>) split that time up.
-Two lines (LINES): the Korean test line (voicebot/korean_line.py; Korean is the one language
+Two lines (LINES): the Korean test line (voicebot/testing/korean.py; Korean is the one language
 with a Vosk model here: the streaming path), and the English demo line demo-city on the
 bundled Whisper base model (the segmented path, decoded on the line's pool from the caller's
 first pause), served from the project's own voicebot.yml with only that line loaded.
@@ -38,11 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
-from voicebot import korean_line, procs
+from voicebot import procs
 from voicebot.dashboard.auth import harness_token
-from voicebot.korean_line import REPO
-from voicebot.telephony.caller import BARGE_IN_AFTER_S, MAX_CALLS, timeline_from_output
 from voicebot.telephony.media import FRAME_MS
+from voicebot.testing import korean
+from voicebot.testing.lines import REPO
+from voicebot.testing.phone import BARGE_IN_AFTER_S, MAX_CALLS, timeline_from_output
 
 CLOCK = "2026-11-24T10:00:00+09:00"  # a Tuesday morning in Seoul: the office is open
 INTENT = "opening_hours"  # what every test turn asks about
@@ -71,7 +72,7 @@ class BenchLine:
 
 
 LINES = {
-    "korean": BenchLine("korean", "Korean test line", "Vosk (streaming)", "ko", korean_line.ASK_OPENING_HOURS,
+    "korean": BenchLine("korean", "Korean test line", "Vosk (streaming)", "ko", korean.ASK_OPENING_HOURS,
                         INTENT, CLOCK, MAX_P95_MS, 400),
     # "What are your opening hours?" comes out of Whisper word for word through G.722 (checked);
     # a misheard turn would go to the fallback, and two of those to a person, ending the test.
@@ -84,7 +85,7 @@ LINES = {
 def prepare(line: BenchLine, root: Path) -> Tuple[Path, str, List[str]]:
     """The line's settings file, the number to dial and `voicebot serve`'s extra arguments."""
     if line.name == "korean":
-        return korean_line.build(root), korean_line.NUMBER, []
+        return korean.build(root), korean.NUMBER, []
     from voicebot.config import load_installation
 
     config = REPO / "voicebot.yml"  # the demo lines with their trained models and prompts
@@ -96,7 +97,7 @@ class BotProcess:
     goes to a log."""
 
     def __init__(self, config: Path, store: Path, log: Path, clock: str = CLOCK,
-                 number: str = korean_line.NUMBER, extra_args: Sequence[str] = ()):
+                 number: str = korean.NUMBER, extra_args: Sequence[str] = ()):
         from voicebot.dialogue.action_server import free_port
 
         self.url = f"http://127.0.0.1:{free_port()}"

@@ -1,7 +1,7 @@
 """`voicebot bench handoff`: how fast a caller reaches an agent through the bot's own queue.
 
 Real processes on loopback: a `voicebot serve` with the demo lines and one agent, a baresip
-softphone that registers with the bot and answers at once (voicebot/queue_demo.py); callers are
+softphone that registers with the bot and answers at once (voicebot/testing/agents.py); callers are
 `voicebot call` processes that press 0 on the Danish line. Two phases, one call at a time:
 
 - Handoff: the agent is free; from the bot's handoff decision (the dialogue's reply) to the
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
-from voicebot import queue_demo
-from voicebot.bench_call import BotProcess, pct, place_calls, row
+from voicebot.bench.call import BotProcess, pct, place_calls, row
 from voicebot.dialogue.action_server import free_port
+from voicebot.testing import agents
 
 CLOCK = "2026-11-24T10:00:00+01:00"  # a Tuesday morning in Denmark: agents at work
 DEMO_KOMMUNE = "+4570101010"
@@ -32,14 +32,14 @@ RECORDS: List[dict] = []  # the bot's record of every call placed, for calls.jso
 def run(root: Path, calls: int, say: Callable[[str], None]) -> List[str]:
     """Builds the installation under root, runs both phases, returns the result lines; the
     bot's record of every call goes to root/calls.json."""
-    config = queue_demo.build(root, {AGENT: PASSWORD}, whisper=False, ring_timeout_s=10, wrap_up_s=0,
+    config = agents.build_demo(root, {AGENT: PASSWORD}, whisper=False, ring_timeout_s=10, wrap_up_s=0,
                               announce_every_s=60)
     registrar_port = free_port()
     bot = BotProcess(config, root / "bench.sqlite3", root / "bot.log", clock=CLOCK, number=DEMO_KOMMUNE,
                      extra_args=["--registrar-port", str(registrar_port)])
     try:
         bot.wait_ready()
-        with queue_demo.BaresipAgent(registrar_port, AGENT, PASSWORD, root / "agent"):
+        with agents.BaresipAgent(registrar_port, AGENT, PASSWORD, root / "agent"):
             wait_for_agent(bot, "available")
             say(f"handoff: {calls} calls, the agent free")
             sent, ringing = handoff_phase(bot, calls)

@@ -32,7 +32,7 @@ import numpy as np
 from voicebot.audio.format import RATE
 from voicebot.audio.hold_music import hold_music
 from voicebot.audio.tts import PREFERRED_VOICES, Synthesizer
-from voicebot.bench_vad import at_dbfs, coloured_noise, coughs, mains_hum, pcm16, telephone, voiced_span
+from voicebot.bench.vad import at_dbfs, coloured_noise, coughs, mains_hum, pcm16, telephone, voiced_span
 from voicebot.dialogue.training import load_heldout
 
 SPEEDS = (150, 190)  # words per minute: a calm caller and a quick one

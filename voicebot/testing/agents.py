@@ -12,12 +12,12 @@ import yaml
 from voicebot.dialogue.action_server import free_port
 from voicebot.dialogue.training import TRAINING_FILES
 from voicebot.queue.registrar import ha1
+from voicebot.testing.lines import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED_POOL = ("demo-kommune-borgerservice", "stadt-kreis-pool")
 
 
-def build(root: Path, passwords: Dict[str, str], desk_port: Optional[int] = None,
+def build_demo(root: Path, passwords: Dict[str, str], desk_port: Optional[int] = None,
           only: Optional[Dict[str, dict]] = None, **queue) -> Path:
     """Write voicebot.yml under root: the demo lines, with agents (user -> password) who all serve
     the Danish and the German line's queues (a shared pool), `queue` settings for both queues

@@ -2,7 +2,8 @@
 the keypad instead, ringing agents with the call's context, and the bridge once one answers.
 
 Runs on the session's asyncio loop; the session forwards its events here while the caller is
-queued. The queue (voicebot.queue) decides whom to ring; this module does it over SIP.
+queued. The queue (voicebot.queue) decides whom to ring; this module rings them through the
+call's Phone and speaks through the session's Speaker.
 """
 
 import asyncio
@@ -12,14 +13,18 @@ import time
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from voicebot import clock
-from voicebot.clock import ms
+from voicebot.audio.format import RATE
 from voicebot.audio.hold_music import hold_music
-from voicebot.queue.service import AgentStatus, RingResult, Waiter, minutes
-from voicebot.telephony.media import RATE
-from voicebot.telephony.sip import pj_error_text
+from voicebot.call.events import (AgentAlerting, AgentAnswered, AgentHungUp, AgentMedia, CallEvent, HungUp,
+                                  KeyPressed)
+from voicebot.call.phone import PhoneError
+from voicebot.call.speaker import Speaker
+from voicebot.call.state import CallState
+from voicebot.clock import ms
+from voicebot.queue.model import AgentStatus, RingResult, Waiter, minutes
 
 if TYPE_CHECKING:
-    from voicebot.telephony.session import CallSession
+    from voicebot.call.session import CallSession
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +40,8 @@ def rounded(seconds: Optional[float]) -> Optional[float]:
 class QueuedCaller:
     def __init__(self, session: "CallSession", handoff: dict, headers: Dict[str, str]):
         self.session, self.handoff, self.headers = session, handoff, headers
-        self.line = session.line
-        self.queues = session.line.queues
+        self.phone = session.phone
+        self.queues = session.services.queues
         self.queue_id = handoff["queue"]
         self.settings = self.queues.queue(self.queue_id)
         self.waiter = Waiter(session.call_id, session.tenant.id, self.queue_id, self.ring,
@@ -60,8 +65,9 @@ class QueuedCaller:
         position = self.queues.join(self.waiter)
         record.add("queue_entered", queue=self.queue_id, position=position,
                    expected_wait_s=rounded(self.queues.expected_wait_s(self.waiter)))
+        self.session.status.to(CallState.QUEUED)
         try:
-            await self.session._finish_speaking()  # the handoff sentence; agents already ring
+            await self.session.played_out()  # the handoff sentence; agents already ring
             if self.agent is None:
                 self.music_started = True
                 self._start(self._hold_music())
@@ -73,24 +79,24 @@ class QueuedCaller:
         if self.failure is not None:
             raise self.failure
 
-    def event(self, kind: str, value) -> None:
-        if kind.startswith("agent_"):
-            leg_id, detail = value
-            if kind == "agent_alerting":  # the agent's phone rings
+    def event(self, event: CallEvent) -> None:
+        match event:
+            case AgentAlerting(leg=leg_id):  # the agent's phone rings
                 self.session.record.add("agent_alerting", leg=leg_id,
                                         handoff_ms=ms(time.monotonic() - self.session.handoff_at))
-            self._leg(leg_id).tell(kind, detail)
-        elif kind == "dtmf":
-            self._on_digit(value)
-        elif kind == "hangup":
-            self.caller_gone()
+            case AgentAnswered(leg=leg_id) | AgentMedia(leg=leg_id) | AgentHungUp(leg=leg_id):
+                self._leg(leg_id).tell(event)
+            case KeyPressed(digit=digit):
+                self._on_digit(digit)
+            case HungUp():
+                self.caller_gone()
 
     async def utterance(self, text: str) -> None:
         """The caller said something while waiting: 'call me back' is the one thing we act on."""
         if not text or self.bridged or self.keypad is not None:
             return
         try:
-            parsed = await self.line.dialogue.parse(self.session.tenant.language, text)
+            parsed = await self.session.dialogue.parse(self.session.tenant.language, text)
         except Exception:  # the NLU is away: the caller keeps waiting, which is what they were doing
             logger.exception("could not parse what a waiting caller said")
             return
@@ -98,7 +104,7 @@ class QueuedCaller:
             self._start(self._callback())
 
     def caller_gone(self) -> None:
-        if self.waiter in self.queues.waiting[self.queue_id]:
+        if self.queues.is_waiting(self.waiter):
             waited = self.queues.leave(self.waiter, "abandoned")
             self.session.record.add("queue_abandoned", queue=self.queue_id, waited_s=round(waited, 1))
         self._end_agent_call()
@@ -110,24 +116,24 @@ class QueuedCaller:
         handed to an agent, still in the queue. Derived each time, since announcements, the
         callback and the agent's answer each run in their own task."""
         return (not self.announcing and self.keypad is None and self.agent is None
-                and self.waiter in self.queues.waiting[self.queue_id])
+                and self.queues.is_waiting(self.waiter))
 
     async def _hold_music(self) -> None:
         music = hold_music(self.settings.hold_music, RATE)
         ahead = int(MUSIC_AHEAD_S * RATE * 2)
+        speaker = self.session.speaker
         while not self.bridged:
-            port = self.session.port
-            if port is not None and self._on_hold() and port.queued_bytes < ahead:
+            if self._on_hold() and speaker.queued_bytes < ahead:
                 chunk = music[self.music_at:self.music_at + ahead]
                 self.music_at = (self.music_at + len(chunk)) % len(music)
-                port.play(chunk)
+                speaker.play(chunk)
             await asyncio.sleep(0.2)
 
     async def _announcements(self, opening: Optional[str] = None) -> None:
         """Position, expected wait and the callback key, every announce_every_s; once, past
         max_wait_s, an apology and the callback offer."""
         long_wait_told = False
-        while self.waiter in self.queues.waiting[self.queue_id]:
+        while self.queues.is_waiting(self.waiter):
             phrases = self.session.phrases
             if opening:
                 await self._announce([opening], "queue_agent_lost")
@@ -152,9 +158,9 @@ class QueuedCaller:
             return
         self.announcing = True
         try:
-            self.session.port.stop_playback()
-            self.session._speak(texts, purpose)
-            await self.session._finish_speaking()
+            self.session.speaker.interrupt()
+            self.session.say(texts, purpose)
+            await self.session.played_out()
         finally:
             self.announcing = False
 
@@ -179,7 +185,7 @@ class QueuedCaller:
 
     async def _callback(self) -> None:
         """Confirm caller ID with 1, or type another number ending with #; stored for agents."""
-        if self.keypad is not None or self.waiter not in self.queues.waiting[self.queue_id]:
+        if self.keypad is not None or not self.queues.is_waiting(self.waiter):
             return
         self.keypad = asyncio.Queue()
         self.waiter.hold = True  # keeps the place, but no agent rings while the caller types
@@ -192,33 +198,33 @@ class QueuedCaller:
         if number is None:  # nothing usable typed: back to waiting
             self.queues.dispatch()
             return
-        self.session.line.store.add_callback(session.tenant.id, session.call_id, number,
+        session.services.store.add_callback(session.tenant.id, session.call_id, number,
                                         (self.handoff.get("topics") or [""])[-1], clock.now())
         waited = self.queues.leave(self.waiter, "callback")
         session.record.add("callback_requested", queue=self.queue_id, number_ending=number[-4:],
                            waited_s=round(waited, 1))
-        session.port.stop_playback()
-        session._speak([phrases.say("callback_recorded", last_digits=" ".join(number[-4:]),
-                                    promise=session.tenant.callback_promise)], "callback_recorded")
-        await session._finish_speaking()
+        session.speaker.interrupt()
+        session.say([phrases.say("callback_recorded", last_digits=" ".join(number[-4:]),
+                                 promise=session.tenant.callback_promise)], "callback_recorded")
+        await session.played_out()
         self.done.set()
-        session._hang_up()
+        session.hang_up()
 
     async def _ask_number(self) -> Optional[str]:
         session, phrases = self.session, self.session.phrases
         caller_id = re.sub(r"\D", "", session.caller or "")
         for _attempt in range(2):
-            session.port.stop_playback()
+            session.speaker.interrupt()
             if NUMBER.match(caller_id):
                 prompt = phrases.say("callback_confirm_number", digits=" ".join(caller_id))
             else:
                 prompt = phrases.say("callback_enter_number")
-            session._speak([prompt], "callback_number")
+            session.say([prompt], "callback_number")
             typed = ""
             try:
                 while True:
                     digit = await asyncio.wait_for(self.keypad.get(), KEYPAD_TIMEOUT_S)
-                    session._interrupt()
+                    session.speaker.interrupt()
                     if digit == "1" and not typed and NUMBER.match(caller_id):
                         return caller_id
                     if digit == "#":
@@ -241,9 +247,9 @@ class QueuedCaller:
         try:
             for agent in agents:
                 try:
-                    leg_id = await self.line.sip(self.line.call_agent, self.session, agent.uri, headers)
-                except Exception as error:  # pj.Error or SipError: an address that cannot be called
-                    self._missed(result, agent, f"unreachable: {pj_error_text(error)}")
+                    leg_id = await self.phone.call_agent(agent.uri, headers)
+                except PhoneError as error:  # an address that cannot be called
+                    self._missed(result, agent, f"unreachable: {error}")
                     continue
                 ringing[leg_id] = agent
                 self.session.record.add("agent_ringing", agent=agent.id, leg=leg_id,
@@ -288,11 +294,12 @@ class QueuedCaller:
 
     def _drop_leg(self, leg_id: str) -> None:
         self.legs.pop(leg_id, None)
-        self.line.stack.run(self.line.hang_up_call, leg_id)
+        self.phone.drop_agent(leg_id)
 
     # -- the agent answered
     def _answered(self, agent: AgentStatus) -> None:
         self.agent = agent
+        self.session.status.to(CallState.WITH_AGENT)
         waited = self.queues.waited_s(self.waiter)
         self.session.record.add("queue_answered", queue=self.queue_id, agent=agent.id, waited_s=round(waited, 1))
         self._start(self._connect())
@@ -304,14 +311,14 @@ class QueuedCaller:
         try:
             port = await leg.until(leg.media)
             if self.music_started:  # music or an announcement: cut short
-                session._interrupt()
+                session.speaker.interrupt()
             else:  # the handoff sentence: the caller hears it out
-                await leg.until(session._finish_speaking())
+                await leg.until(session.played_out())
             if self.settings.whisper:  # the caller hears "connecting you" while the agent hears who calls
-                session._speak([session.phrases.say("queue_connecting")], "queue_connecting")
+                session.say([session.phrases.say("queue_connecting")], "queue_connecting")
                 await leg.until(self._whisper(port))
-                await leg.until(session._finish_speaking())
-            if not await self.line.sip(self.line.bridge, session.call_id, self.agent_leg):
+                await leg.until(session.played_out())
+            if not await self.phone.bridge(self.agent_leg):
                 raise AgentLost()
         except AgentLost:
             self._agent_lost()
@@ -323,7 +330,7 @@ class QueuedCaller:
         session.record.add("agent_hung_up", agent=self.agent.id)
         self._end_agent_call()
         self.done.set()
-        session._hang_up()
+        session.hang_up()
 
     async def _whisper(self, port) -> None:
         """Who is calling and about what, in the agent's ear only."""
@@ -332,12 +339,10 @@ class QueuedCaller:
         topic = next((t for t in reversed(self.handoff.get("topics") or []) if t in phrases.data["topics"]), None)
         text = phrases.say("agent_whisper", tenant=session.tenant.name) + (
             " " + phrases.say("agent_whisper_topic", topic=phrases.data["topics"][topic]) if topic else "")
-        speech, _ = await asyncio.get_running_loop().run_in_executor(
-            None, self.line.prompts.speech, session.synthesizer, text, RATE)
-        port.play(speech.pcm)
+        to_agent = Speaker(port, session.voice)
+        to_agent.say([text], "agent_whisper")
         session.record.add("agent_whisper", agent=self.agent.id, text=text)
-        while port.playing:
-            await asyncio.sleep(0.05)
+        await to_agent.played_out()
 
     def _agent_lost(self) -> None:
         """The agent hung up before the bridge: the caller keeps their place and waits again."""
@@ -349,6 +354,7 @@ class QueuedCaller:
         if session.ended:
             self.done.set()
             return
+        session.status.to(CallState.QUEUED)
         self.queues.join(self.waiter, again=True)
         self._start(self._announcements(opening=session.phrases.say("queue_agent_lost")))
 
@@ -367,10 +373,18 @@ class Leg:
         loop = asyncio.get_running_loop()
         self.answered, self.media, self.hangup = loop.create_future(), loop.create_future(), loop.create_future()
 
-    def tell(self, kind: str, detail) -> None:
-        future = {"agent_answered": self.answered, "agent_media": self.media, "agent_hangup": self.hangup}.get(kind)
-        if future is not None and not future.done():
-            future.set_result(detail)
+    def tell(self, event: CallEvent) -> None:
+        match event:
+            case AgentAnswered():
+                future, value = self.answered, None
+            case AgentMedia(port=port):
+                future, value = self.media, port
+            case AgentHungUp(status=status):
+                future, value = self.hangup, status
+            case _:
+                return
+        if not future.done():
+            future.set_result(value)
 
     async def outcome(self) -> Optional[int]:
         """None once answered; the SIP status code if the leg ends first."""

@@ -1,4 +1,4 @@
-"""The agent queue shared by several bot workers through Redis (`queue_redis_url`).
+"""RedisQueue: the agent queue shared by several bot workers through Redis (`queue_redis_url`).
 
 A caller held on one worker can be bridged to an agent who registered through another. What
 is shared, under the prefix voicebot:queue: in Redis:
@@ -24,13 +24,15 @@ caller only if no older caller who is not already ringing waits in any queue the
 so the oldest caller across all workers goes first and two workers never ring one agent.
 
 Redis unavailable: the worker says so once in its log, `snapshot()["shared"]` turns false, and it
-runs the in-memory queue with what it knows itself (its own callers, agents registered through
-its own registrar, fixed-address agents). It tries again every second; when Redis is back it
-publishes again what it holds (its registrations, its callers with their original places, the
-agents its calls use) and is shared again.
+runs the in-memory queue (QueueBase's, as LocalQueue does) with what it knows itself (its own
+callers, agents registered through its own registrar, fixed-address agents). It tries again every
+second; when Redis is back it publishes again what it holds (its registrations, its callers with
+their original places, the agents its calls use) and is shared again.
 
 All Redis traffic runs in one task, one operation after another, so a worker's writes arrive in
 the order it made them; the asyncio loop (which also runs the calls' audio) never blocks on it.
+The in-memory state and rules are QueueBase's; this module adds, through its `_on_...` hooks, the
+Redis write that mirrors each change, and its own dispatch, places and queue lengths.
 """
 
 import asyncio
@@ -48,7 +50,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from voicebot.config.settings import Settings
-from voicebot.queue.service import AgentState, AgentStatus, QueueService, Waiter
+from voicebot.queue.base import QueueBase
+from voicebot.queue.model import AgentState, AgentStatus, Waiter
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +101,7 @@ if state ~= 'logged_out' then redis.call('HSET', key, 'state', 'logged_out', 'si
 return 1
 """
 
-# Pause ('0') or resume ('1'), as QueueService.set_available. ARGV: prefix, now, agent id, flag.
+# Pause ('0') or resume ('1'), as QueueBase.set_available. ARGV: prefix, now, agent id, flag.
 PAUSE = """
 local P, now, key = ARGV[1], ARGV[2], ARGV[1] .. 'agent:' .. ARGV[3]
 local a = redis.call('HMGET', key, 'state', 'uri', 'contact')
@@ -236,10 +239,10 @@ def safe_url(url: str) -> str:
     return re.sub(r"//[^@/]*@", "//", url)
 
 
-class SharedQueueService(QueueService):
+class RedisQueue(QueueBase):
     def __init__(self, settings: Settings, url: str, clock: Callable[[], float] = time.monotonic,
-                 worker: Optional[str] = None):
-        super().__init__(settings, clock)
+                 worker: Optional[str] = None, live_calls: Callable[[], List[dict]] = list):
+        super().__init__(settings, clock, live_calls)
         self.url = url
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.shared = False
@@ -381,7 +384,7 @@ class SharedQueueService(QueueService):
             if agent.state != AgentState.PAUSED or not agent.uri:
                 agent.state = AgentState.AVAILABLE if agent.uri else AgentState.LOGGED_OUT
                 agent.reason = ""
-        super().dispatch()
+        self._dispatch_here()
 
     async def _join_redis(self) -> None:
         """Connect (at start or when Redis is back) and publish what this worker holds."""
@@ -494,7 +497,7 @@ class SharedQueueService(QueueService):
     # -- who rings next, across workers
     def dispatch(self) -> None:
         if not self.shared:
-            super().dispatch()
+            self._dispatch_here()
             return
         self._dispatch_wanted = True
         self._poke()
@@ -503,7 +506,7 @@ class SharedQueueService(QueueService):
         await self._publish_waiters()
         waiters = sorted((w for ws in self.waiting.values() for w in ws), key=lambda w: w.entered_wall)
         for waiter in waiters:
-            if waiter.ringing is not None or waiter.hold or waiter not in self.waiting[waiter.queue]:
+            if waiter.ringing is not None or waiter.hold or not self.is_waiting(waiter):
                 continue
             queue = self.queue(waiter.queue)
             serving = [a.id for a in self.agents.values() if waiter.queue in a.config.queues]
@@ -521,7 +524,7 @@ class SharedQueueService(QueueService):
                 self._mine.add(agent_id)
                 chosen.append(agent)
             self._version += 1
-            if waiter.ringing is not None or waiter.hold or waiter not in self.waiting[waiter.queue]:
+            if waiter.ringing is not None or waiter.hold or not self.is_waiting(waiter):
                 await self._give_back(waiter, chosen)  # changed while the claim was on its way
                 continue
             waiter.ringing = asyncio.ensure_future(self._ring(waiter, chosen, queue.ring_timeout_s))
@@ -535,8 +538,7 @@ class SharedQueueService(QueueService):
             await self.redis.srem(PREFIX + "engaged", waiter.call_id)
         await self.redis.publish(CHANNEL, self.worker)
 
-    async def _ring(self, waiter: Waiter, agents: List[AgentStatus], timeout: float) -> None:
-        await super()._ring(waiter, agents, timeout)  # the agents' states here are final now
+    def _on_ring_over(self, waiter: Waiter, agents: List[AgentStatus]) -> None:
         args = []
         for agent in agents:
             answered = waiter.answered_by is agent
@@ -547,65 +549,50 @@ class SharedQueueService(QueueService):
                          "1" if agent.state == AgentState.AVAILABLE else "0"]
         self._later(lambda: self._script("ring_over", time.time(), self.worker, waiter.call_id, *args), publish=True)
 
-    # -- agents
-    def registered(self, username: str, contact: Optional[str]) -> None:
+    # -- agents: each change here, written to Redis too
+    def _on_registered(self, username: str, agent: Optional[AgentStatus], contact: Optional[str]) -> None:
         if contact is None:
             self._local_contacts.pop(username, None)
         else:
             self._local_contacts[username] = contact
-        agent = self.agent_by_username(username)
-        super().registered(username, contact)
         if agent is not None:
             self._later(lambda: self._script("register", time.time(), agent.id, self.worker, contact or ""),
                         publish=True)
 
-    def set_available(self, agent_id: str, available: bool) -> AgentStatus:
-        agent = super().set_available(agent_id, available)
-        self._later(lambda: self._script("pause", time.time(), agent_id, "1" if available else "0"), publish=True)
-        return agent
+    def _on_set_available(self, agent: AgentStatus, available: bool) -> None:
+        self._later(lambda: self._script("pause", time.time(), agent.id, "1" if available else "0"), publish=True)
 
-    def finished(self, agent: AgentStatus) -> None:
-        if agent.state == AgentState.BUSY:
-            self._later(lambda: self._script("set_state", time.time(), agent.id, self.worker, "busy", "wrap_up",
-                                             "", "0", "0"))
-        super().finished(agent)
+    def _on_wrap_up(self, agent: AgentStatus) -> None:
+        self._later(lambda: self._script("set_state", time.time(), agent.id, self.worker, "busy", "wrap_up",
+                                         "", "0", "0"))
 
-    def _wrapped_up(self, agent: AgentStatus) -> None:
-        was = agent.state
-        super()._wrapped_up(agent)
+    def _on_wrapped_up(self, agent: AgentStatus, was_wrapping_up: bool) -> None:
         self._mine.discard(agent.id)
-        if was == AgentState.WRAP_UP:
+        if was_wrapping_up:
             self._later(lambda: self._script("set_state", time.time(), agent.id, self.worker, "wrap_up",
                                              "available", "", "0", "0"), publish=True)
 
-    # -- callers
-    def refusal(self, queue_id: str) -> Optional[str]:
-        if not self.shared:
-            return super().refusal(queue_id)
-        if not self.logged_in(queue_id):
-            return "no_agents"
-        waiting = max(self._lengths.get(queue_id, 0), len(self.waiting[queue_id]))
-        return "full" if waiting >= self.queue(queue_id).max_waiting else None
-
-    def join(self, waiter: Waiter, again: bool = False) -> int:
-        if not again:
-            waiter.entered_wall = time.time()
+    # -- callers: places and lengths across workers
+    def _on_joined(self, waiter: Waiter) -> None:
         self._later(lambda: self._publish_waiters())
-        return super().join(waiter, again)
+
+    def _on_left(self, waiter: Waiter) -> None:
+        self._ranks.pop(waiter.call_id, None)
+        self._later(lambda: self._forget_waiter(waiter.call_id, waiter.queue), publish=True)
+
+    def _waiting_count(self, queue_id: str) -> int:
+        if not self.shared:
+            return super()._waiting_count(queue_id)
+        return max(self._lengths.get(queue_id, 0), len(self.waiting[queue_id]))
 
     def position(self, waiter: Waiter) -> int:
+        """Among all workers' callers while shared; else among this worker's."""
         local = super().position(waiter)
         if not self.shared or not local:
             return local
         if waiter.call_id in self._ranks:
             return self._ranks[waiter.call_id] + 1
         return max(local, self._lengths.get(waiter.queue, 0) + 1)  # not counted yet: behind all others
-
-    def leave(self, waiter: Waiter, outcome: str) -> float:
-        if waiter in self.waiting[waiter.queue]:
-            self._ranks.pop(waiter.call_id, None)
-            self._later(lambda: self._forget_waiter(waiter.call_id, waiter.queue), publish=True)
-        return super().leave(waiter, outcome)
 
     # -- for operators
     def snapshot(self) -> dict:

@@ -24,10 +24,10 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 import aiohttp
 
-from voicebot import korean_line
-from voicebot.bench_call import LINES, BotProcess, join_call, keep, pct, place_calls, prepare
+from voicebot.bench.call import LINES, BotProcess, join_call, keep, pct, place_calls, prepare
 from voicebot.config.settings import TextChannel
-from voicebot.telephony.caller import BARGE_IN_AFTER_S
+from voicebot.testing import korean
+from voicebot.testing.phone import BARGE_IN_AFTER_S
 
 LINE = LINES["korean"]
 TENANT = "ko-test"
@@ -109,7 +109,7 @@ async def _chat(http: aiohttp.ClientSession, load: Load, stop) -> None:
     while not stop.is_set():
         started = time.monotonic()
         async with http.post(f"/lines/{TENANT}/conversations/{conversation}/messages",
-                             json={"text": korean_line.ASK_OPENING_HOURS}) as answer:
+                             json={"text": korean.ASK_OPENING_HOURS}) as answer:
             await answer.read()
         if answer.status == 200:
             load.text_ms.append(1000 * (time.monotonic() - started))

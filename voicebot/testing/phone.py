@@ -1,7 +1,8 @@
-"""A test caller: dials a bot, speaks turns, presses keys, records and times what it hears.
+"""The test phone (a softphone playing the caller, for the tests, `voicebot call` and the
+benchmarks): dials a bot, speaks turns, presses keys, records and times what it hears.
 
 Runs its own pjsua2 endpoint on a free loopback port (one endpoint per process): `run` places
-one call; a started caller can `place` calls one after another, or `place_many` for load tests
+one call; a started phone can `place` calls one after another, or `place_many` for load tests
 (up to MAX_CALLS at a time, each played on its own thread).
 
 pjsua2 objects stay on the SIP thread: a calling thread sees a PlacedCall, and the SIP thread
@@ -36,7 +37,7 @@ from voicebot.telephony.sip import MAX_CALLS, SipStack, audio_active, local_acco
 PJ_ETOOMANY = 70010  # pj/errno.h; pjsua frees a call's slot a moment after its DISCONNECTED
 SPEECH_DBFS = -45.0
 # Below any voice activity detector's idea of speech. Trailing frames this quiet are not sent,
-# so that the end of the caller's audio is the end of its speech (espeak-ng adds ~0.3 s).
+# so that the end of the phone's audio is the end of its speech (espeak-ng adds ~0.3 s).
 SILENCE_DBFS = -60.0
 END_OF_BOT_TURN_S = 1.2
 BARGE_IN_AFTER_S = 0.5
@@ -52,14 +53,14 @@ class Turn:
 
 @dataclass
 class Spoken:
-    """A turn the caller played: its timeline entry, when its audio began and ended."""
+    """A turn the phone played: its timeline entry, when its audio began and ended."""
 
     entry: dict
     began: float
     ended: float
 
 
-class CallerAccount(pj.Account):
+class PhoneAccount(pj.Account):
     pass
 
 
@@ -78,7 +79,7 @@ class PlacedCall:
         self.transfers: List[str] = []
 
 
-class CallerCall(pj.Call):
+class PhoneCall(pj.Call):
     def __init__(self, account: pj.Account, placed: PlacedCall, forget: Callable[[PlacedCall], None],
                  ports: PortPool):
         super().__init__(account)
@@ -108,7 +109,7 @@ class CallerCall(pj.Call):
 
 
 class Ear:
-    """Collects what the caller hears: all audio, and the bot's speech segments."""
+    """Collects what the phone hears: all audio, and the bot's speech segments."""
 
     def __init__(self, port: FramePort):
         self.port = port
@@ -134,22 +135,26 @@ class Ear:
         return self.last_loud is not None and now - self.last_loud < END_OF_BOT_TURN_S
 
 
-class TestCaller:
+class TestPhone:
+    """A softphone that plays the caller: see the module's docstring."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
     def __init__(self, host: str = "127.0.0.1", number: str = "caller", transport: str = "udp"):
         self.host, self.number = host, number  # number: the user part of From, what caller ID shows
-        self.calls: Dict[PlacedCall, CallerCall] = {}  # until disconnected; SIP thread only
+        self.calls: Dict[PlacedCall, PhoneCall] = {}  # until disconnected; SIP thread only
         self.stack = SipStack(host, 0, [transport], ["G722/16000", "PCMA/8000", "PCMU/8000"],
-                              self._make_account, self._hang_up_all, user_agent="voicebot-test-caller")
+                              self._make_account, self._hang_up_all, user_agent="voicebot-test-phone")
 
-    def start(self) -> "TestCaller":
+    def start(self) -> "TestPhone":
         self.stack.start()
-        self.stack.register_this_thread("caller")
+        self.stack.register_this_thread("phone")
         return self
 
     def stop(self) -> None:
         self.stack.stop()
 
-    def __enter__(self) -> "TestCaller":
+    def __enter__(self) -> "TestPhone":
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -168,11 +173,11 @@ class TestCaller:
         Timelines in call order; a call that could not be placed has `connected` false and an
         `error`."""
         if not 1 <= concurrent <= MAX_CALLS:
-            raise ValueError(f"one caller holds 1 to {MAX_CALLS} calls at a time (pjsua2's PJSUA_MAX_CALLS), "
+            raise ValueError(f"one phone holds 1 to {MAX_CALLS} calls at a time (pjsua2's PJSUA_MAX_CALLS), "
                              f"not {concurrent}")
-        for turn in turns:  # render the caller's speech now, not while calls are running
+        for turn in turns:  # render the phone's speech now, not while calls are running
             if turn.kind in ("say", "wav"):
-                caller_speech(turn)
+                turn_speech(turn)
 
         def register() -> None:  # each call's thread uses its media port
             self.stack.register_this_thread(threading.current_thread().name)
@@ -184,7 +189,7 @@ class TestCaller:
             except Exception as error:  # a load test reports a failed call, it does not stop
                 return {"uri": uri, "turns": [], "connected": False, "error": pj_error_text(error)}
 
-        with ThreadPoolExecutor(concurrent, "caller", initializer=register) as pool:
+        with ThreadPoolExecutor(concurrent, "phone", initializer=register) as pool:
             return list(pool.map(one, range(calls)))
 
     def place(self, uri: str, turns: List[Turn], record: Optional[Path] = None, timeout: float = 60,
@@ -234,11 +239,11 @@ class TestCaller:
 
     # -- SIP thread
     def _make_account(self, ep):
-        return local_account(ep, CallerAccount, self.host, self.stack.port, self.number)
+        return local_account(ep, PhoneAccount, self.host, self.stack.port, self.number)
 
     def _dial(self, uri: str, accept_transfer: bool) -> PlacedCall:
         placed = PlacedCall(accept_transfer)
-        call = self.calls[placed] = CallerCall(self.stack.account, placed, self._forget, self.stack.ports)
+        call = self.calls[placed] = PhoneCall(self.stack.account, placed, self._forget, self.stack.ports)
         try:
             call.makeCall(uri, pj.CallOpParam(True))
         except pj.Error:
@@ -313,7 +318,7 @@ class TestCaller:
             sent_at = time.monotonic()
             self.stack.run(lambda: self.calls[call].dialDtmf(turn.value)).result(5)
             return Spoken(entry, sent_at, sent_at + 0.1 * len(turn.value))
-        pcm = caller_speech(turn)
+        pcm = turn_speech(turn)
         call.port.play(pcm)
         while call.port.playing and not call.disconnected.is_set():
             ear.drain()
@@ -355,7 +360,7 @@ def receive_stats(call: pj.Call, media_at: Optional[float]) -> Optional[dict]:
             "jbuf_delay_ms": jbuf.avgDelayMsec}
 
 
-def caller_speech(turn: Turn) -> bytes:
+def turn_speech(turn: Turn) -> bytes:
     return _speech(turn.kind, turn.value, turn.lang)
 
 

@@ -1,7 +1,7 @@
 """`voicebot bench cluster`: what the cluster (`voicebot cluster up`) takes, with 1 and 2 workers.
 
 Everything is real and on loopback: `voicebot cluster up` (Redis, a Rasa server, N workers, the
-Kamailio front) answers the Korean test line (voicebot/korean_line.py; Korean is the one
+Kamailio front) answers the Korean test line (voicebot/testing/korean.py; Korean is the one
 language with a Vosk model here), and SIPp (Debian's sip-tester) calls the front, streaming
 espeak-ng speech over RTP (scenarios in benchmarks/sipp/). Records go to a SQLite file.
 
@@ -41,11 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from voicebot import korean_line, procs
-from voicebot.bench_call import CAPACITY_STEP, CLOCK, INTENT, MAX_P95_MS, STAGGER_WINDOW_S, bot_turns, pct, process_tree
+from voicebot import procs
+from voicebot.bench.call import CAPACITY_STEP, CLOCK, INTENT, MAX_P95_MS, STAGGER_WINDOW_S, bot_turns, pct, process_tree
 from voicebot.dashboard.auth import harness_token
+from voicebot.testing import korean
+from voicebot.testing.lines import REPO
 
-SCENARIOS = korean_line.REPO / "benchmarks" / "sipp"
+SCENARIOS = REPO / "benchmarks" / "sipp"
 SOURCES = ["127.0.0.1"] + [f"127.0.0.{n}" for n in range(17, 31)]  # callers' addresses
 TRUNKS = ("127.0.0.1", "127.0.0.16/28")
 RATE_STEP_S = 10  # calls at one rate for this long
@@ -251,7 +253,7 @@ class Sipp:
             folder = workdir / f"{tag}-{index}"
             folder.mkdir(parents=True, exist_ok=True)
             command = [
-                "sipp", f"127.0.0.1:{port}", "-sf", str(path), "-s", korean_line.NUMBER,
+                "sipp", f"127.0.0.1:{port}", "-sf", str(path), "-s", korean.NUMBER,
                 "-cid_str", f"{tag}-{index}-%u@%s", "-i", address, "-p", str(free_port(address)),
                 "-mi", address, "-mp", str(free_port(address)), "-m", str(share),
                 "-r", f"{max(rate * share / calls * 1000, 1):.0f}", "-rp", "1000000",  # calls per 1000 s
@@ -382,8 +384,8 @@ class Bench:
         self.root, self.say = root, say
         self.work = root / "sipp"
         self.work.mkdir(parents=True, exist_ok=True)
-        self.config = korean_line.build(root)
-        speech, self.speech_ms = ulaw_speech(korean_line.ASK_OPENING_HOURS, self.work / "opening_hours.ulaw")
+        self.config = korean.build(root)
+        speech, self.speech_ms = ulaw_speech(korean.ASK_OPENING_HOURS, self.work / "opening_hours.ulaw")
         self.greeting_ms = self._greeting_ms()
         self.short = scenario("short_call.xml.in", self.work, hold_ms=HOLD_MS)
         self.talk = scenario("talk.xml.in", self.work, speech=speech, speech_ms=self.speech_ms + 300,

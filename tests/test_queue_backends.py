@@ -1,0 +1,104 @@
+"""Both queue backends are the QueueBackend the phone line uses: the same caller's story (join,
+place, still waiting?, leave, an agent answers) told to LocalQueue and to RedisQueue on a private
+Redis. The rules themselves: tests/test_queue_service.py; across workers: tests/test_shared_queue.py."""
+
+import asyncio
+import inspect
+import time
+
+import pytest
+import redis
+
+from voicebot.config.settings import Settings
+from voicebot.queue.backend import QueueBackend
+from voicebot.queue.factory import queue_service
+from voicebot.queue.local import LocalQueue
+from voicebot.queue.model import AgentState, RingResult, Waiter
+from voicebot.queue.redis_queue import RedisQueue
+
+# What the rest of the bot calls (voicebot/telephony, channels/http.py, dashboard, cli.py).
+SURFACE = {"start", "stop", "queue", "registered", "set_available", "finished", "refusal", "join", "is_waiting",
+           "position", "waited_s", "expected_wait_s", "leave", "dispatch", "snapshot"}
+ATTRIBUTES = {"agents", "clock", "live_calls", "calls_elsewhere"}
+
+
+def settings(redis_url=None) -> Settings:
+    return Settings.parse_obj({
+        "queue_redis_url": redis_url,
+        "queues": {"q": {"name": "Q", "wrap_up_s": 0, "ring_timeout_s": 5}},
+        "agents": {"a": {"name": "A", "uri": "sip:a@192.0.2.1", "queues": ["q"]}}})
+
+
+async def until(condition, timeout: float = 5.0, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture(params=["local", "redis"])
+def make_backend(request):
+    """A function that builds the backend (on the running loop) and says when it is ready."""
+    if request.param == "local":
+        return lambda: queue_service(settings())
+    url = request.getfixturevalue("redis_server").url
+    redis.Redis.from_url(url).flushall()
+    return lambda: queue_service(settings(url))
+
+
+def test_the_interface_is_what_the_application_uses_and_both_backends_implement_it():
+    assert QueueBackend.__abstractmethods__ == SURFACE
+    assert ATTRIBUTES <= set(QueueBackend.__annotations__)
+    for backend in (LocalQueue, RedisQueue):
+        assert issubclass(backend, QueueBackend) and not inspect.isabstract(backend)
+        for name in SURFACE:  # same arguments as the interface says
+            assert inspect.signature(getattr(backend, name)).parameters.keys() == \
+                inspect.signature(getattr(QueueBackend, name)).parameters.keys(), (backend, name)
+
+
+def test_a_callers_story_is_the_same_on_either_backend(make_backend):
+    async def scenario():
+        queues = make_backend()
+        assert isinstance(queues, QueueBackend)
+        assert all(hasattr(queues, name) for name in ATTRIBUTES)
+        queues.start()
+        try:
+            if isinstance(queues, RedisQueue):
+                await until(lambda: queues.shared, what="shared mode")
+            queues.set_available("a", False)
+            assert queues.refusal("q") == "no_agents"
+            queues.set_available("a", True)
+            assert queues.refusal("q") is None
+            queues.set_available("a", False)  # a takes a break: these callers wait
+            rung = []
+
+            async def ring(agents, timeout):
+                rung.append([a.id for a in agents])
+                return RingResult(agents[0])
+            first, second = Waiter("call-1", "city", "q", ring), Waiter("call-2", "city", "q", ring)
+            assert queues.join(first) == 1
+            assert queues.join(second) == 2
+            assert queues.is_waiting(first) and queues.is_waiting(second)
+            await until(lambda: queues.position(second) == 2, what="second in place")
+            assert queues.waited_s(first) >= 0 and queues.expected_wait_s(first) is None
+
+            assert queues.leave(first, "abandoned") >= 0
+            assert not queues.is_waiting(first) and queues.position(first) == 0
+            assert queues.leave(first, "abandoned") == 0.0  # once only
+            await until(lambda: queues.position(second) == 1, what="second moved up")
+
+            queues.set_available("a", True)  # back: rings the one caller left
+            await until(lambda: second.answered_by is not None, what="second answered")
+            assert rung == [["a"]] and not queues.is_waiting(second) and queues.position(second) == 0
+            assert queues.agents["a"].state == AgentState.BUSY
+            queues.finished(queues.agents["a"])
+            await until(lambda: queues.agents["a"].state == AgentState.AVAILABLE, what="wrap-up over")
+            figures = queues.snapshot()["queues"][0]["stats"]["city"]
+            assert (figures["entered"], figures["answered"], figures["abandoned"]) == (2, 1, 1)
+            if isinstance(queues, RedisQueue):  # told through Redis all along, not queued locally
+                assert queues.snapshot()["shared"] and queues.agents["a"].answered == 1
+        finally:
+            queues.stop()
+            if isinstance(queues, RedisQueue):
+                await queues.close()
+    asyncio.run(scenario())
