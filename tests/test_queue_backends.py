@@ -16,7 +16,7 @@ from voicebot.queue.local import LocalQueue
 from voicebot.queue.model import AgentState, RingResult, Waiter
 from voicebot.queue.redis_queue import RedisQueue
 
-# What the rest of the bot calls (voicebot/telephony, channels/http.py, dashboard, cli.py).
+# What the rest of the bot calls (voicebot/telephony, channels/http.py, dashboard, cli/).
 SURFACE = {"start", "stop", "queue", "registered", "set_available", "finished", "refusal", "join", "is_waiting",
            "position", "waited_s", "expected_wait_s", "leave", "dispatch", "snapshot"}
 ATTRIBUTES = {"agents", "clock", "live_calls", "calls_elsewhere"}
