@@ -7,6 +7,8 @@ from typing import Callable, Optional
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from voicebot.timeline import Kind
+
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0)
 WAIT_BUCKETS = (5, 10, 20, 30, 60, 120, 300, 600, 1800)
 RTF_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -37,19 +39,19 @@ class Metrics:
 
     def observe(self, record, event: dict) -> None:
         """One call record event (see voicebot.store.record)."""
-        tenant, kind = record.tenant, event["event"]
-        if kind == "bot":
+        tenant, kind = record.tenant, Kind(event["event"])
+        if kind == Kind.BOT:
             self.turns.labels(tenant, event.get("intent") or "none").inc()
             if event.get("dialogue_ms") is not None:
                 self.dialogue_latency.labels(tenant).observe(event["dialogue_ms"] / 1000)
             if event.get("handoff"):
                 self.handoffs.labels(tenant, event["handoff"].get("reason") or "unknown").inc()
-        elif kind == "playing" and event.get("turn_ms") is not None:
+        elif kind == Kind.PLAYING and event.get("turn_ms") is not None:
             self.turn_latency.labels(tenant).observe(event["turn_ms"] / 1000)
-        elif kind == "heard" and event.get("speech_ms") and event.get("asr_busy_ms") is not None:
+        elif kind == Kind.HEARD and event.get("speech_ms") and event.get("asr_busy_ms") is not None:
             self.asr_rtf.labels(record.language).observe(event["asr_busy_ms"] / event["speech_ms"])
-        elif kind in ("queue_answered", "queue_abandoned") and event.get("waited_s") is not None:
-            self.queue_wait.labels(event.get("queue", ""), kind.split("_")[1]).observe(event["waited_s"])
+        elif kind in (Kind.QUEUE_ANSWERED, Kind.QUEUE_ABANDONED) and event.get("waited_s") is not None:
+            self.queue_wait.labels(event.get("queue", ""), kind.value.split("_")[1]).observe(event["waited_s"])
 
     def started(self, record) -> None:
         self.calls.labels(record.tenant, record.channel).inc()

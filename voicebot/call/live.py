@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Deque, Dict, List
 
 from voicebot.store import CallRecord
+from voicebot.timeline import Kind
 
 if TYPE_CHECKING:
     from voicebot.call.session import CallSession
@@ -39,7 +40,7 @@ class LiveCalls:
         calls = []
         for session in list(self.sessions.values()):
             record = session.record
-            intents = [e.get("intent") for e in record.events if e["event"] == "bot" and e.get("intent")]
+            intents = [e.get("intent") for e in record.events if e["event"] == Kind.BOT and e.get("intent")]
             calls.append({"id": record.call_id, "tenant": record.tenant, "state": session.state.value,
                           "intent": intents[-1] if intents else None, "seconds": round(now - record.started),
                           "waited_s": session.waited_s})

@@ -22,6 +22,7 @@ from voicebot.call.speaker import Speaker
 from voicebot.call.state import CallState
 from voicebot.clock import ms
 from voicebot.queue.model import AgentStatus, RingResult, Waiter, minutes
+from voicebot.timeline import Kind
 
 if TYPE_CHECKING:
     from voicebot.call.session import CallSession
@@ -63,7 +64,7 @@ class QueuedCaller:
         """Wait in the queue until bridged and finished, called back, or hung up."""
         record = self.session.record
         position = self.queues.join(self.waiter)
-        record.add("queue_entered", queue=self.queue_id, position=position,
+        record.add(Kind.QUEUE_ENTERED, queue=self.queue_id, position=position,
                    expected_wait_s=rounded(self.queues.expected_wait_s(self.waiter)))
         self.session.status.to(CallState.QUEUED)
         try:
@@ -82,7 +83,7 @@ class QueuedCaller:
     def event(self, event: CallEvent) -> None:
         match event:
             case AgentAlerting(leg=leg_id):  # the agent's phone rings
-                self.session.record.add("agent_alerting", leg=leg_id,
+                self.session.record.add(Kind.AGENT_ALERTING, leg=leg_id,
                                         handoff_ms=ms(time.monotonic() - self.session.handoff_at))
             case AgentAnswered(leg=leg_id) | AgentMedia(leg=leg_id) | AgentHungUp(leg=leg_id):
                 self._leg(leg_id).tell(event)
@@ -106,7 +107,7 @@ class QueuedCaller:
     def caller_gone(self) -> None:
         if self.queues.is_waiting(self.waiter):
             waited = self.queues.leave(self.waiter, "abandoned")
-            self.session.record.add("queue_abandoned", queue=self.queue_id, waited_s=round(waited, 1))
+            self.session.record.add(Kind.QUEUE_ABANDONED, queue=self.queue_id, waited_s=round(waited, 1))
         self._end_agent_call()
         self.done.set()
 
@@ -148,7 +149,7 @@ class QueuedCaller:
                     texts.append(phrases.say("queue_wait_one") if minutes(wait) == 1
                                  else phrases.say("queue_wait", minutes=minutes(wait)))
                 texts.append(phrases.say("queue_callback_key"))
-                self.session.record.add("queue_position", position=position, expected_wait_s=rounded(wait))
+                self.session.record.add(Kind.QUEUE_POSITION, position=position, expected_wait_s=rounded(wait))
                 await self._announce(texts, "queue_position")
             await asyncio.sleep(self.settings.announce_every_s)
 
@@ -190,7 +191,7 @@ class QueuedCaller:
         self.keypad = asyncio.Queue()
         self.waiter.hold = True  # keeps the place, but no agent rings while the caller types
         session, phrases = self.session, self.session.phrases
-        session.record.add("callback_offered", queue=self.queue_id)
+        session.record.add(Kind.CALLBACK_OFFERED, queue=self.queue_id)
         try:
             number = await self._ask_number()
         finally:
@@ -201,7 +202,7 @@ class QueuedCaller:
         session.services.store.add_callback(session.tenant.id, session.call_id, number,
                                         (self.handoff.get("topics") or [""])[-1], clock.now())
         waited = self.queues.leave(self.waiter, "callback")
-        session.record.add("callback_requested", queue=self.queue_id, number_ending=number[-4:],
+        session.record.add(Kind.CALLBACK_REQUESTED, queue=self.queue_id, number_ending=number[-4:],
                            waited_s=round(waited, 1))
         session.speaker.interrupt()
         session.say([phrases.say("callback_recorded", last_digits=" ".join(number[-4:]),
@@ -252,7 +253,7 @@ class QueuedCaller:
                     self._missed(result, agent, f"unreachable: {error}")
                     continue
                 ringing[leg_id] = agent
-                self.session.record.add("agent_ringing", agent=agent.id, leg=leg_id,
+                self.session.record.add(Kind.AGENT_RINGING, agent=agent.id, leg=leg_id,
                                         handoff_ms=ms(time.monotonic() - self.session.handoff_at))
             answered = await self._first_answer(ringing, deadline, result)
             if answered:
@@ -287,7 +288,7 @@ class QueuedCaller:
 
     def _missed(self, result: RingResult, agent: AgentStatus, why: str) -> None:
         result.missed.append((agent, why))
-        self.session.record.add("agent_missed", agent=agent.id, why=why)
+        self.session.record.add(Kind.AGENT_MISSED, agent=agent.id, why=why)
 
     def _leg(self, leg_id: str) -> "Leg":
         return self.legs.setdefault(leg_id, Leg())
@@ -301,7 +302,7 @@ class QueuedCaller:
         self.agent = agent
         self.session.status.to(CallState.WITH_AGENT)
         waited = self.queues.waited_s(self.waiter)
-        self.session.record.add("queue_answered", queue=self.queue_id, agent=agent.id, waited_s=round(waited, 1))
+        self.session.record.add(Kind.QUEUE_ANSWERED, queue=self.queue_id, agent=agent.id, waited_s=round(waited, 1))
         self._start(self._connect())
 
     async def _connect(self) -> None:
@@ -324,10 +325,10 @@ class QueuedCaller:
             self._agent_lost()
             return
         self.bridged = True
-        session.record.add("bridged", agent=self.agent.id, two_way_ms=ms(time.monotonic() - answered_at))
+        session.record.add(Kind.BRIDGED, agent=self.agent.id, two_way_ms=ms(time.monotonic() - answered_at))
         session.stop_listening()
         await leg.hangup
-        session.record.add("agent_hung_up", agent=self.agent.id)
+        session.record.add(Kind.AGENT_HUNG_UP, agent=self.agent.id)
         self._end_agent_call()
         self.done.set()
         session.hang_up()
@@ -341,13 +342,13 @@ class QueuedCaller:
             " " + phrases.say("agent_whisper_topic", topic=phrases.data["topics"][topic]) if topic else "")
         to_agent = Speaker(port, session.voice)
         to_agent.say([text], "agent_whisper")
-        session.record.add("agent_whisper", agent=self.agent.id, text=text)
+        session.record.add(Kind.AGENT_WHISPER, agent=self.agent.id, text=text)
         await to_agent.played_out()
 
     def _agent_lost(self) -> None:
         """The agent hung up before the bridge: the caller keeps their place and waits again."""
         session = self.session
-        session.record.add("agent_lost", agent=self.agent.id)
+        session.record.add(Kind.AGENT_LOST, agent=self.agent.id)
         self.queues.finished(self.agent)
         self.legs.pop(self.agent_leg, None)
         self.agent, self.agent_leg = None, None

@@ -23,6 +23,7 @@ from voicebot.clock import ms
 from voicebot.config import Tenant
 from voicebot.dialogue.runtime import BotReply
 from voicebot.knowledge.phrasebook import phrasebook
+from voicebot.timeline import Kind
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class CallSession:
             await self._converse()
         except Exception:
             logger.exception("call %s failed", self.call_id)
-            self.record.add("error")
+            self.record.add(Kind.ERROR)
             self.phone.hang_up()
         finally:
             await self._close()
@@ -137,7 +138,7 @@ class CallSession:
                 self.quiet_since = time.monotonic()
                 await self._answering(self._on_utterance(event))
             case Partial(text=text):
-                self.record.add("partial", text=text)
+                self.record.add(Kind.PARTIAL, text=text)
             case RecognizerFailed(why=why):
                 await self._on_recognizer_failed(why)
             case KeyPressed(digit=digit):
@@ -147,7 +148,7 @@ class CallSession:
                 self._on_transfer_status(event)
             case HungUp():
                 by = "bot" if self.status.over else "caller"
-                self.record.add("hangup", by=by, **(self._cut_off() if by == "caller" else {}))
+                self.record.add(Kind.HANGUP, by=by, **(self._cut_off() if by == "caller" else {}))
                 self.ended = True
 
     def _hold_text_turns(self) -> None:
@@ -168,7 +169,7 @@ class CallSession:
         self.status.to(CallState.TALKING)
         self.listener = self.services.ear.listen(self.tenant, port.heard, self._from_listener,
                                                  name=f"listen-{self.call_id[:8]}")
-        self.record.add("answered")
+        self.record.add(Kind.ANSWERED)
         self.say([self.tenant.greeting], "greeting")
 
     def _on_barge_in(self, at: float) -> None:
@@ -178,7 +179,7 @@ class CallSession:
         if self.speaker.busy:
             cut_off = self._cut_off()
             dropped = self.speaker.interrupt()
-            self.record.add("barge_in", stop_ms=ms(time.monotonic() - at), dropped_ms=dropped * 20, **cut_off)
+            self.record.add(Kind.BARGE_IN, stop_ms=ms(time.monotonic() - at), dropped_ms=dropped * 20, **cut_off)
 
     def _cut_off(self) -> dict:
         return self.speaker.cut_off() if self.speaker else {}
@@ -188,21 +189,21 @@ class CallSession:
                   "asr_ms": ms(utterance.recognised_at - utterance.detected_at),
                   "speech_ms": utterance.speech_ms, "asr_busy_ms": utterance.asr_busy_ms}
         if self.queued is not None:
-            self.record.add("heard", text=utterance.text, **timing)
+            self.record.add(Kind.HEARD, text=utterance.text, **timing)
             await self.queued.utterance(utterance.text)
             return
         if not self.services.ear.hears(self.tenant.language):
-            self.record.add("heard", text=None, **timing)
+            self.record.add(Kind.HEARD, text=None, **timing)
             self.say([self.phrases.say("keypad_only"), self.phrases.keypad_menu(self.tenant.keypad_menu)], "keypad")
             return
-        self.record.add("heard", text=utterance.text, confidence=round(utterance.confidence, 3), **timing)
+        self.record.add(Kind.HEARD, text=utterance.text, confidence=round(utterance.confidence, 3), **timing)
         if not utterance.text:  # a noise the recogniser found no words in: not a turn
             return
         self.silences = 0
         await self._reply_to(utterance.text, None, utterance.ended_at)
 
     async def _on_key(self, digit: str) -> None:
-        self.record.add("dtmf", digit=digit)
+        self.record.add(Kind.DTMF, digit=digit)
         menu = self.tenant.keypad_menu
         if digit == "0":
             intent = "request_agent"
@@ -221,12 +222,12 @@ class CallSession:
 
     async def _on_recognizer_failed(self, why: str) -> None:
         """The caller is told, and handed to a person, rather than talking to a deaf line."""
-        self.record.add("error", where="recognizer", detail=why[:200])
+        self.record.add(Kind.ERROR, where="recognizer", detail=why[:200])
         if self.state != CallState.TALKING:
             return
         self._interrupt()
         reply = self.dialogue.technical_fault(self.tenant, "", f"call {self.call_id}: speech recognition failed: {why}")
-        self.record.add("bot", **reply.as_event())
+        self.record.add(Kind.BOT, **reply.as_event())
         await self._act_on(reply, time.monotonic())
 
     async def _reply_to(self, text: str, intent: Optional[str], heard_at: float) -> None:
@@ -238,7 +239,7 @@ class CallSession:
         reply: BotReply = await self.dialogue.handle(self.tenant, self.call_id, text, self.caller, intent,
                                                      queue_refusal=refusal)
         self.last_intent = reply.intent or self.last_intent
-        self.record.add("bot", **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
+        self.record.add(Kind.BOT, **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
         await self._act_on(reply, heard_at)
 
     async def _act_on(self, reply: BotReply, heard_at: float) -> None:
@@ -257,7 +258,7 @@ class CallSession:
 
     async def _on_silence(self) -> None:
         self.silences += 1
-        self.record.add("silence", count=self.silences)
+        self.record.add(Kind.SILENCE, count=self.silences)
         if self.silences == 1:
             self.say([self.phrases.say("still_there")], "reprompt")
         elif self.silences == 2:
@@ -274,7 +275,7 @@ class CallSession:
 
     def _first_audio(self, purpose: str, texts: List[str], heard_at: Optional[float]) -> None:
         self.dialogue.calls_first.release(self.call_id)
-        self.record.add("playing", purpose=purpose, text=" ".join(texts),
+        self.record.add(Kind.PLAYING, purpose=purpose, text=" ".join(texts),
                         **({"turn_ms": ms(time.monotonic() - heard_at)} if heard_at else {}))
 
     async def played_out(self) -> None:
@@ -295,7 +296,7 @@ class CallSession:
         callback then, except for a technical fault) gets an honest word and the conversation goes on."""
         refusal = self.services.queues.refusal(handoff["queue"])
         if refusal:
-            self.record.add("queue_refused", queue=handoff["queue"], reason=refusal)
+            self.record.add(Kind.QUEUE_REFUSED, queue=handoff["queue"], reason=refusal)
             self.say([self.phrases.say("agents_busy" if refusal == "no_agents" else "queue_full"),
                        self.phrases.say("transfer_failed")], "transfer_failed")
             return
@@ -308,7 +309,7 @@ class CallSession:
             await self.queued.run()
         except Exception:  # the caller is not left in silence: they can go on with the bot
             logger.exception("call %s: the queue failed", self.call_id)
-            self.record.add("error", where="queue")
+            self.record.add(Kind.ERROR, where="queue")
             self.queued.caller_gone()
             self.queued = None
             if not self.ended:
@@ -318,13 +319,13 @@ class CallSession:
     async def _transfer(self, handoff: dict) -> None:
         uri = self.tenant.handoff.transfer_uri
         if not uri:
-            self.record.add("transfer", ok=False, reason="no transfer_uri configured")
+            self.record.add(Kind.TRANSFER, ok=False, reason="no transfer_uri configured")
             self.say([self.phrases.say("transfer_failed")], "transfer_failed")
             return
         headers = context_headers(self.tenant, handoff, self.call_id, self.last_intent)
         if not self.status.to(CallState.TRANSFERRING):  # the caller hung up meanwhile
             return
-        self.record.add("transfer", uri=uri, headers=headers)
+        self.record.add(Kind.TRANSFER, uri=uri, headers=headers)
         try:
             await self.phone.refer(uri, headers)
         except PhoneError as error:
@@ -337,7 +338,7 @@ class CallSession:
             return
         if self.transfer_deadline:
             self.transfer_deadline.cancel()
-        self.record.add("transfer_result", code=status.code, **({"detail": status.detail} if status.detail else {}))
+        self.record.add(Kind.TRANSFER_RESULT, code=status.code, **({"detail": status.detail} if status.detail else {}))
         if 200 <= status.code < 300:
             self.status.to(CallState.TRANSFERRED)
             self.hang_up()

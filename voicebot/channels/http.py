@@ -32,6 +32,7 @@ from voicebot.dashboard.pages import dashboard, off_loop
 from voicebot.dialogue.priority import CallsFirst
 from voicebot.dialogue.runtime import MAX_UTTERANCE_CHARS, Dialogue
 from voicebot.store import CallRecord, RecordStore
+from voicebot.timeline import Kind
 
 # Text conversations have no hang-up: one quiet this long, or the least recently active beyond
 # this many, is over (its record ended, so it counts in the figures).
@@ -161,7 +162,7 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         tenant = line(line_id)
         nonce = uuid.uuid4().hex
         conversation_id = nonce + signature(nonce, tenant)
-        new_conversation(tenant, conversation_id).add("answered")
+        new_conversation(tenant, conversation_id).add(Kind.ANSWERED)
         close_quiet(conversations, time.time())
         return response.json({"conversation_id": conversation_id, "messages": [tenant.greeting]}, status=201)
 
@@ -188,10 +189,10 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         text = body["text"][:MAX_UTTERANCE_CHARS]
         record = open_conversation(tenant, conversation_id)
         async with text_turns.turn():  # a turn refused as busy leaves no trace: it is sent again
-            record.add("heard", text=text, source="text")
+            record.add(Kind.HEARD, text=text, source="text")
             started = time.monotonic()
             reply = await dialogue.handle(tenant, conversation_id, text, caller=caller)
-            record.add("bot", **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
+            record.add(Kind.BOT, **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
         if reply.ends_conversation:
             record.state = "ended"
             conversations.pop(conversation_id, None)

@@ -31,6 +31,7 @@ from voicebot.dialogue.versions import Versions
 from voicebot.store import RecordStore
 from voicebot.store.models import OUTCOMES
 from voicebot.store.record import NOT_TOPICS, REVIEW_REASONS, utcnow
+from voicebot.timeline import Kind
 
 HERE = Path(__file__).parent
 MAX_TRIED_CHARS = 500
@@ -327,7 +328,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
                     "municipality": _municipality_name(inst, stored["call"]["tenant"], stored["call"]["municipality"])}
         elif record is not None:
             turns = _conversation(record.events)
-            said = [e["municipality"] for e in record.events if e["event"] == "bot" and e.get("municipality")]
+            said = [e["municipality"] for e in record.events if e["event"] == Kind.BOT and e.get("municipality")]
             call = {"id": record.call_id, "tenant": record.tenant, "state": record.state,
                     "municipality": _municipality_name(inst, record.tenant, said[-1] if said else None)}
         else:
@@ -423,11 +424,11 @@ def _live(phone_line) -> dict:
 def _conversation(events: list) -> list:
     turns = []
     for event in events:
-        if event["event"] == "heard" and event.get("text"):
+        if event["event"] == Kind.HEARD and event.get("text"):
             turns.append({"who": "caller", "text": event["text"]})
-        elif event["event"] == "dtmf":
+        elif event["event"] == Kind.DTMF:
             turns.append({"who": "caller", "text": f"(key {event['digit']})"})
-        elif event["event"] == "bot":
+        elif event["event"] == Kind.BOT:
             turns.append({"who": "bot", "text": " ".join(event.get("texts") or []), "intent": event.get("intent")})
     return turns
 

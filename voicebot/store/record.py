@@ -13,17 +13,12 @@ from voicebot.knowledge.when import corrects
 from voicebot.privacy import ends_in_number, redact_across, redact_value
 from voicebot.store.models import Call, CallEvent, Turn
 from voicebot.store.writer import Write
+from voicebot.timeline import STORED_EVENTS, Kind
 
 if TYPE_CHECKING:
     from voicebot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
-
-# Timeline events that are not turns and not noise: kept as call_events rows.
-STORED_EVENTS = {"answered", "hangup", "error", "silence", "barge_in", "transfer", "transfer_result",
-                 "queue_refused", "queue_entered", "queue_position", "agent_ringing", "agent_alerting",
-                 "agent_missed", "queue_answered", "agent_whisper", "bridged", "agent_hung_up",
-                 "agent_lost", "queue_abandoned", "callback_offered", "callback_requested"}
 
 # Intents that say nothing about why someone called: never a call's topic.
 NOT_TOPICS = {"greet", "goodbye", "thank", "affirm", "deny", "nlu_fallback", "out_of_scope"}
@@ -60,11 +55,12 @@ class CallRecord:
     last_heard: Optional[dict] = field(default=None, repr=False)
     unlogged: Optional[dict] = field(default=None, repr=False)
 
-    def add(self, kind: str, **data) -> None:
-        event = {"t": round(time.time() - self.started, 3), "event": kind, **redact_value(data)}
-        if kind == "heard" and event.get("text"):
+    def add(self, kind: Kind, **data) -> None:
+        kind = Kind(kind)
+        event = {"t": round(time.time() - self.started, 3), "event": kind.value, **redact_value(data)}
+        if kind == Kind.HEARD and event.get("text"):
             self._heard(event)
-        elif kind == "bot":  # with --verbose: the conversation, already redacted
+        elif kind == Kind.BOT:  # with --verbose: the conversation, already redacted
             logger.info("%s %s bot: %s %s", self.tenant, self.call_id[:12], event.get("intent"), event.get("texts"))
         self.events.append(event)
         if self.journal:
@@ -140,20 +136,20 @@ class Journal:
             started_at=_at(record.started, 0), turns=0, worker=worker)))
 
     def add(self, event: dict) -> None:
-        kind = event["event"]
-        if kind == "heard" and event.get("text"):
+        kind = Kind(event["event"])
+        if kind == Kind.HEARD and event.get("text"):
             self.heard, self.heard_event = {
                 "source": event.get("source", "speech"), "text": event["text"],
                 "end_of_speech_ms": event.get("end_of_speech_ms"), "asr_ms": event.get("asr_ms")}, event
-        elif kind == "dtmf":
+        elif kind == Kind.DTMF:
             self.heard, self.heard_event = {"source": "keypad", "text": event["digit"]}, None
-        elif kind == "bot":
+        elif kind == Kind.BOT:
             self._turn(event)
-        elif kind == "playing" and event.get("turn_ms") is not None and self.seq:
+        elif kind == Kind.PLAYING and event.get("turn_ms") is not None and self.seq:
             self._update(Turn, {"turn_ms": event["turn_ms"]}, seq=self.seq)
-        elif kind == "barge_in" and event.get("during") == "answer":
+        elif kind == Kind.BARGE_IN and event.get("during") == "answer":
             self.talked_over = True
-        elif kind == "hangup" and event.get("during") == "answer":  # see CallSession._cut_off
+        elif kind == Kind.HANGUP and event.get("during") == "answer":  # see Speaker.cut_off
             self._doubt("hung_up")
         if kind in STORED_EVENTS:
             self._event(event)
@@ -241,18 +237,18 @@ class Journal:
 
     # -- the outcome
     def _follow_outcome(self, event: dict) -> None:
-        kind = event["event"]
-        result = {"queue_answered": "answered", "queue_abandoned": "abandoned", "queue_refused": "refused",
-                  "callback_requested": "callback"}.get(kind)
-        if kind == "transfer_result":
+        kind = Kind(event["event"])
+        result = {Kind.QUEUE_ANSWERED: "answered", Kind.QUEUE_ABANDONED: "abandoned", Kind.QUEUE_REFUSED: "refused",
+                  Kind.CALLBACK_REQUESTED: "callback"}.get(kind)
+        if kind == Kind.TRANSFER_RESULT:
             result = "transferred" if 200 <= event.get("code", 0) < 300 else "failed"
         if result:
             self.fields["queue_result"] = result
             if event.get("waited_s") is not None:
                 self.fields["waited_s"] = event["waited_s"]
             self._update(Call, dict(self.fields))
-        self.errors += kind == "error"
-        self.silences = event.get("count", self.silences) if kind == "silence" else self.silences
+        self.errors += kind == Kind.ERROR
+        self.silences = event.get("count", self.silences) if kind == Kind.SILENCE else self.silences
         self.called_back = self.called_back or result == "callback" or bool(event.get("callback"))
 
     def _outcome(self) -> str:

@@ -32,12 +32,13 @@ from voicebot.call.session import CallSession
 from voicebot.call.speaker import CachedVoice
 from voicebot.config import Installation, Tenant
 from voicebot.dialogue.runtime import Dialogue
-from voicebot.queue.registrar import Registrar
 from voicebot.queue.backend import QueueBackend
+from voicebot.queue.registrar import Registrar
 from voicebot.store import RecordStore
 from voicebot.telephony.media import FramePort
 from voicebot.telephony.sip import (SipError, SipStack, audio_active, dialled_user, header_value, local_account,
                                     pj_error_text, uri_user, with_headers)
+from voicebot.timeline import Kind
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class PhoneLine:
     def __init__(self, inst: Installation, dialogue: Dialogue, asr: Recognizers, prompts: PromptCache,
                  store: RecordStore, queues: QueueBackend, calls: LiveCalls, host: Optional[str] = None,
                  port: Optional[int] = None):
-        self.inst, self.asr, self.prompts, self.store, self.queues, self.live = inst, asr, prompts, store, queues, calls
+        self.inst, self.prompts, self.queues, self.live = inst, prompts, queues, calls
         sip = inst.settings.sip
         self.stack = SipStack(host or sip.host, sip.port if port is None else port, sip.transports,
                               sip.codecs, self._make_account, self._hang_up_all, user_agent="voicebot")
@@ -165,10 +166,6 @@ class PhoneLine:
         ear = RecognizingEar(inst.settings, asr, self.decoder, detector_factory(inst.settings.audio))
         self.services = CallServices(inst.settings, dialogue, self.queues, store, ear, self._voice)
         self.closing = False
-
-    @property
-    def dialogue(self) -> Dialogue:
-        return self.services.dialogue
 
     def _voice(self, tenant: Tenant) -> CachedVoice:
         return CachedVoice(self.prompts, Synthesizer(voice_for(tenant), self.inst.settings.audio.words_per_minute))
@@ -237,7 +234,7 @@ class PhoneLine:
             call.answer(answer)
         except pj.Error as error:
             logger.warning("could not answer %s: %s", call.sip_call_id, error.info())
-            call.session.record.add("error", where="answer")
+            call.session.record.add(Kind.ERROR, where="answer")
             self.live.end(call.sip_call_id)
             self.calls.pop(call.sip_call_id)
             call.session = None

@@ -1,0 +1,44 @@
+"""The kinds of event on a call's timeline (CallRecord.add), in one place: what the call layer and
+the text channel write, and what the journal, the metrics and the dashboard read back. A str
+enum: a kind is stored and sent as its value, and compares equal to it when read back."""
+
+import enum
+
+
+class Kind(str, enum.Enum):
+    # Turns (rows of the turns table, not of call_events)
+    HEARD = "heard"  # the caller's words (text None on a keypad-only line), with recognition timings
+    DTMF = "dtmf"  # a key (digit)
+    BOT = "bot"  # the dialogue's reply: intent, confidence, entities, texts, handoff, hangup, callback
+    PLAYING = "playing"  # a reply's first audio is queued (purpose, text; turn_ms from the caller's end of speech)
+    PARTIAL = "partial"  # the streaming recogniser's words so far: in memory only
+    # The call
+    ANSWERED = "answered"
+    HANGUP = "hangup"  # by caller or bot; during: the reply the caller cut short
+    ERROR = "error"  # where, detail
+    SILENCE = "silence"  # count: no speech for audio.silence_timeout_s, the nth time
+    BARGE_IN = "barge_in"  # stop_ms, dropped_ms, during
+    TRANSFER = "transfer"  # uri and headers of a REFER, or ok False with the reason
+    TRANSFER_RESULT = "transfer_result"  # code (detail)
+    # The bot's own queue
+    QUEUE_REFUSED = "queue_refused"  # queue, reason (no_agents, full)
+    QUEUE_ENTERED = "queue_entered"  # queue, position, expected_wait_s
+    QUEUE_POSITION = "queue_position"  # position, expected_wait_s: announced
+    AGENT_RINGING = "agent_ringing"  # agent, leg, handoff_ms
+    AGENT_ALERTING = "agent_alerting"  # leg, handoff_ms: the agent's phone rings (180)
+    AGENT_MISSED = "agent_missed"  # agent, why
+    QUEUE_ANSWERED = "queue_answered"  # queue, agent, waited_s
+    AGENT_WHISPER = "agent_whisper"  # agent, text: said in the agent's ear only
+    BRIDGED = "bridged"  # agent, two_way_ms
+    AGENT_HUNG_UP = "agent_hung_up"  # agent
+    AGENT_LOST = "agent_lost"  # agent: hung up before the bridge; the caller waits again
+    QUEUE_ABANDONED = "queue_abandoned"  # queue, waited_s
+    CALLBACK_OFFERED = "callback_offered"  # queue
+    CALLBACK_REQUESTED = "callback_requested"  # queue, number_ending, waited_s
+    # Written by the store for a call that a stopped worker left open
+    WORKER_LOST = "worker_lost"  # worker
+
+
+TURN_EVENTS = {Kind.HEARD, Kind.DTMF, Kind.BOT, Kind.PLAYING, Kind.PARTIAL}
+# Timeline events that are not turns and not noise: kept as call_events rows.
+STORED_EVENTS = set(Kind) - TURN_EVENTS - {Kind.WORKER_LOST}
