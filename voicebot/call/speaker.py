@@ -72,12 +72,10 @@ class Speaker:
         return self.port.stop_playback()
 
     async def played_out(self) -> None:
-        """Until everything said so far has been sent (or the speaker is closed)."""
-        if self.task:
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+        """Until everything said so far has been sent (or the speaker is closed). Cancelling the
+        wait does not cancel the speech: interrupt() does."""
+        if self.task and not self.task.done():
+            await asyncio.wait([self.task])
         while self.port.playing and not self.closed:
             await asyncio.sleep(0.05)
 
