@@ -11,6 +11,7 @@ import pytest
 from voicebot.call.events import AgentAlerting, AgentAnswered, AgentHungUp, AgentMedia, KeyPressed, MediaReady, TransferStatus
 from voicebot.call.services import CallServices
 from voicebot.call.session import CallSession
+from voicebot.call.speaker import Speaker
 from voicebot.call.state import CallState, CallStatus
 from voicebot.config import load_installation
 from voicebot.config.settings import Agent
@@ -19,7 +20,7 @@ from voicebot.dialogue.runtime import Dialogue
 from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.queue.factory import queue_service
 from voicebot.store import RecordStore
-from voicebot.testing.call_edges import FakePhone, FakePort, FakeVoice, ScriptedEar, ScriptedRasa
+from voicebot.testing.call_edges import WORD_MS, FakePhone, FakePort, FakeVoice, ScriptedEar, ScriptedRasa
 
 KOMMUNE, CITY = "demo-kommune", "demo-city"
 QUEUE = "demo-kommune-borgerservice"
@@ -51,14 +52,15 @@ def scaled(settings, agent: bool):
 class Call:
     """One call's world: the product's session between the fakes."""
 
-    def __init__(self, inst, store, line: str, replies: dict, phone: FakePhone = None, agent: bool = True):
+    def __init__(self, inst, store, line: str, replies: dict, phone: FakePhone = None, agent: bool = True,
+                 tick_s: float = 0.001):
         self.tenant = inst.tenant(line)
         self.settings = scaled(inst.settings, agent)
         self.phrases = phrasebook(self.tenant.language)
         self.rasa, self.ear, self.voice = ScriptedRasa(replies), ScriptedEar(), FakeVoice()
         self.phone = phone or FakePhone()
         self.inst, self.store = inst, store
-        self.ports = []
+        self.ports, self.tick_s = [], tick_s
 
     async def __aenter__(self) -> "Call":
         self.queues = queue_service(self.settings)
@@ -83,7 +85,7 @@ class Call:
             port.close()
 
     def new_port(self) -> FakePort:
-        self.ports.append(FakePort())
+        self.ports.append(FakePort(self.tick_s))
         return self.ports[-1]
 
     def said(self, text: str) -> bool:
@@ -196,6 +198,34 @@ def test_an_agent_who_hangs_up_before_the_bridge_puts_the_caller_back_in_the_que
     run(scenario)
 
 
+def test_the_apology_for_a_lost_agent_is_heard_to_its_end(installation, store):
+    """The agent answers and hangs up while the announcements wait for their next turn: the
+    caller hears the apology whole, not cut off by the position from the loop before."""
+    async def scenario():
+        async with Call(installation, store, KOMMUNE, {"/request_agent": handoff("/request_agent", QUEUE)},
+                        tick_s=0.005) as call:  # speech at 4x real time: the apology lasts most of a second
+            call.session.event(KeyPressed("0"))
+            await call.until(lambda: call.events("agent_missed"))  # no answer: the desk is paused
+            await call.until(lambda: call.events("queue_position"))  # the announcements' loop now sleeps
+            call.queues.set_available("desk", True)
+            await call.until(lambda: len(call.phone.agent_calls) == 2)
+            call.session.event(AgentAnswered("leg-2"))
+            await call.until(lambda: call.session.state == CallState.WITH_AGENT)
+            call.session.event(AgentHungUp("leg-2", 200))
+            await call.until(lambda: call.events("agent_lost"))
+            apology = call.phrases.say("queue_agent_lost")
+            lost_at = call.events("agent_lost")[0]["t"]
+            positions = lambda: [e for e in call.events("queue_position") if e["t"] > lost_at]
+            await call.until(lambda: len(positions()) >= 2)
+            playing = [e for e in call.events("playing") if e["t"] >= lost_at]
+            assert [e["purpose"] for e in playing[:2]] == ["queue_agent_lost", "queue_position"], playing
+            lasts_s = len(apology.split()) * WORD_MS / 1000 / 4
+            assert playing[1]["t"] - playing[0]["t"] >= 0.9 * lasts_s, playing
+            # one announcements' loop, not the old one beside a new one
+            assert positions()[1]["t"] - positions()[0]["t"] >= call.settings.queues[QUEUE].announce_every_s
+    run(scenario)
+
+
 def test_a_caller_in_the_queue_can_ask_for_a_callback_on_the_keypad(installation, store):
     async def scenario():
         phone = FakePhone(unreachable=True)  # the desk cannot be called: the caller waits
@@ -284,3 +314,18 @@ def test_a_call_state_changes_only_as_its_table_allows():
     transferred = CallStatus("c2")
     assert transferred.to(CallState.TALKING) and transferred.to(CallState.TRANSFERRING)
     assert transferred.to(CallState.TRANSFERRED) and not transferred.to(CallState.ENDED) and transferred.over
+
+
+def test_an_interrupted_speaker_says_nothing_more_of_any_reply_it_had_queued():
+    async def scenario():
+        port, voice = FakePort(), FakeVoice()
+        speaker = Speaker(port, voice)
+        speaker.say(["One. Two. Three. Four."], "answer")
+        speaker.say(["Five. Six."], "answer")  # waits for the first
+        await Call.until(lambda: voice.said)
+        speaker.interrupt()
+        said = list(voice.said)
+        await asyncio.sleep(0.05)
+        assert voice.said == said and said == ["One."] and not port.playing and not speaker.busy
+        port.close()
+    run(scenario)

@@ -56,6 +56,7 @@ class QueuedCaller:
         self.agent_leg: Optional[str] = None
         self.bridged = False
         self.tasks: List[asyncio.Task] = []  # hold music, announcements, callback, connecting
+        self.announcer: Optional[asyncio.Task] = None  # the one loop of position announcements
         self.done = asyncio.Event()
         self.failure: Optional[BaseException] = None
 
@@ -69,10 +70,8 @@ class QueuedCaller:
         self.session.status.to(CallState.QUEUED)
         try:
             await self.session.played_out()  # the handoff sentence; agents already ring
-            if self.agent is None:
-                self.music_started = True
-                self._start(self._hold_music())
-                self._start(self._announcements())
+            if self.agent is None and not self.music_started:
+                self._wait_on_hold()
             await self.done.wait()
         finally:
             for task in self.tasks:
@@ -130,6 +129,17 @@ class QueuedCaller:
                 speaker.play(chunk)
             await asyncio.sleep(0.2)
 
+    def _wait_on_hold(self, opening: Optional[str] = None) -> None:
+        """Hold music (once) and the announcements, (re)started. One announcement loop at a time:
+        a second would interrupt the first's sentence (a lost agent's apology cut off by the old
+        loop's position)."""
+        if not self.music_started:
+            self.music_started = True
+            self._start(self._hold_music())
+        if self.announcer is not None:
+            self.announcer.cancel()
+        self.announcer = self._start(self._announcements(opening))
+
     async def _announcements(self, opening: Optional[str] = None) -> None:
         """Position, expected wait and the callback key, every announce_every_s; once, past
         max_wait_s, an apology and the callback offer."""
@@ -165,10 +175,11 @@ class QueuedCaller:
         finally:
             self.announcing = False
 
-    def _start(self, coroutine) -> None:
+    def _start(self, coroutine) -> asyncio.Task:
         task = asyncio.ensure_future(coroutine)
         task.add_done_callback(self._check)
         self.tasks.append(task)
+        return task
 
     def _check(self, task: asyncio.Task) -> None:
         """A part of the queue that fails must not leave the caller in silence."""
@@ -357,7 +368,7 @@ class QueuedCaller:
             return
         session.status.to(CallState.QUEUED)
         self.queues.join(self.waiter, again=True)
-        self._start(self._announcements(opening=session.phrases.say("queue_agent_lost")))
+        self._wait_on_hold(opening=session.phrases.say("queue_agent_lost"))
 
     def _end_agent_call(self) -> None:
         if self.agent is not None:

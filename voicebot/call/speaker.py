@@ -38,7 +38,8 @@ class Speaker:
 
     def __init__(self, port, voice: Voice, on_first_audio: FirstAudio = lambda *_: None):
         self.port, self.voice, self.on_first_audio = port, voice, on_first_audio
-        self.task: Optional[asyncio.Task] = None
+        self.task: Optional[asyncio.Task] = None  # the last reply, which follows the ones before it
+        self.saying: List[asyncio.Task] = []  # replies not yet done, the last one included
         self.purpose: Optional[str] = None  # of the reply being said ("answer", "greeting", ...)
         self.said_at_frame: Optional[int] = None  # its own words are out once the port has sent this many frames
         self.closed = False
@@ -51,6 +52,7 @@ class Speaker:
     def say(self, texts: List[str], purpose: str, heard_at: Optional[float] = None) -> None:
         previous = self.task
         self.task = asyncio.ensure_future(self._say(texts, purpose, heard_at, previous))
+        self.saying = [task for task in self.saying if not task.done()] + [self.task]
 
     async def _say(self, texts: List[str], purpose: str, heard_at: Optional[float], previous) -> None:
         if previous and not previous.done():
@@ -67,9 +69,15 @@ class Speaker:
 
     def interrupt(self) -> int:
         """Stop now: nothing more is rendered, nothing queued is sent. Returns the frames dropped."""
-        if self.task:
-            self.task.cancel()
+        self._cancel_all()
         return self.port.stop_playback()
+
+    def _cancel_all(self) -> None:
+        """Every reply still to be said, not only the last: cancelling a reply that waits for the
+        one before it does not cancel that one."""
+        for task in self.saying:
+            task.cancel()
+        self.saying = []
 
     async def played_out(self) -> None:
         """Until everything said so far has been sent (or the speaker is closed). Cancelling the
@@ -99,8 +107,7 @@ class Speaker:
 
     def close(self) -> None:
         self.closed = True
-        if self.task:
-            self.task.cancel()
+        self._cancel_all()
 
 
 def _sentences(texts: List[str]) -> List[str]:
