@@ -31,16 +31,32 @@ def inbox_file(inst: Installation, lang: str) -> Path:
 
 
 def add_example(inst: Installation, lang: str, intent: str, text: str) -> bool:
-    """Add `text` as an example of `intent`; False if it is one already. An example of another
-    intent is refused (training would refuse it too), and so is a held-out sentence."""
-    text = " ".join(text.split())
-    if normalise(text) in {normalise(held) for _, held in load_heldout(inst, lang)}:
-        raise ConfigError(f"{text!r} is a held-out sentence, which judges new models: no model may learn from it")
-    for example in load_nlu(inst, lang).intent_examples:
-        if normalise(example.get("text")) == normalise(text):
-            if example.get("intent") == intent:
-                return False
-            raise ConfigError(f"{text!r} is already an example of {example.get('intent')!r}")
+    """Add `text` as an example of `intent`; False if it is one already."""
+    return bool(add_examples(inst, lang, intent, [text]))
+
+
+def add_examples(inst: Installation, lang: str, intent: str, texts: List[str]) -> List[str]:
+    """Add each text as an example of `intent`; returns those that were not examples already. An
+    example of another intent is refused (training would refuse it too), and so is a held-out
+    sentence. The language's data is read once: Rasa's loader takes a second or more on 2 cores."""
+    held = {normalise(text) for _, text in load_heldout(inst, lang)}
+    known = {normalise(e.get("text")): e.get("intent") for e in load_nlu(inst, lang).intent_examples}
+    added = []
+    for text in (" ".join(t.split()) for t in texts):
+        key = normalise(text)
+        if key in held:
+            raise ConfigError(f"{text!r} is a held-out sentence, which judges new models: no model may learn from it")
+        if known.get(key, intent) != intent:
+            raise ConfigError(f"{text!r} is already an example of {known[key]!r}")
+        if key not in known:
+            known[key] = intent
+            added.append(text)
+    if added:
+        _append_to_inbox(inst, lang, intent, added)
+    return added
+
+
+def _append_to_inbox(inst: Installation, lang: str, intent: str, texts: List[str]) -> None:
     path = inbox_file(inst, lang)
     data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     data = data or {"version": "3.1", "nlu": []}
@@ -48,10 +64,9 @@ def add_example(inst: Installation, lang: str, intent: str, text: str) -> bool:
     if block is None:
         block = {"intent": intent, "examples": ""}
         data["nlu"].append(block)
-    block["examples"] += f"- {text}\n"
+    block["examples"] += "".join(f"- {text}\n" for text in texts)
     path.write_text("# Examples trainers assigned in the dashboard's review inbox.\n"
                     + yaml.dump(data, Dumper=_BlockDumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return True
 
 
 def normalise(text: str) -> str:

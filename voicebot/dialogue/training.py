@@ -1,5 +1,6 @@
 """Train one Rasa model per language, only when its inputs changed."""
 
+import functools
 import hashlib
 import logging
 import time
@@ -42,10 +43,17 @@ def load_heldout(inst: Installation, lang: str) -> List[Tuple[str, str]]:
 
 
 def load_nlu(inst: Installation, lang: str):
-    """All NLU examples of a language as one Rasa TrainingData."""
+    """All NLU examples of a language as one Rasa TrainingData (read-only: it is shared). Read
+    again only when a file changed, since a topic's page reads every language's."""
+    stamps = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in nlu_files(inst, lang))
+    return _load_nlu_files(stamps)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_nlu_files(stamps: Tuple[Tuple[str, int, int], ...]):
     from rasa.shared.nlu.training_data.loading import load_data
 
-    parts = [load_data(str(p)) for p in nlu_files(inst, lang)]
+    parts = [load_data(path) for path, _, _ in stamps]
     return parts[0].merge(*parts[1:])
 
 

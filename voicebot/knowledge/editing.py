@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from voicebot.config import ConfigError, Installation, load_installation
-from voicebot.dialogue.examples import add_example, examples_by_intent, normalise
+from voicebot.dialogue.examples import add_examples, examples_by_intent, normalise
 from voicebot.dialogue.training import heldout_path, nlu_files
 
 _edits = threading.Lock()  # one edit at a time: each reads, writes and checks its files whole
@@ -113,7 +113,7 @@ class TopicEditor:
         inst = self.installation()
         self._known(inst, topic_id)
         with _edits:
-            return [" ".join(text.split()) for text in texts if add_example(inst, lang, topic_id, text)]
+            return add_examples(inst, lang, topic_id, texts)
 
     def remove_example(self, topic_id: str, lang: str, text: str) -> bool:
         """Take `text` out of the topic's examples, in whichever file of the language it is."""
