@@ -2,6 +2,7 @@
 register with digest authentication, the test caller as the citizen, the bot in between."""
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -218,11 +219,13 @@ def test_an_agent_hanging_up_during_the_whisper_puts_the_caller_back_in_the_queu
     desk = subprocess.Popen(["sipp", "-sf", str(SCENARIOS / "agent_hangs_up.xml"), "-i", "127.0.0.1",
                              "-p", str(queue_bot.desk_port), "-mi", "127.0.0.1", "-mp", str(free_port()),
                              "-m", "1", "-nostdin", "-timeout", "60s", "-trace_err",
-                             "-error_file", str(tmp_path / "sipp_errors.log")],
+                             "-error_file", str(tmp_path / "sipp_errors.log"),
+                             "-trace_msg", "-message_file", str(tmp_path / "sipp_messages.log")],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         queue_bot.set_state("desk", "available")
-        timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "14", timeout=40)
+        timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "14",
+                              "--from", "+4512345678", timeout=40)
         assert desk.wait(10) == 0, desk.stdout.read()[-3000:]
     finally:
         desk.kill()
@@ -234,3 +237,6 @@ def test_an_agent_hanging_up_during_the_whisper_puts_the_caller_back_in_the_queu
     assert "queue_agent_lost" in [e.get("purpose") for e in events(record, "playing")]
     assert "queue_position" in after or "agent_ringing" in after  # still queued
     assert timeline["hung_up_by"] == "caller"
+    # The agent's phone showed who was calling: the citizen's number, and the line they rang.
+    invite = (tmp_path / "sipp_messages.log").read_text(errors="replace")
+    assert re.search(r'^From: "Demo Kommune[^"]*: \+4512345678" <sip:\+4512345678@127\.0\.0\.1', invite, re.M), invite[:2000]

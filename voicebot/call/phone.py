@@ -2,11 +2,33 @@
 
 The SIP adapter (voicebot.telephony.line.SipPhone) does it with pjsua2; tests use a fake."""
 
-from typing import Dict, Protocol
+import re
+from dataclasses import dataclass
+from typing import Dict, Optional, Protocol
 
 
 class PhoneError(Exception):
     """The network could not do it (an agent's address that cannot be called, a REFER refused)."""
+
+
+@dataclass(frozen=True)
+class ShownAs:
+    """Who the agent's phone shows as calling: the citizen's number and the line they rang."""
+
+    number: Optional[str]  # as caller ID gave it; None when withheld
+    line: str  # the line's name (and the municipality's, on a shared line)
+
+    @property
+    def user(self) -> str:
+        """The number as a SIP URI's user part: digits and a leading +, or "anonymous"."""
+        digits = re.sub(r"[^\d+]", "", self.number or "")[:20]
+        return digits if re.fullmatch(r"\+?\d{2,}", digits) else "anonymous"
+
+    @property
+    def display(self) -> str:
+        """A quoted display name's text: no quotes, backslashes or control characters."""
+        shown = f"{self.line}: {self.user}" if self.user != "anonymous" else f"{self.line}: number withheld"
+        return re.sub(r'["\\\x00-\x1f\x7f]', "", shown)[:80]
 
 
 class Phone(Protocol):
@@ -16,8 +38,8 @@ class Phone(Protocol):
     async def refer(self, uri: str, headers: Dict[str, str]) -> None:
         """Blind transfer to uri, the context in headers; TransferStatus events follow. PhoneError."""
 
-    async def call_agent(self, uri: str, headers: Dict[str, str]) -> str:
-        """Ring an agent for this caller; the leg's id (its events follow). PhoneError."""
+    async def call_agent(self, uri: str, headers: Dict[str, str], shown_as: ShownAs) -> str:
+        """Ring an agent for this caller, shown as `shown_as`; the leg's id (its events follow). PhoneError."""
 
     def drop_agent(self, leg: str) -> None:
         """Hang up an agent leg unless it is gone already."""

@@ -17,7 +17,7 @@ from voicebot.audio.format import RATE
 from voicebot.audio.hold_music import hold_music
 from voicebot.call.events import (AgentAlerting, AgentAnswered, AgentHungUp, AgentMedia, CallEvent, HungUp,
                                   KeyPressed)
-from voicebot.call.phone import PhoneError
+from voicebot.call.phone import PhoneError, ShownAs
 from voicebot.call.speaker import Speaker
 from voicebot.call.state import CallState
 from voicebot.clock import ms
@@ -45,6 +45,8 @@ class QueuedCaller:
         self.queues = session.services.queues
         self.queue_id = handoff["queue"]
         self.settings = self.queues.queue(self.queue_id)
+        municipality = session.tenant.municipalities.get(handoff.get("municipality") or "")
+        self.shown_as = ShownAs(session.caller, municipality.name if municipality else session.tenant.name)
         self.waiter = Waiter(session.call_id, session.tenant.id, self.queue_id, self.ring,
                              on_answered=self._answered)
         self.music_at = 0
@@ -259,7 +261,7 @@ class QueuedCaller:
         try:
             for agent in agents:
                 try:
-                    leg_id = await self.phone.call_agent(agent.uri, headers)
+                    leg_id = await self.phone.call_agent(agent.uri, headers, self.shown_as)
                 except PhoneError as error:  # an address that cannot be called
                     self._missed(result, agent, f"unreachable: {error}")
                     continue

@@ -26,7 +26,7 @@ from voicebot.call.ear import RecognizingEar
 from voicebot.call.live import LiveCalls
 from voicebot.call.events import (AgentAlerting, AgentAnswered, AgentHungUp, AgentMedia, HungUp, KeyPressed,
                                   MediaReady, TransferStatus)
-from voicebot.call.phone import PhoneError
+from voicebot.call.phone import PhoneError, ShownAs
 from voicebot.call.services import CallServices
 from voicebot.call.session import CallSession
 from voicebot.call.speaker import CachedVoice
@@ -123,9 +123,9 @@ class SipPhone:
         except pj.Error as error:
             raise PhoneError(error.info()) from error
 
-    async def call_agent(self, uri: str, headers: Dict[str, str]) -> str:
+    async def call_agent(self, uri: str, headers: Dict[str, str], shown_as: ShownAs) -> str:
         try:
-            return await self.line.sip(self.line.call_agent, self.call_id, uri, headers)
+            return await self.line.sip(self.line.call_agent, self.call_id, uri, headers, shown_as)
         except (pj.Error, SipError) as error:
             raise PhoneError(pj_error_text(error)) from error
 
@@ -300,15 +300,18 @@ class PhoneLine:
         if call is not None:
             call.xfer(refer_target(uri, headers), with_headers(headers))
 
-    def call_agent(self, caller_id: str, uri: str, headers: Dict[str, str]) -> str:
-        """Ring an agent for a queued caller; returns the leg's Call-ID (pj.Error if it cannot)."""
+    def call_agent(self, caller_id: str, uri: str, headers: Dict[str, str], shown_as: ShownAs) -> str:
+        """Ring an agent for a queued caller; returns the leg's Call-ID (pj.Error if it cannot). The
+        INVITE's From shows the citizen's number and line, as any softphone displays them."""
         session = self.live.get(caller_id)
         if session is None:
             raise SipError("the caller has gone")
         leg = AgentLeg(self, self.stack.account, pj.PJSUA_INVALID_ID)
         leg.session = session
         self.stack.media_setup()
-        leg.makeCall(uri, with_headers(headers))
+        call = with_headers(headers)
+        call.txOption.localUri = f'"{shown_as.display}" <sip:{shown_as.user}@{self.stack.host}:{self.stack.port}>'
+        leg.makeCall(uri, call)
         info = leg.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:  # failed at once: already forgotten
             raise SipError(f"{uri}: {info.lastStatusCode} {info.lastReason}")

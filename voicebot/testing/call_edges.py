@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional
 
 from voicebot.audio.listener import BargeIn, SpeechStarted, Utterance
 from voicebot.call.events import HungUp
-from voicebot.call.phone import PhoneError
+from voicebot.call.phone import PhoneError, ShownAs
 from voicebot.telephony.media import SendQueue
 
 WORD_MS = 200  # how long the fake voice takes per word
@@ -89,6 +89,7 @@ class FakePhone:
         self.hung_up = False
         self.refers: List[tuple] = []
         self.agent_calls: List[tuple] = []
+        self.shown_as: Optional[ShownAs] = None  # who the last agent call showed as calling
         self.dropped: List[str] = []
         self.bridged: List[str] = []
         self.released = asyncio.Event()
@@ -103,10 +104,11 @@ class FakePhone:
             raise PhoneError(self.refuse_refer)
         self.refers.append((uri, headers))
 
-    async def call_agent(self, uri: str, headers: Dict[str, str]) -> str:
+    async def call_agent(self, uri: str, headers: Dict[str, str], shown_as: ShownAs) -> str:
         if self.unreachable:
             raise PhoneError(f"{uri}: 404 Not Found")
         self.agent_calls.append((uri, headers))
+        self.shown_as = shown_as
         return f"leg-{len(self.agent_calls)}"
 
     def drop_agent(self, leg: str) -> None:
