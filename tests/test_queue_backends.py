@@ -14,7 +14,7 @@ from voicebot.queue.backend import QueueBackend
 from voicebot.queue.factory import queue_service
 from voicebot.queue.local import LocalQueue
 from voicebot.queue.model import AgentState, RingResult, Waiter
-from voicebot.queue.redis_queue import RedisQueue
+from voicebot.queue.redis_queue import PREFIX, RedisQueue
 
 # What the rest of the bot calls (voicebot/telephony, channels/http.py, dashboard, cli/).
 SURFACE = {"start", "stop", "queue", "registered", "set_available", "finished", "refusal", "join", "is_waiting",
@@ -22,10 +22,10 @@ SURFACE = {"start", "stop", "queue", "registered", "set_available", "finished", 
 ATTRIBUTES = {"agents", "clock", "live_calls", "calls_elsewhere"}
 
 
-def settings(redis_url=None) -> Settings:
+def settings(redis_url=None, wrap_up_s=0) -> Settings:
     return Settings.parse_obj({
         "queue_redis_url": redis_url,
-        "queues": {"q": {"name": "Q", "wrap_up_s": 0, "ring_timeout_s": 5}},
+        "queues": {"q": {"name": "Q", "wrap_up_s": wrap_up_s, "ring_timeout_s": 5}},
         "agents": {"a": {"name": "A", "uri": "sip:a@192.0.2.1", "queues": ["q"]}}})
 
 
@@ -40,10 +40,10 @@ async def until(condition, timeout: float = 5.0, what: str = ""):
 def make_backend(request):
     """A function that builds the backend (on the running loop) and says when it is ready."""
     if request.param == "local":
-        return lambda: queue_service(settings())
+        return lambda **options: queue_service(settings(**options))
     url = request.getfixturevalue("redis_server").url
     redis.Redis.from_url(url).flushall()
-    return lambda: queue_service(settings(url))
+    return lambda **options: queue_service(settings(url, **options))
 
 
 def test_the_interface_is_what_the_application_uses_and_both_backends_implement_it():
@@ -97,6 +97,47 @@ def test_a_callers_story_is_the_same_on_either_backend(make_backend):
             assert (figures["entered"], figures["answered"], figures["abandoned"]) == (2, 1, 1)
             if isinstance(queues, RedisQueue):  # told through Redis all along, not queued locally
                 assert queues.snapshot()["shared"] and queues.agents["a"].answered == 1
+        finally:
+            queues.stop()
+            if isinstance(queues, RedisQueue):
+                await queues.close()
+    asyncio.run(scenario())
+
+
+def test_an_agent_pauses_with_a_reason_and_ends_a_wrap_up_early_on_either_backend(make_backend):
+    async def scenario():
+        queues = make_backend(wrap_up_s=60)  # a long wrap-up, which the agent ends sooner
+        queues.start()
+        try:
+            if isinstance(queues, RedisQueue):
+                await until(lambda: queues.shared, what="shared mode")
+            agent = queues.agents["a"]
+            queues.set_available("a", False, "meeting")
+            assert (agent.state, agent.reason) == (AgentState.PAUSED, "meeting")
+            queues.set_available("a", False, "break")  # still paused, for another reason
+            assert (agent.state, agent.reason) == (AgentState.PAUSED, "break")
+            if isinstance(queues, RedisQueue):  # the other workers read the same
+                stored = redis.Redis.from_url(queues.url, decode_responses=True)
+                await until(lambda: stored.hget(f"{PREFIX}agent:a", "reason") == "break", what="reason shared")
+            queues.set_available("a", True)
+            assert agent.state == AgentState.AVAILABLE and agent.reason == ""
+
+
+            async def ring(agents, timeout):
+                return RingResult(agents[0])
+            caller = Waiter("call-1", "city", "q", ring)
+            queues.join(caller)
+            await until(lambda: agent.state == AgentState.BUSY, what="answered")
+            if isinstance(queues, RedisQueue):
+                await until(lambda: stored.hget(f"{PREFIX}agent:a", "state") == "busy", what="busy shared")
+            queues.finished(agent)
+            assert agent.state == AgentState.WRAP_UP
+            if isinstance(queues, RedisQueue):
+                await until(lambda: stored.hget(f"{PREFIX}agent:a", "state") == "wrap_up", what="wrap-up shared")
+            queues.set_available("a", True)
+            assert agent.state == AgentState.AVAILABLE
+            if isinstance(queues, RedisQueue):
+                await until(lambda: stored.hget(f"{PREFIX}agent:a", "state") == "available", what="shared")
         finally:
             queues.stop()
             if isinstance(queues, RedisQueue):

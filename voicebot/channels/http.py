@@ -6,7 +6,7 @@ POST /lines/<line>/conversations                      channel, trainer -> {conve
 POST /lines/<line>/conversations/<id>/messages {text[, caller: channel only]} channel, trainer -> {messages, ...}
 GET  /lines                                           any role
 GET  /calls, GET /calls/<sip call id>                 operator, agent (the caller's whole number: agent only)
-GET  /queues; POST /agents/<id>/state {"state": "available"|"paused"}   operator, agent
+GET  /queues; POST /agents/<id>/state {"state": "available"|"paused", "reason"}   operator, agent
 GET  /lines/<line>/callbacks (open callback requests, oldest first)     agent
 GET  /metrics                                         operator (Prometheus: authorization credentials_file)
 GET  /health                                          no token: says only whether the process answers
@@ -31,6 +31,7 @@ from voicebot.dashboard.auth import Logins
 from voicebot.dashboard.pages import dashboard, off_loop
 from voicebot.dialogue.priority import CallsFirst
 from voicebot.dialogue.runtime import MAX_UTTERANCE_CHARS, Dialogue
+from voicebot.queue.model import PAUSE_REASONS, PAUSED_BY_REQUEST
 from voicebot.store import CallRecord, RecordStore
 from voicebot.timeline import Kind
 
@@ -245,9 +246,12 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         if phone_line is None or agent_id not in phone_line.queues.agents:
             raise SanicException(f"no agent {agent_id!r}", status_code=404)
         body = request.json if request.body else None
-        if not isinstance(body, dict) or body.get("state") not in ("available", "paused"):
-            raise SanicException('send JSON like {"state": "available"} or {"state": "paused"}', status_code=400)
-        agent = phone_line.queues.set_available(agent_id, body["state"] == "available")
+        if (not isinstance(body, dict) or body.get("state") not in ("available", "paused")
+                or body.get("reason", PAUSED_BY_REQUEST) not in PAUSE_REASONS):
+            raise SanicException('send JSON like {"state": "available"} or {"state": "paused", "reason": '
+                                 f'one of {", ".join(PAUSE_REASONS)}}}', status_code=400)
+        agent = phone_line.queues.set_available(agent_id, body["state"] == "available",
+                                                body.get("reason", PAUSED_BY_REQUEST))
         return response.json(agent.as_dict(phone_line.queues.clock()))
 
     return app

@@ -10,7 +10,7 @@ import abc
 from typing import Callable, Dict, List, Optional
 
 from voicebot.config.settings import Queue
-from voicebot.queue.model import AgentStatus, Waiter
+from voicebot.queue.model import PAUSED_BY_REQUEST, AgentStatus, Waiter
 
 
 class QueueBackend(abc.ABC):
@@ -42,8 +42,9 @@ class QueueBackend(abc.ABC):
         """From the registrar: a softphone logged in (contact) or out (None)."""
 
     @abc.abstractmethod
-    def set_available(self, agent_id: str, available: bool) -> AgentStatus:
-        """An agent (or supervisor) pauses or resumes; a paused agent is not rung."""
+    def set_available(self, agent_id: str, available: bool, reason: str = PAUSED_BY_REQUEST) -> AgentStatus:
+        """An agent (or supervisor) pauses, with a reason, or resumes; a paused agent is not rung.
+        A wrap-up ends early by resuming."""
 
     @abc.abstractmethod
     def finished(self, agent: AgentStatus) -> None:

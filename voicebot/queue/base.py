@@ -16,7 +16,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from voicebot.config.settings import Queue, Settings
 from voicebot.queue.backend import QueueBackend
-from voicebot.queue.model import HOLD_TIME_WEIGHT, AgentState, AgentStatus, QueueStats, RingResult, Waiter
+from voicebot.queue.model import (HOLD_TIME_WEIGHT, PAUSED_BY_REQUEST, AgentState, AgentStatus, QueueStats,
+                                  RingResult, Waiter)
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class QueueBase(QueueBackend):
     def _on_registered(self, username: str, agent: Optional[AgentStatus], contact: Optional[str]) -> None:
         """A softphone logged in or out through this worker's registrar (agent None: not an agent's)."""
 
-    def _on_set_available(self, agent: AgentStatus, available: bool) -> None:
+    def _on_set_available(self, agent: AgentStatus, available: bool, reason: str) -> None:
         """A pause or resume was asked for (whether or not the state changed)."""
 
     def _on_wrap_up(self, agent: AgentStatus) -> None:
@@ -84,14 +85,14 @@ class QueueBase(QueueBackend):
             self.dispatch()
         self._on_registered(username, agent, contact)
 
-    def set_available(self, agent_id: str, available: bool) -> AgentStatus:
+    def set_available(self, agent_id: str, available: bool, reason: str = PAUSED_BY_REQUEST) -> AgentStatus:
         agent = self.agents[agent_id]
-        if available and agent.state == AgentState.PAUSED:
+        if available and agent.state in (AgentState.PAUSED, AgentState.WRAP_UP):
             self._set(agent, AgentState.AVAILABLE if agent.uri else AgentState.LOGGED_OUT)
-        elif not available and agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
-            self._set(agent, AgentState.PAUSED, "by request")
+        elif not available and agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP, AgentState.PAUSED):
+            self._set(agent, AgentState.PAUSED, reason)
         self.dispatch()
-        self._on_set_available(agent, available)
+        self._on_set_available(agent, available, reason)
         return agent
 
     def finished(self, agent: AgentStatus) -> None:

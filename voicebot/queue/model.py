@@ -22,6 +22,11 @@ class AgentState(str, enum.Enum):
     PAUSED = "paused"
 
 
+PAUSED_BY_REQUEST = "by request"
+# What an agent may give as the reason for a pause in the dashboard (operators see it).
+PAUSE_REASONS = ("break", "meeting", "training", "other work", PAUSED_BY_REQUEST)
+
+
 @dataclass
 class AgentStatus:
     id: str

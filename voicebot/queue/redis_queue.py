@@ -101,18 +101,21 @@ if state ~= 'logged_out' then redis.call('HSET', key, 'state', 'logged_out', 'si
 return 1
 """
 
-# Pause ('0') or resume ('1'), as QueueBase.set_available. ARGV: prefix, now, agent id, flag.
+# Pause ('0', with a reason) or resume ('1'), as QueueBase.set_available. ARGV: prefix, now,
+# agent id, flag, reason.
 PAUSE = """
 local P, now, key = ARGV[1], ARGV[2], ARGV[1] .. 'agent:' .. ARGV[3]
 local a = redis.call('HMGET', key, 'state', 'uri', 'contact')
 if ARGV[4] == '1' then
-  if a[1] == 'paused' then
+  if a[1] == 'paused' or a[1] == 'wrap_up' then
     local state = 'logged_out'
     if (a[2] or '') ~= '' or (a[3] or '') ~= '' then state = 'available' end
-    redis.call('HSET', key, 'state', state, 'since', now, 'reason', '')
+    redis.call('HSET', key, 'state', state, 'since', now, 'reason', '', 'owner', '')
   end
+elseif a[1] == 'paused' then
+  redis.call('HSET', key, 'reason', ARGV[5])
 elseif a[1] == 'available' or a[1] == 'wrap_up' then
-  redis.call('HSET', key, 'state', 'paused', 'since', now, 'reason', 'by request', 'owner', '')
+  redis.call('HSET', key, 'state', 'paused', 'since', now, 'reason', ARGV[5], 'owner', '')
 end
 return 1
 """
@@ -559,8 +562,9 @@ class RedisQueue(QueueBase):
             self._later(lambda: self._script("register", time.time(), agent.id, self.worker, contact or ""),
                         publish=True)
 
-    def _on_set_available(self, agent: AgentStatus, available: bool) -> None:
-        self._later(lambda: self._script("pause", time.time(), agent.id, "1" if available else "0"), publish=True)
+    def _on_set_available(self, agent: AgentStatus, available: bool, reason: str) -> None:
+        self._later(lambda: self._script("pause", time.time(), agent.id, "1" if available else "0", reason),
+                    publish=True)
 
     def _on_wrap_up(self, agent: AgentStatus) -> None:
         self._later(lambda: self._script("set_state", time.time(), agent.id, self.worker, "busy", "wrap_up",
