@@ -102,6 +102,7 @@ class TextBot:
         self.sip_port = free_port() if sip else None
         env = {**os.environ, "VOICEBOT_CLOCK": clock, "VOICEBOT_STORE_URL": store_url,
                "VOICEBOT_CONFIG": str(config or REPO / "voicebot.yml")}
+        self.env = env
         sip_args = ["--sip-port", str(self.sip_port)] if sip else ["--no-sip"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voicebot.cli", *(["--verbose"] if log else []), "serve", "--port", str(self.port),
@@ -119,6 +120,12 @@ class TextBot:
             time.sleep(0.5)
         self.stop()
         raise RuntimeError("voicebot serve did not come up")
+
+    def add_login(self, name: str, role: str, password: str) -> None:
+        """A dashboard login in this bot's store, as `voicebot users add` makes it."""
+        done = subprocess.run([sys.executable, "-m", "voicebot.cli", "users", "add", name, "--role", role],
+                              input=f"{password}\n{password}\n", env=self.env, cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
 
     def request(self, method: str, path: str, body: Optional[bytes] = None, token: Optional[str] = None):
         """The JSON answer; with the bot's admin token unless `token` is given ("": none)."""

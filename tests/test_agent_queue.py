@@ -3,6 +3,7 @@ register with digest authentication, the test caller as the citizen, the bot in 
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import time
 from pathlib import Path
@@ -108,6 +109,7 @@ def test_caller_reaches_a_registered_agent_and_audio_flows_both_ways(queue_bot, 
     trace = anna.log.read_text()
     assert "X-Voicebot-Tenant: demo-kommune" in trace and f"X-Voicebot-Conversation: {timeline['call_id']}" in trace
     assert "X-Voicebot-Reason: requested" in trace
+    assert re.search(rf'From: "Demo Kommune[^"]*: {CALLER_ID}" <sip:{CALLER_ID}@', trace), trace[:3000]
     # The caller hung up: the agent's call ended too, and the agent is in wrap-up, then available.
     queue_bot.wait_for_agents("available", "anna")
 
@@ -161,8 +163,6 @@ def test_a_waiting_caller_asks_for_a_callback_and_confirms_caller_id_on_the_keyp
 
 
 def test_two_lines_share_one_agent_who_answers_them_in_turn(queue_bot, agents, tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
-
     agents("anna")
     queue_bot.wait_for_agents("available", "anna")
     with ThreadPoolExecutor(2) as pool:
@@ -240,3 +240,53 @@ def test_an_agent_hanging_up_during_the_whisper_puts_the_caller_back_in_the_queu
     # The agent's phone showed who was calling: the citizen's number, and the line they rang.
     invite = (tmp_path / "sipp_messages.log").read_text(errors="replace")
     assert re.search(r'^From: "Demo Kommune[^"]*: \+4512345678" <sip:\+4512345678@127\.0\.0\.1', invite, re.M), invite[:2000]
+
+
+def test_an_agents_desk_pops_the_caller_by_itself_and_follows_the_call_to_its_end(queue_bot, tmp_path, page):
+    """The desk agent signs in, makes themselves available, and a caller who asks for a person
+    pops up on the open page as their phone rings (number, line, why, what was said), then
+    connected (as the live list says), then ended after the agent hangs up."""
+    from peers import SCENARIOS
+    from playwright.sync_api import expect
+
+    queue_bot.add_login("desk", "agent", "desk-password-1")
+    phone = subprocess.Popen(["sipp", "-sf", str(SCENARIOS / "agent_rings_talks_hangs_up.xml"), "-i", "127.0.0.1",
+                              "-p", str(queue_bot.desk_port), "-mi", "127.0.0.1", "-mp", str(free_port()),
+                              "-m", "1", "-nostdin", "-timeout", "60s"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        page.goto(queue_bot.url + "/dashboard/login")
+        page.fill("input[name=name]", "desk")
+        page.fill("input[name=password]", "desk-password-1")
+        page.click("button:has-text('Sign in')")
+        expect(page.locator("h1")).to_have_text("My desk")
+        expect(page.locator("#agent-state")).to_have_text("paused")
+        page.select_option("#my-state select[name=reason]", "meeting")
+        page.click("#my-state button[value=paused]")
+        expect(page.locator("#agent-reason")).to_have_text("meeting")
+        page.click("#my-state button[value=available]")
+        expect(page.locator("#agent-state")).to_have_text("available")
+
+        with ThreadPoolExecutor(1) as pool:
+            calling = pool.submit(place_call, queue_bot.sip_uri(DEMO_KOMMUNE), "--from", CALLER_ID, "--dtmf", "0",
+                                  "--wait", "30", timeout=60)
+            pop = page.locator("#pop")
+            expect(pop).to_have_attribute("data-phase", "ringing", timeout=20_000)  # no reload: it arrived
+            assert page.title().startswith("Ringing")
+            expect(page.locator("#pop-number a")).to_have_attribute("href", "tel:+4512345678")
+            expect(page.locator("#pop-line")).to_contain_text("Demo Kommune")
+            expect(page.locator("#pop-reason")).to_have_text("requested")
+            expect(page.locator("#pop-conversation .caller")).to_contain_text(["(key 0)"])
+            expect(page.locator("#pop-conversation .bot").first).not_to_be_empty()  # the bot's side too
+            expect(pop).to_have_attribute("data-phase", "connected", timeout=15_000)
+            call_id = pop.get_attribute("data-call")
+            live = page.request.get(queue_bot.url + "/dashboard/live.json").json()
+            assert [c["state"] for c in live["calls"] if c["id"] == call_id] == ["with agent"]
+            expect(pop).to_have_attribute("data-phase", re.compile("wrap-up|ended"), timeout=15_000)
+            expect(pop).to_have_attribute("data-phase", "ended", timeout=10_000)
+            timeline = calling.result()
+        assert phone.wait(10) == 0, phone.stdout.read()[-3000:]
+    finally:
+        phone.kill()
+        queue_bot.set_state("desk", "paused")
+    assert timeline["call_id"] == call_id

@@ -313,6 +313,11 @@ class Tenant(Strict):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def country(self) -> str:
+        """Where the line is (its holidays' country): callers' numbers without a + are read as its."""
+        return self.holidays.country
+
     def holiday_calendar(self) -> holidays.HolidayBase:
         """The country's public holidays, named in the line's language where the package can."""
         return _holiday_calendar(self.holidays.country, self.holidays.subdivision, self.language)

@@ -2,7 +2,7 @@
 
 Operators: live calls, queues and agents, and the figures over a period (per line and topic,
 with charts). Trainers: the review inbox and retraining. Both: past conversations, turn by turn.
-Agents: the screen pop of a call.
+Agents: their desk (voicebot.dashboard.desk), callbacks, and a call's conversation.
 Every page needs a login; every form carries the session's CSRF token; pages are rendered
 with autoescaping (callers can say anything) and a content security policy without inline
 scripts.
@@ -23,11 +23,13 @@ from sanic.exceptions import SanicException
 from voicebot.config import ConfigError, Installation
 from voicebot.config.live import LiveConfiguration
 from voicebot.dashboard.auth import LockedOut, Logins, SignedIn
+from voicebot.dashboard.desk import add_desk_pages, conversation
 from voicebot.dashboard.retrain import Retrainer
 from voicebot.dashboard.topics import Kit, add_topic_pages, intent_names
 from voicebot.dialogue.examples import add_example
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.dialogue.versions import Versions
+from voicebot.queue.model import PAUSE_REASONS
 from voicebot.store import RecordStore
 from voicebot.store.models import OUTCOMES
 from voicebot.store.record import NOT_TOPICS, REVIEW_REASONS, utcnow
@@ -39,7 +41,7 @@ CONVERSATIONS_PER_PAGE = 50
 MAX_PAGE = 1000  # deeper than anyone reads; bounds the offset a URL can ask the database for
 COOKIE = "voicebot_session"
 HOME = {"operator": "/dashboard/operations", "admin": "/dashboard/operations", "trainer": "/dashboard/inbox",
-        "agent": "/dashboard/callbacks"}
+        "agent": "/dashboard/desk"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
@@ -89,7 +91,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
 
     @bp.get("/static/<name>")
     async def static(request, name: str):
-        if name not in ("dashboard.js", "dashboard.css"):
+        if name not in ("dashboard.js", "dashboard.css", "desk.js"):
             raise SanicException("not found", status_code=404)
         return await response.file(HERE / "static" / name, headers={"Cache-Control": "max-age=300"})
 
@@ -142,11 +144,11 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         report = await off_loop(records.report, since, until, line_id, levels)
         days = [(day[5:], calls) for day, calls, _ in report.per_day]
         return page(request, "operations.html", report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
-                    line_id=line_id, **_live(phone_line))
+                    line_id=line_id, reasons=PAUSE_REASONS, **_live(phone_line))
 
     @bp.get("/live.json")
     async def live(request):
-        signed_in(request, "operator")
+        signed_in(request, "operator", "agent", "trainer")  # whoever sees the calls page, which refreshes from it
         return response.json(_live(phone_line))
 
     # -- trainers
@@ -272,8 +274,10 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         signed_in(request, "trainer")
         return response.json(retrainer.job.as_dict() if retrainer.job else None)
 
-    add_topic_pages(bp, Kit(inst, configuration, records, page, signed_in, off_loop, lambda: sorted(dialogue.agents),
-                            trained_lines, trained_language))
+    kit = Kit(inst, configuration, records, page, signed_in, off_loop, lambda: sorted(dialogue.agents),
+              trained_lines, trained_language, lambda template, **values: templates.get_template(template).render(**values))
+    add_topic_pages(bp, kit)
+    add_desk_pages(bp, kit, phone_line)
 
     # -- conversations: what callers said and the bot answered, for trainers (and operators)
     @bp.get("/conversations")
@@ -327,7 +331,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
                     **{key: stored["call"][key] for key in ("tenant", "outcome", "topic", "handoff_reason")},
                     "municipality": _municipality_name(inst, stored["call"]["tenant"], stored["call"]["municipality"])}
         elif record is not None:
-            turns = _conversation(record.events)
+            turns = conversation(record.events)
             said = [e["municipality"] for e in record.events if e["event"] == Kind.BOT and e.get("municipality")]
             call = {"id": record.call_id, "tenant": record.tenant, "state": record.state,
                     "municipality": _municipality_name(inst, record.tenant, said[-1] if said else None)}
@@ -419,18 +423,6 @@ def _live(phone_line) -> dict:
         return {"calls": [], "queues": None}
     return {"calls": phone_line.live.listed() + phone_line.queues.calls_elsewhere,
             "queues": phone_line.queues.snapshot()}
-
-
-def _conversation(events: list) -> list:
-    turns = []
-    for event in events:
-        if event["event"] == Kind.HEARD and event.get("text"):
-            turns.append({"who": "caller", "text": event["text"]})
-        elif event["event"] == Kind.DTMF:
-            turns.append({"who": "caller", "text": f"(key {event['digit']})"})
-        elif event["event"] == Kind.BOT:
-            turns.append({"who": "bot", "text": " ".join(event.get("texts") or []), "intent": event.get("intent")})
-    return turns
 
 
 def _stored_conversation(turns: list) -> list:

@@ -46,6 +46,7 @@ class Kit:
     languages: Callable[[], list]  # the languages this bot has models for
     trained_lines: Callable  # (user, line or None): the lines the trainer may change; 403 for another's
     trained_language: Callable  # (user, language): the language if the trainer may change its model; 400/403
+    fragment: Callable[..., str]  # (template, **values): part of a page, rendered as pages are
 
 
 def add_topic_pages(bp: Blueprint, kit: Kit) -> None:

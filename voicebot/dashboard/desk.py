@@ -1,0 +1,158 @@
+"""The agent's desk: their own state (available, paused with a reason, a wrap-up ended early),
+and the screen pop, which arrives by itself (server-sent events) when the queue rings the
+agent's phone for a caller and follows the call: ringing, connecting, connected, wrap-up, ended.
+Operators change any agent's state from the operations page.
+
+A dashboard login acts as the queue agent of the same id (voicebot.yml's `agents`). The pop
+is read from the call's own record, as the live list is, so the two agree."""
+
+import asyncio
+import json
+import time
+from typing import Dict, List, Optional
+
+import phonenumbers
+from sanic import Blueprint, response
+from sanic.exceptions import SanicException
+
+from voicebot.dashboard.auth import SignedIn
+from voicebot.dashboard.topics import Kit, intent_names
+from voicebot.queue.model import PAUSE_REASONS, AgentState, AgentStatus
+from voicebot.store import CallRecord
+from voicebot.timeline import Kind
+
+CHECK_EVERY_S = 0.5  # how soon a ring or a state change reaches the open desk
+HEARTBEAT_S = 15  # a comment line keeps proxies (and Sanic's response timeout) from closing the stream
+STREAM_S = 600  # then the browser reconnects, and the login is checked again
+# The agent's side of a call, from the events that name the agent.
+PHASES = {Kind.AGENT_RINGING: "ringing", Kind.AGENT_MISSED: "missed", Kind.QUEUE_ANSWERED: "connecting",
+          Kind.BRIDGED: "connected", Kind.AGENT_LOST: "lost", Kind.AGENT_HUNG_UP: "ended"}
+
+
+def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
+    def agent_of(user: SignedIn) -> AgentStatus:
+        agent = phone_line.queues.agents.get(user.name) if phone_line else None
+        if agent is None:
+            raise SanicException(f"the login {user.name!r} is not one of this bot's queue agents: an agent's "
+                                 "login has the agent's id (voicebot.yml, agents)", status_code=404)
+        return agent
+
+    def desk_view(agent: AgentStatus) -> dict:
+        now = phone_line.queues.clock()
+        return {"agent": agent.as_dict(now), "call": latest_pop(phone_line.live, agent, kit.inst)}
+
+    @bp.get("/desk")
+    async def desk(request):
+        user = kit.signed_in(request, "agent")
+        agent = agent_of(user)
+        return kit.page(request, "desk.html", view=desk_view(agent), reasons=PAUSE_REASONS,
+                        intents=intent_names(kit.inst))
+
+    @bp.get("/desk/events")
+    async def desk_events(request):
+        """The desk's live part as server-sent events: {"html", "phase", "call"} whenever the
+        agent's state or their call changes (ticking seconds alone do not count)."""
+        user = kit.signed_in(request, "agent")
+        agent, names = agent_of(user), intent_names(kit.inst)
+        stream = await request.respond(content_type="text/event-stream",
+                                       headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        await stream.send("retry: 2000\n\n")
+        sent, last_sent, ends = None, time.monotonic(), time.monotonic() + STREAM_S
+        while time.monotonic() < ends:
+            view = desk_view(agent)
+            changed = json.dumps([view["agent"]["state"], view["agent"]["reason"],
+                                  view["call"] and {**view["call"], "waited_s": None}], default=str)
+            if changed != sent:
+                message = {"html": kit.fragment("desk_view.html", view=view, intents=names),
+                           "call": view["call"] and view["call"]["id"],
+                           "phase": view["call"] and view["call"]["phase"]}
+                await stream.send(f"data: {json.dumps(message)}\n\n")
+                sent, last_sent = changed, time.monotonic()
+            elif time.monotonic() - last_sent > HEARTBEAT_S:
+                await stream.send(": still here\n\n")
+                last_sent = time.monotonic()
+            await asyncio.sleep(CHECK_EVERY_S)
+        await stream.eof()
+
+    @bp.post("/agents/<agent_id>/state")
+    async def agent_state(request, agent_id: str):
+        """An agent sets their own state; an operator anyone's."""
+        user = kit.signed_in(request, "agent", "operator")
+        agent = phone_line.queues.agents.get(agent_id) if phone_line else None
+        if agent is None:
+            raise SanicException(f"no agent {agent_id!r}", status_code=404)
+        if user.role == "agent" and agent_id != user.name:
+            raise SanicException("an agent sets only their own state; an operator may set anyone's", status_code=403)
+        state, reason = request.form.get("state"), request.form.get("reason") or PAUSE_REASONS[-1]
+        if state not in ("available", "paused") or reason not in PAUSE_REASONS:
+            raise SanicException(f"choose available, or paused with a reason: {', '.join(PAUSE_REASONS)}",
+                                 status_code=400)
+        phone_line.queues.set_available(agent_id, state == "available", reason)
+        await kit.off_loop(kit.records.audit, user.name, "agent_state", agent=agent_id, state=state,
+                           **({"reason": reason} if state == "paused" else {}))
+        return response.redirect("/dashboard/desk" if user.role == "agent" else "/dashboard/operations#agents")
+
+
+def latest_pop(live, agent: AgentStatus, inst) -> Optional[dict]:
+    """The newest call the queue rang this agent for (live calls first), as the pop shows it."""
+    for record, over in ([(s.record, False) for s in reversed(list(live.sessions.values()))]
+                         + [(r, True) for r in reversed(list(live.finished))]):
+        pop = screen_pop(record, agent, inst, over)
+        if pop is not None:
+            return pop
+    return None
+
+
+def screen_pop(record: CallRecord, agent: AgentStatus, inst, over: bool) -> Optional[dict]:
+    """What the agent's screen shows of a call they were rung for; None if they were not."""
+    mine = [e for e in record.events if Kind(e["event"]) in PHASES and e.get("agent") == agent.id]
+    if not mine:
+        return None
+    phase = PHASES[Kind(mine[-1]["event"])]
+    if over and phase in ("connecting", "connected"):
+        phase = "ended"
+    if phase == "ended" and agent.state == AgentState.WRAP_UP:
+        phase = "wrap-up"
+    line = inst.tenants.get(record.tenant)
+    handoff = next((e["handoff"] for e in reversed(record.events) if e["event"] == Kind.BOT and e.get("handoff")), {})
+    municipality = line.municipalities.get(handoff.get("municipality") or "") if line else None
+    topics = handoff.get("topics") or []
+    return {"id": record.call_id, "phase": phase, "line": line.name if line else record.tenant,
+            "municipality": municipality.name if municipality else None,
+            "number": record.caller, "dial": e164(record.caller, line.country if line else None),
+            "topic": intent_names(inst).get(topics[-1], topics[-1]) if topics else None,
+            "reason": (handoff.get("reason") or "").replace("_", " ") or None, "summary": handoff.get("summary"),
+            "waited_s": waited_s(record), "conversation": conversation(record.events)}
+
+
+def waited_s(record: CallRecord) -> Optional[float]:
+    """In the queue until an agent answered (or until now, while still waiting)."""
+    entered = next((e["t"] for e in record.events if e["event"] == Kind.QUEUE_ENTERED), None)
+    answered = [e for e in record.events if e["event"] == Kind.QUEUE_ANSWERED]
+    if answered:
+        return answered[-1].get("waited_s")
+    return None if entered is None else round(time.time() - record.started - entered, 1)
+
+
+def e164(number: Optional[str], country: Optional[str]) -> Optional[str]:
+    """A caller's number as a tel: link takes it (+4512345678), read in the line's country; None
+    if it is no phone number (withheld, a SIP user name)."""
+    try:
+        parsed = phonenumbers.parse(number or "", country)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) \
+        if phonenumbers.is_possible_number(parsed) else None
+
+
+def conversation(events: List[Dict]) -> List[Dict]:
+    """Both sides: what the caller said or pressed and what the bot said back."""
+    turns = []
+    for event in events:
+        if event["event"] == Kind.HEARD and event.get("text"):
+            turns.append({"who": "caller", "text": event["text"]})
+        elif event["event"] == Kind.DTMF:
+            turns.append({"who": "caller", "text": f"(key {event['digit']})"})
+        elif event["event"] == Kind.BOT:
+            turns.append({"who": "bot", "text": " ".join(event.get("texts") or []), "intent": event.get("intent")})
+    return turns
