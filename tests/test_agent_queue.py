@@ -266,6 +266,15 @@ def test_an_agents_desk_pops_the_caller_by_itself_and_follows_the_call_to_its_en
         expect(page.locator("#agent-reason")).to_have_text("meeting")
         page.click("#my-state button[value=available]")
         expect(page.locator("#agent-state")).to_have_text("available")
+        csrf = page.locator("#my-state input[name=csrf]").get_attribute("value")
+        for agent_id, form, status in (("anna", {"state": "paused"}, 403),  # another agent's state
+                                       ("nobody", {"state": "paused"}, 404),
+                                       ("desk", {"state": "paused", "reason": "x" * 500}, 400),
+                                       ("desk", {"state": "gone"}, 400)):
+            answer = page.request.post(f"{queue_bot.url}/dashboard/agents/{agent_id}/state",
+                                       form={**form, "csrf": csrf}, max_redirects=0)
+            assert answer.status == status, (agent_id, form, answer.status)
+        assert queue_bot.agent_state("anna") == "logged_out" and queue_bot.agent_state("desk") == "available"
 
         with ThreadPoolExecutor(1) as pool:
             calling = pool.submit(place_call, queue_bot.sip_uri(DEMO_KOMMUNE), "--from", CALLER_ID, "--dtmf", "0",

@@ -602,3 +602,31 @@ def test_topic_editor_doors_refuse_strangers_and_oversized_or_malformed_edits(da
     assert (dash.root / "tenants" / "demo-city.yml").read_text() == city
     assert page.request.get(dash.url + "/health").ok
     assert dash.conversation("demo-city", "when are you open?")[0]["intent"] == "opening_hours"
+
+
+DASHBOARD_ROUTE = re.compile(r'@bp\.(get|post)\("([^"]+)"\)')
+OPEN_PAGES = {("GET", "/login"), ("POST", "/login"), ("GET", "/static/<name>")}
+
+
+def test_every_dashboard_route_sends_a_stranger_to_the_login(dash):
+    """Each route of every dashboard module, read from the code, without a session cookie and
+    with a forged one: a redirect to the login, and nothing done."""
+    import http.client
+
+    routes = {(method.upper(), path) for source in (REPO / "voicebot/dashboard").glob("*.py")
+              for method, path in DASHBOARD_ROUTE.findall(source.read_text())}
+    assert ("GET", "/desk/events") in routes and len(routes) > 25
+    example = {"<call_id>": "c1", "<topic_id>": "passport", "<line_id>": "demo-city", "<agent_id>": "alice",
+               "<callback_id:int>": "1", "<turn_id:int>": "1", "<lang>": "en", "<version_id>": "v1",
+               "<kind:examples|heldout>": "examples", "<name>": "dashboard.js"}
+    for method, path in sorted(routes - OPEN_PAGES):
+        for name, value in example.items():
+            path = path.replace(name, value)
+        for cookie in ({}, {"Cookie": "voicebot_session=" + "x" * 43}):
+            connection = http.client.HTTPConnection("127.0.0.1", dash.port, timeout=30)
+            connection.request(method, "/dashboard" + path.rstrip("/") + ("/" if path == "/" else ""),
+                               body="state=available&csrf=x" if method == "POST" else None,
+                               headers={"Content-Type": "application/x-www-form-urlencoded", **cookie})
+            answer = connection.getresponse()
+            assert (answer.status, answer.getheader("Location")) == (302, "/dashboard/login"), (method, path)
+            connection.close()
