@@ -159,7 +159,9 @@ def test_a_waiting_caller_asks_for_a_callback_and_confirms_caller_id_on_the_keyp
               if c.conversation_id == timeline["call_id"]]
     assert [c.number for c in stored] == [CALLER_ID]
     listed = queue_bot.request("GET", "/lines/demo-kommune/callbacks")[1]
-    assert [c["number"] for c in listed if c["conversation_id"] == timeline["call_id"]] == [CALLER_ID]
+    mine = [c for c in listed if c["conversation_id"] == timeline["call_id"]]
+    assert [c["number"] for c in mine] == [CALLER_ID] and mine[0]["attempts"] == 0
+    assert mine[0]["due_at"] > mine[0]["requested_at"] and mine[0]["due_at"].endswith(("+01:00", "+02:00"))
 
 
 def test_two_lines_share_one_agent_who_answers_them_in_turn(queue_bot, agents, tmp_path):

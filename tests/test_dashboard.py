@@ -22,7 +22,8 @@ from voicebot.config import load_installation
 from voicebot.store import RecordStore
 from voicebot.dashboard.auth import NO_PASSWORD
 from voicebot.dialogue.training import TRAINING_FILES
-from voicebot.store.models import User, WebSession
+from voicebot.knowledge.working_days import callback_due
+from voicebot.store.models import Callback, User, WebSession
 from test_phone_faults import wav_file
 from voicebot.audio.format import RATE
 
@@ -94,6 +95,35 @@ def test_operators_see_the_figures_the_store_has(dash, page):
     expect(page).to_have_url(re.compile(r"line=demo-kommune"))
 
 
+def test_the_csv_downloads_match_the_report_and_the_command_line(dash, page):
+    import csv
+
+    sign_in(page, dash, "olga")
+    with page.expect_download() as download:
+        page.click("#downloads a:has-text('the figures')")
+    assert re.fullmatch(r"voicebot-figures-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv", download.value.suggested_filename)
+    figures = download.value.path().read_text()
+    rows = {(r["scope"], r["name"]): r for r in csv.DictReader(figures.splitlines())}
+    today = dt.datetime.combine(dt.datetime.now(dt.timezone.utc).date(), dt.time())
+    since, until = today - dt.timedelta(days=6), today + dt.timedelta(days=1)
+    levels = {q: queue.service_level_s for q, queue in load_installation().settings.queues.items()}
+    report = RecordStore(dash.store_url).report(since, until, None, levels)
+    assert int(rows[("all", "all")]["calls"]) == report.total.calls == 5
+    assert int(rows[("line", "demo-city")]["handoff"]) == report.by_line["demo-city"].outcomes["handoff"]
+    assert {name for scope, name in rows if scope == "topic"} == set(report.by_topic)
+    cli = subprocess.run([sys.executable, "-m", "voicebot.cli", "report", "--since", f"{since:%Y-%m-%d}",
+                          "--until", f"{until:%Y-%m-%d}", "--csv", "figures"], env=dash.env, cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0 and cli.stdout == figures, cli.stderr
+
+    calls = page.request.get(dash.url + "/dashboard/operations.csv?what=calls&line=demo-city")
+    assert calls.status == 200 and calls.headers["content-type"].startswith("text/csv")
+    listed = list(csv.DictReader(calls.text().splitlines()))
+    assert len(listed) == report.by_line["demo-city"].calls and {r["line"] for r in listed} == {"demo-city"}
+    assert all(len(r["caller_ending"]) <= 4 for r in listed)  # as stored: never a whole number
+    assert page.request.get(dash.url + "/dashboard/operations.csv?what=everything").status == 400
+
+
 def test_what_callers_said_is_shown_as_text_never_run(dash, page):
     sign_in(page, dash, "olga")
     page.goto(f"{dash.url}/dashboard/calls/{dash.script_id}")
@@ -162,17 +192,54 @@ def test_wrong_passwords_are_slowed_down_and_sessions_expire(dash, page):
     expect(page).to_have_url(re.compile(r"/dashboard/login$"))
 
 
-def test_an_agent_works_through_the_callbacks(dash, page):
+def test_an_agent_works_through_the_callbacks_to_the_promise(dash, page):
+    """Overdue first, due by the line's working days, in its local time, numbers in E.164 to click;
+    one agent's claim at a time; no answer brings it back later; reached closes it."""
     store = RecordStore(dash.store_url)
-    store.add_callback("demo-kommune", dash.script_id, "+4512345678", "passport", dt.datetime.now(dt.timezone.utc))
+    now = dt.datetime.now(dt.timezone.utc)
+    store.add_callback("demo-kommune", dash.script_id, "12345678", "passport", now)
+    store.add_callback("demo-kommune", dash.script_id, "87654321", "moving", now - dt.timedelta(days=6))
     sign_in(page, dash, "alice")
-    row = page.locator("#callbacks tr", has_text="+4512345678")
-    expect(row).to_contain_text("passport")
-    row.locator("button:has-text('Called back')").click()
+    page.goto(dash.url + "/dashboard/callbacks?line=demo-kommune")
+    rows = page.locator("#callbacks tr[data-callback]")
+    expect(rows.first).to_contain_text("overdue")  # asked six days ago: past two working days
+    expect(rows.first.locator(".number a")).to_have_attribute("href", "tel:+4587654321")
+    fresh = page.locator("#callbacks tr[data-callback]", has_text="+4512345678")
+    expect(fresh).not_to_contain_text("overdue")
+    callback_id = fresh.get_attribute("data-callback")
+    due = callback_due(load_installation().tenant("demo-kommune"), now)
+    expect(fresh.locator(".due")).to_have_text(due.strftime("%a %d %b %H:%M"))  # Copenhagen time
+
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    unclaimed = page.request.post(f"{dash.url}/dashboard/callbacks/{callback_id}", form={"outcome": "reached", "csrf": csrf})
+    assert unclaimed.status == 409  # claim it first
+    fresh.locator("button:has-text('Claim')").click()
+    fresh = page.locator(f"#callback-{callback_id}")
+    fresh.locator("select[name=outcome]").select_option("no_answer")
+    fresh.locator("input[name=note]").fill("voicemail, left no message")
+    fresh.locator("button:has-text('Record')").click()
+    expect(page.locator("#notice")).to_have_text("No answer: it comes back later.")
+    expect(fresh.locator(".attempts")).to_have_text("1 (no answer)")
+    expect(fresh.locator(".retry")).to_contain_text("try again after")
+    expect(fresh.locator(".notes")).to_contain_text("alice: no answer: voicemail, left no message")
+    expect(page.locator("#callbacks tr[data-callback]").last).to_have_id(f"callback-{callback_id}")  # later ones last
+
+    # Another agent cannot take a claimed one.
+    fresh.locator("button:has-text('Claim')").click()
+    assert store.claim_callback(int(callback_id), "bob") == "alice"
+    # An hour later it is due again, and reached closes it.
+    with store.session.begin() as session:
+        session.execute(sa.update(Callback).where(Callback.id == int(callback_id))
+                        .values(retry_at=dt.datetime(2000, 1, 1)).execution_options(synchronize_session=False))
+    page.reload()
+    expect(fresh.locator(".retry")).to_have_count(0)
+    fresh.locator("select[name=outcome]").select_option("reached")
+    fresh.locator("button:has-text('Record')").click()
     expect(page.locator("#notice")).to_have_text("Marked as done.")
-    expect(page.locator("#callbacks tr", has_text="+4512345678")).to_have_count(0)
-    assert store.open_callbacks("demo-kommune") == []
-    assert store.export(dash.script_id)["events"][-1]["kind"] == "called_back"
+    expect(page.locator(f"#callback-{callback_id}")).to_have_count(0)
+    assert [c.number for c in store.open_callbacks("demo-kommune")] == ["87654321"]
+    kinds = [(e["kind"], (e["data"] or {}).get("outcome")) for e in store.export(dash.script_id)["events"]]
+    assert kinds[-2:] == [("callback_attempt", "no_answer"), ("callback_attempt", "reached")]
 
 
 def test_an_agent_sees_the_conversation_of_a_call(dash, page):

@@ -432,3 +432,18 @@ def test_a_worker_started_again_ends_the_calls_it_left_open_and_only_those(tmp_p
     finally:
         again.close()
         other.close()
+
+
+def test_a_call_id_a_spreadsheet_would_run_is_exported_as_text():
+    """A Call-ID is whatever the caller's phone sent: in the calls CSV it is never a formula."""
+    import csv
+    import datetime as dt
+
+    from voicebot.store.csv_export import calls_csv
+    from voicebot.store.models import Call
+
+    forged = Call(id='=HYPERLINK("http://evil.example","x")', channel="phone", tenant="demo-city",
+                  started_at=dt.datetime(2026, 12, 1, 9), turns=2, caller_ending="-123", outcome="settled")
+    row = next(csv.DictReader(calls_csv([forged]).splitlines()))
+    assert row["id"] == "'" + forged.id and row["caller_ending"] == "'-123"
+    assert row["started_at"] == "2026-12-01T09:00:00Z" and row["outcome"] == "settled" and row["waited_s"] == ""

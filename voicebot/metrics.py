@@ -24,7 +24,8 @@ class Metrics:
         self.ended = Counter("voicebot_calls_ended", "Calls ended, by outcome", ["tenant", "channel", "outcome"],
                              registry=r)
         self.turns = Counter("voicebot_turns", "Turns, by intent understood", ["tenant", "intent"], registry=r)
-        self.handoffs = Counter("voicebot_handoffs", "Handoffs to a person, by reason", ["tenant", "reason"],
+        self.handoffs = Counter("voicebot_handoffs", "Handoffs to a person, by reason, topic and municipality "
+                                "(on a shared line)", ["tenant", "reason", "topic", "municipality"],
                                 registry=r)
         self.turn_latency = Histogram("voicebot_turn_latency_seconds", "End of the caller's speech to the bot's "
                                       "first audio", ["tenant"], buckets=LATENCY_BUCKETS, registry=r)
@@ -44,8 +45,10 @@ class Metrics:
             self.turns.labels(tenant, event.get("intent") or "none").inc()
             if event.get("dialogue_ms") is not None:
                 self.dialogue_latency.labels(tenant).observe(event["dialogue_ms"] / 1000)
-            if event.get("handoff"):
-                self.handoffs.labels(tenant, event["handoff"].get("reason") or "unknown").inc()
+            if event.get("handoff"):  # topics and municipalities come from the configuration: few values
+                handoff = event["handoff"]
+                self.handoffs.labels(tenant, handoff.get("reason") or "unknown", (handoff.get("topics") or ["none"])[-1],
+                                     handoff.get("municipality") or "").inc()
         elif kind == Kind.PLAYING and event.get("turn_ms") is not None:
             self.turn_latency.labels(tenant).observe(event["turn_ms"] / 1000)
         elif kind == Kind.HEARD and event.get("speech_ms") and event.get("asr_busy_ms") is not None:

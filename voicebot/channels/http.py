@@ -31,6 +31,7 @@ from voicebot.dashboard.auth import Logins
 from voicebot.dashboard.pages import dashboard, off_loop
 from voicebot.dialogue.priority import CallsFirst
 from voicebot.dialogue.runtime import MAX_UTTERANCE_CHARS, Dialogue
+from voicebot.knowledge.working_days import callback_due
 from voicebot.queue.model import PAUSE_REASONS, PAUSED_BY_REQUEST
 from voicebot.store import CallRecord, RecordStore
 from voicebot.timeline import Kind
@@ -224,11 +225,13 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
 
     @app.get("/lines/<line_id>/callbacks")
     async def callbacks(request, line_id: str):
-        """Callback requests for agents to work through, oldest first."""
+        """Callback requests for agents to work through, oldest first, with when each is due."""
         owner(request, "agent")
         tenant = line(line_id)
         return response.json([{"id": c.id, "number": c.number, "topic": c.topic, "conversation_id": c.conversation_id,
-                               "requested_at": c.requested_at.isoformat()}
+                               "requested_at": c.requested_at.isoformat(),
+                               "due_at": callback_due(tenant, c.requested_at).isoformat(), "attempts": c.attempts,
+                               "claimed_by": c.claimed_by}
                               for c in await off_loop(records.open_callbacks, tenant.id)])
 
     @app.get("/queues")

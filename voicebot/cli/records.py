@@ -50,13 +50,24 @@ def records_purge(obj: Context) -> None:
 @click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), help="Up to this day (default: now).")
 @click.option("--line", "line_id", help="Only this line (tenant) id.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--csv", "as_csv", type=click.Choice(["figures", "calls"]),
+              help="Print the figures, or the calls of the period as stored, as CSV.")
 @click.pass_obj
-def report(obj: Context, since, until, line_id: Optional[str], as_json: bool) -> None:
+def report(obj: Context, since, until, line_id: Optional[str], as_json: bool, as_csv: Optional[str]) -> None:
     """Containment, handoff rate by reason and topic, service level and abandonment."""
+    from voicebot.store.csv_export import calls_csv, figures_csv
     from voicebot.store.report import format_report
+    from voicebot.store.record import utcnow
 
     if line_id:
         obj.inst.tenant(line_id)
+    store = _records(obj.inst)
+    if as_csv == "calls":
+        click.echo(calls_csv(store.calls_between(since, until or utcnow(), line_id)), nl=False)
+        return
     service_levels = {q: queue.service_level_s for q, queue in obj.inst.settings.queues.items()}
-    figures = _records(obj.inst).report(since, until, line_id, service_levels)
-    click.echo(json.dumps(figures.as_dict(), indent=2) if as_json else format_report(figures))
+    figures = store.report(since, until, line_id, service_levels)
+    if as_csv:
+        click.echo(figures_csv(figures), nl=False)
+    else:
+        click.echo(json.dumps(figures.as_dict(), indent=2) if as_json else format_report(figures))

@@ -205,6 +205,9 @@ class Tenant(Strict):
     offices: Dict[str, Office]
     handoff: Handoff
     callback_promise: str
+    # The promise in working days (Monday to Friday, not the line's public holidays): agents see
+    # each callback's due time from it. callback_promise says the same to callers.
+    callback_working_days: int = Field(2, ge=1, le=30)
     # What the line does with each topic of topics.yml (an answer, a handoff or a callback
     # offer); a topic left out takes the topic's default there.
     topics: Dict[str, Behaviour] = {}

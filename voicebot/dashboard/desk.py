@@ -1,14 +1,18 @@
 """The agent's desk: their own state (available, paused with a reason, a wrap-up ended early),
 and the screen pop, which arrives by itself (server-sent events) when the queue rings the
 agent's phone for a caller and follows the call: ringing, connecting, connected, wrap-up, ended.
-Operators change any agent's state from the operations page.
+Operators change any agent's state from the operations page. And the callbacks, worked to the
+line's promise: claimed by one agent at a time, each attempt's outcome and note kept, due by
+the line's working days, overdue first, in the line's local time, numbers to click and dial.
 
 A dashboard login acts as the queue agent of the same id (voicebot.yml's `agents`). The pop
 is read from the call's own record, as the live list is, so the two agree."""
 
 import asyncio
+import datetime as dt
 import json
 import time
+import urllib.parse
 from typing import Dict, List, Optional
 
 import phonenumbers
@@ -17,13 +21,17 @@ from sanic.exceptions import SanicException
 
 from voicebot.dashboard.auth import SignedIn
 from voicebot.dashboard.topics import Kit, intent_names
+from voicebot.knowledge.working_days import callback_due
 from voicebot.queue.model import PAUSE_REASONS, AgentState, AgentStatus
 from voicebot.store import CallRecord
+from voicebot.store.records import CALLBACK_OUTCOMES, CLAIM_LAPSES_MIN
+from voicebot.store.record import utcnow
 from voicebot.timeline import Kind
 
 CHECK_EVERY_S = 0.5  # how soon a ring or a state change reaches the open desk
 HEARTBEAT_S = 15  # a comment line keeps proxies (and Sanic's response timeout) from closing the stream
 STREAM_S = 600  # then the browser reconnects, and the login is checked again
+MAX_NOTE_CHARS = 500
 # The agent's side of a call, from the events that name the agent.
 PHASES = {Kind.AGENT_RINGING: "ringing", Kind.AGENT_MISSED: "missed", Kind.QUEUE_ANSWERED: "connecting",
           Kind.BRIDGED: "connected", Kind.AGENT_LOST: "lost", Kind.AGENT_HUNG_UP: "ended"}
@@ -91,6 +99,69 @@ def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
         await kit.off_loop(kit.records.audit, user.name, "agent_state", agent=agent_id, state=state,
                            **({"reason": reason} if state == "paused" else {}))
         return response.redirect("/dashboard/desk" if user.role == "agent" else "/dashboard/operations#agents")
+
+
+def add_callback_pages(bp: Blueprint, kit: Kit) -> None:
+    @bp.get("/callbacks")
+    async def callbacks(request):
+        user = kit.signed_in(request, "agent", "operator")
+        line_id = request.args.get("line") or None
+        if line_id is not None and line_id not in kit.inst.tenants:
+            raise SanicException("choose a line from the list", status_code=400)
+        rows = []
+        for tenant_id in ([line_id] if line_id else kit.inst.tenants):
+            tenant = kit.inst.tenant(tenant_id)
+            rows += [callback_row(tenant, c, user.name) for c in await kit.off_loop(kit.records.open_callbacks, tenant_id)]
+        rows.sort(key=lambda r: (r["later"], r["retry_at"] if r["later"] else r["due"]))
+        return kit.page(request, "callbacks.html", rows=rows, line_id=line_id, outcomes=CALLBACK_OUTCOMES,
+                        notice=request.args.get("notice"))
+
+    @bp.post("/callbacks/<callback_id:int>/claim")
+    async def claim(request, callback_id: int):
+        user = kit.signed_in(request, "agent", "operator")
+        holder = await kit.off_loop(kit.records.claim_callback, callback_id, user.name)
+        if holder:
+            raise SanicException(f"{holder} is working on that callback", status_code=409)
+        if holder == "":
+            raise SanicException("that callback is done already", status_code=409)
+        return response.redirect(f"/dashboard/callbacks#callback-{callback_id}")
+
+    @bp.post("/callbacks/<callback_id:int>")
+    async def attempt(request, callback_id: int):
+        """What came of calling: reached, no answer (it comes back later) or wrong number."""
+        user = kit.signed_in(request, "agent", "operator")
+        outcome, note = request.form.get("outcome"), " ".join((request.form.get("note") or "").split())
+        if outcome not in CALLBACK_OUTCOMES or len(note) > MAX_NOTE_CHARS:
+            raise SanicException(f"choose what came of the call ({', '.join(CALLBACK_OUTCOMES)}), and keep the "
+                                 f"note under {MAX_NOTE_CHARS} characters", status_code=400)
+        callback = await kit.off_loop(kit.records.callback_attempt, callback_id, user.name, outcome, note)
+        if callback is None:
+            raise SanicException("claim that callback first (or it is done already)", status_code=409)
+        told = {"reached": "Marked as done.", "wrong_number": "Closed: wrong number."}.get(outcome) or (
+            "No answer: it comes back later." if callback.status == "open" else "No answer again: given up.")
+        return response.redirect("/dashboard/callbacks?" + urllib.parse.urlencode({"notice": told}))
+
+
+def callback_row(tenant, callback, me: str) -> dict:
+    """A callback as the list shows it: times in the line's zone, due by its working days."""
+    zone, now = tenant.zone, utcnow().replace(tzinfo=dt.timezone.utc)
+    due = callback_due(tenant, callback.requested_at)
+    retry_at = _aware(callback.retry_at)
+    lapsed = callback.claimed_at is None or _aware(callback.claimed_at) < now - dt.timedelta(minutes=CLAIM_LAPSES_MIN)
+    held_by = None if lapsed else callback.claimed_by
+    return {"id": callback.id, "line": tenant.name, "number": callback.number,
+            "dial": e164(callback.number, tenant.country), "topic": callback.topic,
+            "conversation_id": callback.conversation_id,
+            "requested": _aware(callback.requested_at).astimezone(zone), "due": due, "overdue": due < now,
+            "attempts": callback.attempts, "last_outcome": callback.last_outcome,
+            "retry_at": retry_at.astimezone(zone) if retry_at else None,
+            "later": bool(retry_at and retry_at > now), "notes": (callback.notes or "").splitlines(),
+            "claimed_by": held_by, "mine": held_by == me}
+
+
+def _aware(moment: Optional[dt.datetime]) -> Optional[dt.datetime]:
+    """The store gives back naive UTC on SQLite and aware on PostgreSQL."""
+    return moment.replace(tzinfo=dt.timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 def latest_pop(live, agent: AgentStatus, inst) -> Optional[dict]:

@@ -23,7 +23,7 @@ from sanic.exceptions import SanicException
 from voicebot.config import ConfigError, Installation
 from voicebot.config.live import LiveConfiguration
 from voicebot.dashboard.auth import LockedOut, Logins, SignedIn
-from voicebot.dashboard.desk import add_desk_pages, conversation
+from voicebot.dashboard.desk import add_callback_pages, add_desk_pages, conversation
 from voicebot.dashboard.retrain import Retrainer
 from voicebot.dashboard.topics import Kit, add_topic_pages, intent_names
 from voicebot.dialogue.examples import add_example
@@ -31,6 +31,7 @@ from voicebot.dialogue.runtime import Dialogue
 from voicebot.dialogue.versions import Versions
 from voicebot.queue.model import PAUSE_REASONS
 from voicebot.store import RecordStore
+from voicebot.store.csv_export import calls_csv, figures_csv
 from voicebot.store.models import OUTCOMES
 from voicebot.store.record import NOT_TOPICS, REVIEW_REASONS, utcnow
 from voicebot.timeline import Kind
@@ -145,6 +146,21 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         days = [(day[5:], calls) for day, calls, _ in report.per_day]
         return page(request, "operations.html", report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
                     line_id=line_id, reasons=PAUSE_REASONS, **_live(phone_line))
+
+    @bp.get("/operations.csv")
+    async def operations_csv(request):
+        """The period's figures (what=figures) or calls as stored (what=calls), for a spreadsheet."""
+        signed_in(request, "operator")
+        since, until, line_id = _period(request, inst)
+        what = _chosen(request, "what", ("figures", "calls")) or "figures"
+        if what == "calls":
+            text = calls_csv(await off_loop(records.calls_between, since, until, line_id))
+        else:
+            levels = {q: queue.service_level_s for q, queue in inst.settings.queues.items()}
+            text = figures_csv(await off_loop(records.report, since, until, line_id, levels))
+        name = f"voicebot-{what}-{since:%Y-%m-%d}-{until - dt.timedelta(days=1):%Y-%m-%d}.csv"
+        return response.text(text, content_type="text/csv; charset=utf-8",
+                             headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
 
     @bp.get("/live.json")
     async def live(request):
@@ -278,6 +294,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
               trained_lines, trained_language, lambda template, **values: templates.get_template(template).render(**values))
     add_topic_pages(bp, kit)
     add_desk_pages(bp, kit, phone_line)
+    add_callback_pages(bp, kit)
 
     # -- conversations: what callers said and the bot answered, for trainers (and operators)
     @bp.get("/conversations")
@@ -296,23 +313,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
                     next_page=_page_link(filters, number + 1) if len(found) > CONVERSATIONS_PER_PAGE else None,
                     previous_page=_page_link(filters, number - 1) if number > 1 else None)
 
-    # -- agents: callbacks to make, and the screen pop
-    @bp.get("/callbacks")
-    async def callbacks(request):
-        signed_in(request, "agent", "operator")
-        line_id = _line(request, inst)
-        waiting = [(tenant, await off_loop(records.open_callbacks, tenant))
-                   for tenant in ([line_id] if line_id else inst.tenants)]
-        return page(request, "callbacks.html", waiting=waiting, line_id=line_id, notice=request.args.get("notice"))
-
-    @bp.post("/callbacks/<callback_id:int>")
-    async def callback_done(request, callback_id: int):
-        user = signed_in(request, "agent", "operator")
-        if not await off_loop(records.close_callback, callback_id, user.name):
-            raise SanicException("that callback is done already", status_code=409)
-        return response.redirect("/dashboard/callbacks?notice=Marked+as+done.")
-
-
+    # -- agents (their desk and callbacks: voicebot.dashboard.desk) and everyone: calls now
     @bp.get("/calls")
     async def calls(request):
         signed_in(request, "agent", "operator", "trainer")

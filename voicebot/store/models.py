@@ -88,7 +88,14 @@ class Callback(Base):
     number = sa.Column(sa.String(32), nullable=False)
     topic = sa.Column(sa.String(64))
     requested_at = sa.Column(sa.DateTime(timezone=True), nullable=False)
-    status = sa.Column(sa.String(16), nullable=False, default="open")
+    status = sa.Column(sa.String(16), nullable=False, default="open")  # open, or CALLBACK_CLOSED's
+    # Worked by one agent at a time: who holds it now (a claim lapses after CLAIM_LAPSES_MIN).
+    claimed_by = sa.Column(sa.String(64))
+    claimed_at = sa.Column(sa.DateTime(timezone=True))
+    attempts = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
+    last_outcome = sa.Column(sa.String(16))
+    retry_at = sa.Column(sa.DateTime(timezone=True))  # after "no answer": not before this
+    notes = sa.Column(sa.Text)  # one line an attempt: when (UTC), who, the outcome, the agent's note
 
 
 class User(Base):

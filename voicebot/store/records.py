@@ -21,6 +21,15 @@ from voicebot.store.writer import RecordWriter, Write
 
 logger = logging.getLogger(__name__)
 
+# Working a callback: an agent's claim lapses after this long without an outcome; after no
+# answer it is tried again this much later, and given up after this many attempts.
+CLAIM_LAPSES_MIN = 30
+RETRY_AFTER_MIN = 60
+MAX_CALLBACK_ATTEMPTS = 3
+CALLBACK_OUTCOMES = ("reached", "no_answer", "wrong_number")
+# The status a callback closes with, by the last attempt's outcome.
+CALLBACK_CLOSED = {"reached": "done", "no_answer": "unreached", "wrong_number": "wrong_number"}
+
 
 class RecordStore:
     """`migrate=False` for processes that only write beside the bot (the action server), so
@@ -137,17 +146,44 @@ class RecordStore:
                                    .where(Turn.review == "assigned", Turn.language == language).order_by(Turn.id))
             return [(text, intent) for text, intent in rows]
 
-    def close_callback(self, callback_id: int, by: str) -> bool:
-        """An agent called back; False if it was not open."""
+    def claim_callback(self, callback_id: int, by: str) -> Optional[str]:
+        """`by` works the callback now, unless another agent's claim holds: then their name. In
+        one UPDATE, so that two agents never both call."""
+        now = utcnow()
+        lapsed = now - dt.timedelta(minutes=CLAIM_LAPSES_MIN)
         with self.session.begin() as session:
+            claimed = session.execute(
+                sa.update(Callback).where(Callback.id == callback_id, Callback.status == "open",
+                                          sa.or_(Callback.claimed_by.is_(None), Callback.claimed_by == by,
+                                                 Callback.claimed_at < lapsed))
+                .values(claimed_by=by, claimed_at=now).execution_options(synchronize_session=False)).rowcount
+            if claimed:
+                return None
             callback = session.get(Callback, callback_id)
-            if callback is None or callback.status != "open":
-                return False
-            callback.status = "done"
+            return callback.claimed_by if callback is not None and callback.status == "open" else ""
+
+    def callback_attempt(self, callback_id: int, by: str, outcome: str, note: str = "") -> Optional[Callback]:
+        """What came of a call the claiming agent made: reached (done), no answer (again after
+        RETRY_AFTER_MIN, given up after MAX_CALLBACK_ATTEMPTS) or wrong number. None unless `by`
+        holds the claim. Each attempt also goes into the conversation's events."""
+        assert outcome in CALLBACK_OUTCOMES, outcome
+        now = utcnow()
+        with self.session.begin() as session:
+            callback = session.get(Callback, callback_id, with_for_update=True)
+            if callback is None or callback.status != "open" or callback.claimed_by != by:
+                return None
+            callback.attempts += 1
+            callback.last_outcome, callback.claimed_by, callback.claimed_at = outcome, None, None
+            line = f"{now:%Y-%m-%d %H:%M} UTC {by}: {outcome.replace('_', ' ')}" + (f": {note}" if note else "")
+            callback.notes = "\n".join(filter(None, [callback.notes, line]))
+            if outcome == "no_answer" and callback.attempts < MAX_CALLBACK_ATTEMPTS:
+                callback.retry_at = now + dt.timedelta(minutes=RETRY_AFTER_MIN)
+            else:
+                callback.status = CALLBACK_CLOSED[outcome]
             if session.get(Call, callback.conversation_id) is not None:
-                session.add(CallEvent(call_id=callback.conversation_id, at=utcnow(), kind="called_back",
-                                      data={"by": by}))
-            return True
+                session.add(CallEvent(call_id=callback.conversation_id, at=now, kind="callback_attempt",
+                                      data={"by": by, "outcome": outcome, "attempt": callback.attempts}))
+            return callback
 
     # -- data subject requests and retention
     def export(self, call_id: str) -> Optional[dict]:
@@ -192,6 +228,13 @@ class RecordStore:
         self.flush()
         with self.session() as session:
             return build_report(session, since, until or utcnow(), line, service_levels)
+
+    def calls_between(self, since: dt.datetime, until: dt.datetime, line: Optional[str] = None) -> List[Call]:
+        """Calls and conversations started in [since, until) (naive UTC), in order: for export."""
+        self.flush()
+        query = sa.select(Call).where(Call.started_at >= since, Call.started_at < until)
+        with self.session() as session:
+            return list(session.scalars((query.where(Call.tenant == line) if line else query).order_by(Call.started_at)))
 
     def purge(self, tenant: str, before: dt.datetime) -> int:
         """Delete a line's calls (and callbacks) that started before `before` (naive UTC)."""
