@@ -28,7 +28,9 @@ class QueueBot(TextBot):
         self.registrar_port, self.desk_port = free_port(), free_port()
         # The German queue rings all free agents at once and takes one caller at most.
         config = build_demo(root, PASSWORDS, self.desk_port,
-                                  only={"stadt-kreis-pool": {"max_waiting": 1, "strategy": "ring_all"}},
+                                  only={"stadt-kreis-pool": {"max_waiting": 1, "strategy": "ring_all"},
+                                        # one caller waiting is over the wallboard's threshold
+                                        "demo-kommune-borgerservice": {"alert_when": {"callers_waiting": 1}}},
                                   ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
         super().__init__(AGENT_HOURS, store_url, sip=True, config=config, lines=("demo-kommune", "stadt-kreis"),
                          extra_args=("--registrar-port", str(self.registrar_port)))
@@ -301,3 +303,29 @@ def test_an_agents_desk_pops_the_caller_by_itself_and_follows_the_call_to_its_en
         phone.kill()
         queue_bot.set_state("desk", "paused")
     assert timeline["call_id"] == call_id
+
+
+def test_the_operators_wallboard_shows_a_queue_over_its_threshold_and_new_figures_without_reload(
+        queue_bot, agents, page):
+    from playwright.sync_api import expect
+
+    queue_bot.add_login("wally", "operator", "wally-password-1")
+    page.goto(queue_bot.url + "/dashboard/login")
+    page.fill("input[name=name]", "wally")
+    page.fill("input[name=password]", "wally-password-1")
+    page.click("button:has-text('Sign in')")
+    expect(page.locator("h1")).to_have_text("Operations")
+    page.evaluate("window.__same_page = true")
+    calls_before = int(page.locator("#total-calls").inner_text())
+    queue = page.locator("#queues tr[data-queue='demo-kommune-borgerservice']")
+    expect(queue).not_to_have_class("over")
+    agents("anna", answer=False)  # logged in, never answers: the caller waits
+    queue_bot.wait_for_agents("available", "anna")
+    with ThreadPoolExecutor(1) as pool:
+        calling = pool.submit(place_call, queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "10", timeout=40)
+        expect(page.locator("#queue-alerts")).to_contain_text("1 waiting (alert at 1)", timeout=15_000)
+        expect(queue).to_have_class("over")
+        calling.result()
+    expect(page.locator("#total-calls")).to_have_text(str(calls_before + 1), timeout=15_000)
+    expect(page.locator("#queue-alerts")).to_have_text("", timeout=15_000)  # nobody waits now
+    assert page.evaluate("window.__same_page") is True  # all without a reload

@@ -71,3 +71,15 @@ def report(obj: Context, since, until, line_id: Optional[str], as_json: bool, as
         click.echo(figures_csv(figures), nl=False)
     else:
         click.echo(json.dumps(figures.as_dict(), indent=2) if as_json else format_report(figures))
+
+
+@main.command("alert-rules")
+@click.pass_obj
+def alert_rules_command(obj: Context) -> None:
+    """Print Prometheus alert rules for each queue's thresholds (voicebot.yml: queues.<id>.alert_when)."""
+    import yaml
+
+    from voicebot.queue.health import alert_rules
+
+    click.echo("# Made by `voicebot alert-rules` from voicebot.yml (queues.<id>.alert_when): make it again after a change.\n"
+               + yaml.safe_dump(alert_rules(obj.inst.settings), sort_keys=False, allow_unicode=True, width=200), nl=False)

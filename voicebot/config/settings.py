@@ -72,6 +72,14 @@ class NluSettings(Strict):
     keep_versions: int = pydantic.Field(5, ge=1, le=100)
 
 
+class QueueAlerts(Strict):
+    """When the operators' wallboard marks a queue, and Prometheus alerts (`voicebot alert-rules`)."""
+
+    callers_waiting: Optional[int] = pydantic.Field(None, ge=1)  # this many callers waiting, or more
+    longest_wait_s: Optional[float] = pydantic.Field(None, ge=1)  # a caller waiting this long, or longer
+    service_level: Optional[float] = pydantic.Field(None, gt=0, le=1)  # a lower share answered in service_level_s
+
+
 class Queue(Strict):
     """A queue of callers waiting for agents; several lines (tenants) may send callers to one."""
 
@@ -94,6 +102,7 @@ class Queue(Strict):
     hold_music: str = "tone"
     # Tell the agent who is calling before connecting (tenant, topic), in the agent's ear only.
     whisper: bool = True
+    alert_when: QueueAlerts = QueueAlerts()
 
 
 class Agent(Strict):

@@ -29,6 +29,7 @@ from voicebot.dashboard.topics import Kit, add_topic_pages, intent_names
 from voicebot.dialogue.examples import add_example
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.dialogue.versions import Versions
+from voicebot.queue.health import queue_health
 from voicebot.queue.model import PAUSE_REASONS
 from voicebot.store import RecordStore
 from voicebot.store.csv_export import calls_csv, figures_csv
@@ -92,7 +93,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
 
     @bp.get("/static/<name>")
     async def static(request, name: str):
-        if name not in ("dashboard.js", "dashboard.css", "desk.js"):
+        if name not in ("dashboard.js", "dashboard.css", "desk.js", "wallboard.js"):
             raise SanicException("not found", status_code=404)
         return await response.file(HERE / "static" / name, headers={"Cache-Control": "max-age=300"})
 
@@ -146,6 +147,15 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         days = [(day[5:], calls) for day, calls, _ in report.per_day]
         return page(request, "operations.html", report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
                     line_id=line_id, reasons=PAUSE_REASONS, **_live(phone_line))
+
+    @bp.get("/operations.json")
+    async def operations_figures(request):
+        """The figure cards' numbers for the period, which the wallboard refreshes by itself."""
+        signed_in(request, "operator")
+        since, until, line_id = _period(request, inst)
+        levels = {q: queue.service_level_s for q, queue in inst.settings.queues.items()}
+        report = await off_loop(records.report, since, until, line_id, levels)
+        return response.json({"total": report.total.as_dict(), "callbacks_open": report.callbacks_open})
 
     @bp.get("/operations.csv")
     async def operations_csv(request):
@@ -418,12 +428,13 @@ async def off_loop(fn, *args, **kwargs):
 
 
 def _live(phone_line) -> dict:
-    """The calls in progress (on every worker, where workers share the queue) and this worker's
-    view of the queues."""
+    """The calls in progress (on every worker, where workers share the queue), this worker's
+    view of the queues, and how each queue stands against its thresholds."""
     if phone_line is None:
-        return {"calls": [], "queues": None}
-    return {"calls": phone_line.live.listed() + phone_line.queues.calls_elsewhere,
-            "queues": phone_line.queues.snapshot()}
+        return {"calls": [], "queues": None, "health": []}
+    snapshot = phone_line.queues.snapshot()
+    return {"calls": phone_line.live.listed() + phone_line.queues.calls_elsewhere, "queues": snapshot,
+            "health": queue_health(phone_line.queues.settings, snapshot)}
 
 
 def _stored_conversation(turns: list) -> list:
