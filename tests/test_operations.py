@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, metric, place_call
+from voicebot.config import load_installation
 from voicebot.store import RecordStore
 
 CPR_DIGITS = "290472-4817"
@@ -109,3 +110,22 @@ def test_a_data_subject_request_exports_then_deletes_one_conversation(ops):
     assert deleted.returncode == 0 and "1 calls" in deleted.stdout
     again = cli(ops, "records", "export", ops.handoff_id)
     assert again.returncode == 1 and "no call" in again.stderr
+
+
+def test_the_alert_rules_beside_the_grafana_dashboard_are_the_configured_thresholds():
+    """ops/prometheus-alerts.yml is what `voicebot alert-rules` makes of voicebot.yml, and every
+    rule asks for metrics the bot serves."""
+    import yaml
+
+    made = subprocess.run([sys.executable, "-m", "voicebot.cli", "alert-rules"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout == (REPO / "ops/prometheus-alerts.yml").read_text(), "run: voicebot alert-rules > ops/prometheus-alerts.yml"
+    rules = yaml.safe_load(made.stdout)["groups"][0]["rules"]
+    settings = load_installation().settings
+    assert {r["labels"]["queue"] for r in rules} == {q for q, queue in settings.queues.items() if queue.alert_when.callers_waiting}
+    served = {"voicebot_queue_callers", "voicebot_queue_oldest_wait_seconds", "voicebot_queue_wait_seconds_bucket",
+              "voicebot_queue_wait_seconds_count"}
+    for rule in rules:
+        assert set(re.findall(r"voicebot_[a-z_]+", rule["expr"])) <= served, rule
+    assert 'le="60.0"' in next(r["expr"] for r in rules if r["alert"] == "VoicebotServiceLevel")  # a real bucket
