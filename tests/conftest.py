@@ -51,6 +51,7 @@ os.environ.setdefault("VOICEBOT_CONVERSATION_KEY", "test-conversations")
 SHARED_BOTS = ("test_api_access", "test_bad_input", "test_cluster_front", "test_dialogue", "test_phone_line",
                "test_sip_security", "test_sip_shapes", "test_sip_peers", "test_phone_faults", "test_speech_in")
 LONGEST_FIRST = ("shared-bots", "test_agent_queue", "test_dashboard", "test_commands", "test_rasa_server",
+                 "test_dashboard_access",
                  "test_cluster", "test_shared_queue", "test_operations")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from conftest import AGENT_HOURS, DEMO_KOMMUNE, STADT_KREIS, TextBot, events, place_call
 from peers import wav_samples
@@ -32,6 +33,9 @@ class QueueBot(TextBot):
                                         # one caller waiting is over the wallboard's threshold
                                         "demo-kommune-borgerservice": {"alert_when": {"callers_waiting": 1}}},
                                   ring_timeout_s=4, wrap_up_s=1, announce_every_s=6)
+        settings = yaml.safe_load(config.read_text())  # agents dial through the contact centre's PBX
+        settings.setdefault("dashboard", {})["dial_sip_domain"] = "pbx.example.org"
+        config.write_text(yaml.safe_dump(settings, allow_unicode=True))
         super().__init__(AGENT_HOURS, store_url, sip=True, config=config, lines=("demo-kommune", "stadt-kreis"),
                          extra_args=("--registrar-port", str(self.registrar_port)))
 
@@ -286,7 +290,8 @@ def test_an_agents_desk_pops_the_caller_by_itself_and_follows_the_call_to_its_en
             pop = page.locator("#pop")
             expect(pop).to_have_attribute("data-phase", "ringing", timeout=20_000)  # no reload: it arrived
             assert page.title().startswith("Ringing")
-            expect(page.locator("#pop-number a")).to_have_attribute("href", "tel:+4512345678")
+            expect(page.locator("#pop-number a.tel")).to_have_attribute("href", "tel:+4512345678")
+            expect(page.locator("#pop-number a.sip")).to_have_attribute("href", "sip:+4512345678@pbx.example.org;user=phone")
             expect(page.locator("#pop-line")).to_contain_text("Demo Kommune")
             expect(page.locator("#pop-reason")).to_have_text("requested")
             expect(page.locator("#pop-conversation .caller")).to_contain_text(["(key 0)"])

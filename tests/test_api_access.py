@@ -24,6 +24,7 @@ OWNERS = {
     ("GET", "/lines"): {"operator", "trainer", "agent", "channel"},
     ("POST", "/lines/<line_id>/conversations"): {"channel", "trainer"},
     ("POST", "/lines/<line_id>/conversations/<conversation_id>/messages"): {"channel", "trainer"},
+    ("POST", "/lines/<line_id>/conversations/<conversation_id>/end"): {"channel", "trainer"},
     ("GET", "/metrics"): {"operator"},
     ("GET", "/calls"): {"operator", "agent"},
     ("GET", "/calls/<call_id>"): {"operator", "agent"},

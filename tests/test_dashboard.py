@@ -87,6 +87,16 @@ def test_operators_see_the_figures_the_store_has(dash, page):
     assert page.locator("#chart-outcomes rect").count() == len(report.total.outcomes)
     assert page.locator("#chart-days rect").count() == 1
     expect(page.locator("#not-understood")).to_contain_text(STRANGE)
+    # Over time: a column for each of the seven days, the empty ones as zero, by topic.
+    over_time = page.locator("#trend-calls tr.all td")
+    expect(over_time).to_have_count(7)
+    assert sum(int(n) for n in over_time.all_inner_texts()) == report.total.calls
+    assert over_time.all_inner_texts().count("0") >= 5
+    assert set(page.locator("#trend-handoff th[scope=row]").all_inner_texts()) == {"all", *report.by_topic}
+    page.select_option("#over-time + form select[name=step]", "hour")
+    page.click("button:has-text('Show over time')")
+    expect(page.locator("#trend-calls tr.all td")).to_have_count(7 * 24)
+    page.goto(dash.url + "/dashboard/operations")
     # One line only, through the filter form.
     page.select_option("select[name=line]", "demo-kommune")
     page.click("button:has-text('Show')")
@@ -181,7 +191,8 @@ def test_wrong_passwords_are_slowed_down_and_sessions_expire(dash, page):
     assert page.context.cookies() == []
     time.sleep(4.5)
     sign_in(page, dash, "alice")
-    expect(page.locator("h1")).to_have_text("Callbacks to make")
+    expect(page.locator("h1")).to_have_text("My desk")  # an agent's home (this bot has no phone line)
+    expect(page.locator("#not-an-agent")).to_contain_text("not one of this bot's queue agents")
     store = RecordStore(dash.store_url)
     with store.session.begin() as session:
         # The people's sessions; the harness's API token goes on.
@@ -203,7 +214,7 @@ def test_an_agent_works_through_the_callbacks_to_the_promise(dash, page):
     page.goto(dash.url + "/dashboard/callbacks?line=demo-kommune")
     rows = page.locator("#callbacks tr[data-callback]")
     expect(rows.first).to_contain_text("overdue")  # asked six days ago: past two working days
-    expect(rows.first.locator(".number a")).to_have_attribute("href", "tel:+4587654321")
+    expect(rows.first.locator(".number a.tel")).to_have_attribute("href", "tel:+4587654321")
     fresh = page.locator("#callbacks tr[data-callback]", has_text="+4512345678")
     expect(fresh).not_to_contain_text("overdue")
     callback_id = fresh.get_attribute("data-callback")

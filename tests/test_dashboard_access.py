@@ -28,6 +28,7 @@ PAGES = [
     ("olga", "/dashboard/conversations"),
     ("olga", "/dashboard/calls/" + CALL),
     ("olga", "/dashboard/calls/nonexistent"),  # 404
+    ("alice", "/dashboard/desk"),
     ("alice", "/dashboard/callbacks"),
     ("alice", "/dashboard/calls/" + CALL),
     ("tom", "/dashboard/inbox"),

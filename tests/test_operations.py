@@ -129,3 +129,17 @@ def test_the_alert_rules_beside_the_grafana_dashboard_are_the_configured_thresho
     for rule in rules:
         assert set(re.findall(r"voicebot_[a-z_]+", rule["expr"])) <= served, rule
     assert 'le="60.0"' in next(r["expr"] for r in rules if r["alert"] == "VoicebotServiceLevel")  # a real bucket
+
+
+def test_a_text_conversation_the_citizen_leaves_ends_then_not_half_an_hour_later(ops):
+    conversation_id, _ = ops.start("demo-city")
+    ops.say("demo-city", conversation_id, "when are you open")
+    end = f"/lines/demo-city/conversations/{conversation_id}/end"
+    assert ops.request("POST", end) == (200, {"ended": True})
+    stored = RecordStore(ops.store_url).export(conversation_id)["call"]
+    assert stored["channel"] == "text" and stored["ended_at"] and stored["outcome"]
+    assert ops.request("POST", end) == (200, {"ended": False})  # once
+    assert ops.request("POST", f"/lines/demo-city/conversations/{'0' * 64}/end")[0] == 404  # not one it issued
+    assert ops.request("POST", f"/lines/demo-kommune/conversations/{conversation_id}/end")[0] == 404  # another line's
+    report = RecordStore(ops.store_url).report(dt.datetime.utcnow() - dt.timedelta(hours=1))
+    assert report.by_channel["text"].ended >= 1 and report.by_channel["phone"].calls >= 1  # apart

@@ -447,3 +447,30 @@ def test_a_call_id_a_spreadsheet_would_run_is_exported_as_text():
     row = next(csv.DictReader(calls_csv([forged]).splitlines()))
     assert row["id"] == "'" + forged.id and row["caller_ending"] == "'-123"
     assert row["started_at"] == "2026-12-01T09:00:00Z" and row["outcome"] == "settled" and row["waited_s"] == ""
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_trend_splits_the_report_by_hour_with_empty_hours_as_zero(database, tmp_path, request):
+    """The same figures as the report, per hour and per topic, on either database (each has its
+    own way to name an hour)."""
+    url = (f"sqlite:///{tmp_path / 'records.sqlite3'}" if database == "sqlite"
+           else request.getfixturevalue("postgres").url)
+    store = RecordStore(url, tmp_path)
+    try:
+        line = f"trend-{tmp_path.name}"[:60]  # this test's own calls, in a database others share
+        answered_call(store, f"{line}-a1", tenant=line)
+        handed_off_call(store, f"{line}-h1", tenant=line, waited_s=10)
+        handed_off_call(store, f"{line}-h2", tenant=line, waited_s=30, result="queue_abandoned", reason="misunderstood")
+        now = dt.datetime.utcnow()
+        since, until = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2), now + dt.timedelta(minutes=1)
+        trend = store.trend(since, until, "hour", "topic", line, {"borgerservice": 60})
+        report = store.report(since, until, line, {"borgerservice": 60})
+        assert len(trend.periods) == 3 and trend.periods[-1] == now.strftime("%Y-%m-%d %H:00")
+        assert [f.calls for f in trend.total] == [0, 0, 3]  # the empty hours are there, as zero
+        assert trend.total[-1].as_dict() == report.total.as_dict()
+        assert {name: series[-1].calls for name, series in trend.by.items()} == {"passport": 1, "request_agent": 2}
+        assert trend.by["request_agent"][-1].handoff_reasons == {"requested": 1, "misunderstood": 1}
+        days = store.trend(since, until, "day", "line", None, {"borgerservice": 60})
+        assert days.by[line][-1].calls == 3
+    finally:
+        store.close()

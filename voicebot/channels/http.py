@@ -4,6 +4,7 @@ Every route but /health wants "Authorization: Bearer TOKEN", a token made with
 `voicebot users token NAME --role ROLE` (admin may do everything):
 POST /lines/<line>/conversations                      channel, trainer -> {conversation_id, messages: [greeting]}
 POST /lines/<line>/conversations/<id>/messages {text[, caller: channel only]} channel, trainer -> {messages, ...}
+POST /lines/<line>/conversations/<id>/end             channel, trainer: the citizen left -> {ended}
 GET  /lines                                           any role
 GET  /calls, GET /calls/<sip call id>                 operator, agent (the caller's whole number: agent only)
 GET  /queues; POST /agents/<id>/state {"state": "available"|"paused", "reason"}   operator, agent
@@ -124,14 +125,18 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
         record.state = "talking"
         return record
 
-    def open_conversation(tenant, conversation_id: str) -> CallRecord:
-        """The text conversation a turn is for. Its id must be one the text channel issued for
-        this line (signed), so a turn under any other (a phone call's Call-ID, another line's
-        conversation, a guess) goes nowhere; a worker sharing the key takes up one begun on another."""
+    def issued(tenant, conversation_id: str) -> None:
+        """404 unless the text channel issued this id for this line (its signature)."""
         nonce, signed = conversation_id[:32], conversation_id[32:]
         if len(conversation_id) != 64 or not hmac.compare_digest(signed.encode(), signature(nonce, tenant).encode()):
             raise SanicException(f"no conversation {conversation_id[:64]!r} at line {tenant.id}: "
                                  f"start one with POST /lines/{tenant.id}/conversations", status_code=404)
+
+    def open_conversation(tenant, conversation_id: str) -> CallRecord:
+        """The text conversation a turn is for. Its id must be one the text channel issued for
+        this line (signed), so a turn under any other (a phone call's Call-ID, another line's
+        conversation, a guess) goes nowhere; a worker sharing the key takes up one begun on another."""
+        issued(tenant, conversation_id)
         record = conversations.get(conversation_id) or new_conversation(tenant, conversation_id)
         conversations.move_to_end(conversation_id)
         close_quiet(conversations, time.time())
@@ -200,6 +205,20 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
             conversations.pop(conversation_id, None)
             record.end()
         return response.json(reply.as_dict())
+
+    @app.post("/lines/<line_id>/conversations/<conversation_id>/end")
+    async def end(request, line_id: str, conversation_id: str):
+        """The citizen left (closed the chat, its page unloaded): the conversation ends now, as a
+        call the caller hangs up, not after IDLE_CONVERSATION_S."""
+        owner(request, "channel", "trainer")
+        issued(line(line_id), conversation_id)
+        record = conversations.pop(conversation_id, None)
+        if record is None:  # ended already (by the bot, or idle), or open on another worker
+            return response.json({"ended": False})
+        record.add(Kind.HANGUP, by="caller")
+        record.state = "ended"
+        record.end()
+        return response.json({"ended": True})
 
     @app.get("/metrics")
     async def metrics(request):

@@ -36,6 +36,9 @@ class Dashboard(Strict):
     # True when browsers reach the dashboard over HTTPS (a TLS proxy in front): the session
     # cookie is then never sent in clear.
     secure_cookie: bool = False
+    # Agents' click-to-dial: beside each tel: link a sip:NUMBER@this-domain link, for softphones
+    # that dial through the contact centre's PBX (e.g. pbx.example.org). None: tel: links only.
+    dial_sip_domain: Optional[str] = pydantic.Field(None, regex=r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
 class TextChannel(Strict):

@@ -51,9 +51,10 @@ def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
 
     @bp.get("/desk")
     async def desk(request):
+        """The agent's home page; a login that is no queue agent here is told so (callbacks work)."""
         user = kit.signed_in(request, "agent")
-        agent = agent_of(user)
-        return kit.page(request, "desk.html", view=desk_view(agent), reasons=PAUSE_REASONS,
+        agent = phone_line.queues.agents.get(user.name) if phone_line else None
+        return kit.page(request, "desk.html", view=desk_view(agent) if agent else None, reasons=PAUSE_REASONS,
                         intents=intent_names(kit.inst))
 
     @bp.get("/desk/events")
@@ -71,7 +72,8 @@ def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
             changed = json.dumps([view["agent"]["state"], view["agent"]["reason"],
                                   view["call"] and {**view["call"], "waited_s": None}], default=str)
             if changed != sent:
-                message = {"html": kit.fragment("desk_view.html", view=view, intents=names),
+                message = {"html": kit.fragment("desk_view.html", view=view, intents=names,
+                                                sip_domain=kit.inst.settings.dashboard.dial_sip_domain),
                            "call": view["call"] and view["call"]["id"],
                            "phase": view["call"] and view["call"]["phase"]}
                 await stream.send(f"data: {json.dumps(message)}\n\n")

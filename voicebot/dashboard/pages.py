@@ -62,7 +62,8 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         return intent_names(await off_loop(configuration))
 
     def page(request, template: str, status: int = 200, **values):
-        html = templates.get_template(template).render(user=request.ctx.user, lines=inst.tenants, **values)
+        html = templates.get_template(template).render(user=request.ctx.user, lines=inst.tenants,
+                                                       sip_domain=settings.dial_sip_domain, **values)
         return response.html(html, status=status, headers=SECURITY_HEADERS)
 
     def signed_in(request, *roles: str) -> SignedIn:
@@ -150,8 +151,11 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         levels = {q: queue.service_level_s for q, queue in inst.settings.queues.items()}
         report = await off_loop(records.report, since, until, line_id, levels)
         days = [(day[5:], calls) for day, calls, _ in report.per_day]
+        step = _chosen(request, "step", ("hour", "day")) or ("hour" if until - since <= dt.timedelta(days=2) else "day")
+        group = _chosen(request, "by", ("topic", "line", "municipality")) or "topic"
+        trend = await off_loop(records.trend, since, until, step, group, line_id, levels)
         return page(request, "operations.html", report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
-                    line_id=line_id, reasons=PAUSE_REASONS, **_live(phone_line))
+                    line_id=line_id, reasons=PAUSE_REASONS, trend=trend, group=group, **_live(phone_line))
 
     @bp.get("/operations.json")
     async def operations_figures(request):

@@ -19,12 +19,13 @@ CALL_COLUMNS = ("id", "channel", "line", "municipality", "started_at", "ended_at
 
 
 def figures_csv(report: Report) -> str:
-    """One row for all calls, then one per line, municipality (shared lines) and topic."""
+    """One row for all calls, then one per channel (phone, text), line, municipality (shared lines)
+    and topic."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(FIGURE_COLUMNS)
-    scopes = [("all", {"all": report.total}), ("line", report.by_line), ("municipality", report.by_municipality),
-              ("topic", report.by_topic)]
+    scopes = [("all", {"all": report.total}), ("channel", report.by_channel), ("line", report.by_line),
+              ("municipality", report.by_municipality), ("topic", report.by_topic)]
     for scope, named in scopes:
         for name, figures in named.items():
             writer.writerow([scope, _text(name), *_figures(figures), report.since.isoformat(), report.until.isoformat()])

@@ -16,7 +16,7 @@ from voicebot.metrics import Metrics
 from voicebot.store.database import engine_for, open_store
 from voicebot.store.models import AuditEntry, Call, Callback, CallEvent, Turn
 from voicebot.store.record import CallRecord, Journal, utcnow
-from voicebot.store.report import Report, build_report
+from voicebot.store.report import Report, Trend, build_report, build_trend
 from voicebot.store.writer import RecordWriter, Write
 
 logger = logging.getLogger(__name__)
@@ -228,6 +228,12 @@ class RecordStore:
         self.flush()
         with self.session() as session:
             return build_report(session, since, until or utcnow(), line, service_levels)
+
+    def trend(self, since: dt.datetime, until: dt.datetime, step: str, group: str, line: Optional[str] = None,
+              service_levels: Mapping[str, float] = {}) -> Trend:
+        self.flush()
+        with self.session() as session:
+            return build_trend(session, since, until, step, group, line, service_levels)
 
     def calls_between(self, since: dt.datetime, until: dt.datetime, line: Optional[str] = None) -> List[Call]:
         """Calls and conversations started in [since, until) (naive UTC), in order: for export."""

@@ -25,6 +25,25 @@ class Figures:
     abandoned: int = 0  # hung up while waiting
     wait_total_s: float = 0.0
 
+    def add(self, outcome: Optional[str], reason: Optional[str], result: Optional[str], count: int,
+            in_time: Optional[int], waited: Optional[float]) -> None:
+        """Count `count` calls that ended so (outcome None: still going), reached the queue so."""
+        self.calls += count
+        if outcome:
+            self.ended += count
+            self.outcomes[outcome] += count
+        if reason and outcome == "handoff":
+            self.handoff_reasons[reason] += count
+        if result in ("answered", "abandoned", "callback"):
+            self.queued += count
+        if result == "answered":
+            self.answered += count
+            self.answered_in_time += int(in_time or 0)
+        if result == "abandoned":
+            self.abandoned += count
+        if result in ("answered", "abandoned"):
+            self.wait_total_s += float(waited or 0)
+
     def rate(self, part: int, whole: int) -> Optional[float]:
         return round(part / whole, 3) if whole else None
 
@@ -69,6 +88,7 @@ class Report:
     not_understood: List[Tuple[str, int]]
     per_day: List[Tuple[str, int, int]]  # (day, calls, settled by the bot)
     by_municipality: Dict[str, Figures] = field(default_factory=dict)  # "line/municipality" on shared lines
+    by_channel: Dict[str, Figures] = field(default_factory=dict)  # phone calls apart from text conversations
 
     def as_dict(self) -> dict:
         return {"since": self.since.isoformat(), "until": self.until.isoformat(), "line": self.line,
@@ -76,6 +96,7 @@ class Report:
                 "by_line": {k: v.as_dict() for k, v in self.by_line.items()},
                 "by_municipality": {k: v.as_dict() for k, v in self.by_municipality.items()},
                 "by_topic": {k: v.as_dict() for k, v in self.by_topic.items()},
+                "by_channel": {k: v.as_dict() for k, v in self.by_channel.items()},
                 "not_understood": [{"text": t, "count": n} for t, n in self.not_understood],
                 "per_day": [{"day": d, "calls": n, "settled": s} for d, n, s in self.per_day]}
 
@@ -89,32 +110,20 @@ def build_report(session: Session, since: dt.datetime, until: dt.datetime, line:
     where = [Call.started_at >= since, Call.started_at < until] + ([Call.tenant == line] if line else [])
     answered = Call.queue_result == "answered"
     rows = session.execute(
-        sa.select(Call.tenant, Call.municipality, Call.topic, Call.outcome, Call.handoff_reason, Call.queue_result,
-                  sa.func.count(), sa.func.sum(sa.case((answered, in_time), else_=0)),
+        sa.select(Call.channel, Call.tenant, Call.municipality, Call.topic, Call.outcome, Call.handoff_reason,
+                  Call.queue_result, sa.func.count(), sa.func.sum(sa.case((answered, in_time), else_=0)),
                   sa.func.sum(Call.waited_s))
         .where(*where)
-        .group_by(Call.tenant, Call.municipality, Call.topic, Call.outcome, Call.handoff_reason, Call.queue_result))
-    total, by_line, by_municipality, by_topic = Figures(), {}, {}, {}
-    for tenant, municipality, topic, outcome, reason, result, count, in_time_count, waited in rows:
-        split = [total, by_line.setdefault(tenant, Figures()), by_topic.setdefault(topic or "(none)", Figures())]
+        .group_by(Call.channel, Call.tenant, Call.municipality, Call.topic, Call.outcome, Call.handoff_reason,
+                  Call.queue_result))
+    total, by_line, by_municipality, by_topic, by_channel = Figures(), {}, {}, {}, {}
+    for channel, tenant, municipality, topic, outcome, reason, result, count, in_time_count, waited in rows:
+        split = [total, by_line.setdefault(tenant, Figures()), by_topic.setdefault(topic or "(none)", Figures()),
+                 by_channel.setdefault(channel, Figures())]
         if municipality:  # a shared line's calls, by the municipality the caller meant
             split.append(by_municipality.setdefault(f"{tenant}/{municipality}", Figures()))
         for figures in split:
-            figures.calls += count
-            if outcome:
-                figures.ended += count
-                figures.outcomes[outcome] += count
-            if reason and outcome == "handoff":
-                figures.handoff_reasons[reason] += count
-            if result in ("answered", "abandoned", "callback"):
-                figures.queued += count
-            if result == "answered":
-                figures.answered += count
-                figures.answered_in_time += int(in_time_count or 0)
-            if result == "abandoned":
-                figures.abandoned += count
-            if result in ("answered", "abandoned"):
-                figures.wait_total_s += float(waited or 0)
+            figures.add(outcome, reason, result, count, in_time_count, waited)
     callbacks = sa.select(sa.func.count()).select_from(Callback).where(Callback.status == "open")
     if line:
         callbacks = callbacks.where(Callback.tenant == line)
@@ -129,7 +138,68 @@ def build_report(session: Session, since: dt.datetime, until: dt.datetime, line:
     return Report(since, until, line, total, dict(sorted(by_line.items())),
                   dict(sorted(by_topic.items(), key=lambda kv: -kv[1].calls)),
                   session.scalar(callbacks) or 0, [(text, n) for text, n in misses],
-                  [(str(d), n, int(s or 0)) for d, n, s in days], dict(sorted(by_municipality.items())))
+                  [(str(d), n, int(s or 0)) for d, n, s in days], dict(sorted(by_municipality.items())),
+                  dict(sorted(by_channel.items())))
+
+
+TREND_GROUPS = {"line": Call.tenant, "topic": Call.topic, "municipality": Call.municipality}
+
+
+@dataclass
+class Trend:
+    """Figures per hour or day (UTC), every period of [since, until) present, empty ones as zero,
+    for all calls and per line, topic or municipality."""
+
+    step: str  # "hour" or "day"
+    periods: List[str]  # "2026-12-01" or "2026-12-01 14:00"
+    total: List[Figures]
+    by: Dict[str, List[Figures]]  # name -> figures per period
+
+
+def build_trend(session: Session, since: dt.datetime, until: dt.datetime, step: str, group: str,
+                line: Optional[str] = None, service_levels: Mapping[str, float] = {}) -> Trend:
+    """`step` hour or day; `group` line, topic or municipality (a shared line's)."""
+    periods = _periods(since, until, step)
+    bucket = _bucket(session, step)
+    column = TREND_GROUPS[group]
+    in_time = sa.case(*[(sa.and_(Call.queue == q, Call.waited_s <= s, Call.queue_result == "answered"), 1)
+                        for q, s in service_levels.items()], else_=0) if service_levels else sa.literal(0)
+    where = [Call.started_at >= since, Call.started_at < until] + ([Call.tenant == line] if line else [])
+    rows = session.execute(
+        sa.select(bucket, column, Call.outcome, Call.handoff_reason, Call.queue_result, sa.func.count(),
+                  sa.func.sum(in_time), sa.func.sum(Call.waited_s))
+        .where(*where).group_by(bucket, column, Call.outcome, Call.handoff_reason, Call.queue_result))
+    index = {period: i for i, period in enumerate(periods)}
+    total, by = [Figures() for _ in periods], {}
+    for period, name, outcome, reason, result, count, in_time_count, waited in rows:
+        if period not in index:
+            continue
+        if group == "municipality" and not name:
+            name = None  # a call on a line for one municipality: in the total only
+        series = [total] + ([by.setdefault(name or "(none)", [Figures() for _ in periods])]
+                            if name or group != "municipality" else [])
+        for figures in series:
+            figures[index[period]].add(outcome, reason, result, count, in_time_count, waited)
+    return Trend(step, periods, total, dict(sorted(by.items())))
+
+
+def _periods(since: dt.datetime, until: dt.datetime, step: str) -> List[str]:
+    size = dt.timedelta(hours=1) if step == "hour" else dt.timedelta(days=1)
+    moment = since.replace(minute=0, second=0, microsecond=0)
+    if step == "day":
+        moment = moment.replace(hour=0)
+    periods = []
+    while moment < until:
+        periods.append(moment.strftime("%Y-%m-%d %H:00" if step == "hour" else "%Y-%m-%d"))
+        moment += size
+    return periods
+
+
+def _bucket(session: Session, step: str):
+    """The period a call started in, as _periods writes it, in the database's own dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.to_char(Call.started_at, "YYYY-MM-DD HH24:00" if step == "hour" else "YYYY-MM-DD")
+    return sa.func.strftime("%Y-%m-%d %H:00" if step == "hour" else "%Y-%m-%d", Call.started_at)
 
 
 def _percent(value: Optional[float]) -> str:
