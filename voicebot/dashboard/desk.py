@@ -19,7 +19,6 @@ import phonenumbers
 from sanic import Blueprint, response
 from sanic.exceptions import SanicException
 
-from voicebot.dashboard.auth import SignedIn
 from voicebot.dashboard.topics import Kit, intent_names
 from voicebot.knowledge.working_days import callback_due
 from voicebot.queue.model import PAUSE_REASONS, AgentState, AgentStatus
@@ -32,18 +31,17 @@ CHECK_EVERY_S = 0.5  # how soon a ring or a state change reaches the open desk
 HEARTBEAT_S = 15  # a comment line keeps proxies (and Sanic's response timeout) from closing the stream
 STREAM_S = 600  # then the browser reconnects, and the login is checked again
 MAX_NOTE_CHARS = 500
-# The agent's side of a call, from the events that name the agent.
-PHASES = {Kind.AGENT_RINGING: "ringing", Kind.AGENT_MISSED: "missed", Kind.QUEUE_ANSWERED: "connecting",
-          Kind.BRIDGED: "connected", Kind.AGENT_LOST: "lost", Kind.AGENT_HUNG_UP: "ended"}
+# The agent's side of a call, from the events that name the agent (by the events' stored names:
+# every open desk reads the calls twice a second).
+PHASES = {Kind.AGENT_RINGING.value: "ringing", Kind.AGENT_MISSED.value: "missed",
+          Kind.QUEUE_ANSWERED.value: "connecting", Kind.BRIDGED.value: "connected", Kind.AGENT_LOST.value: "lost",
+          Kind.AGENT_HUNG_UP.value: "ended"}
+RECENT_ENDED = 50  # of the calls ended lately, those a desk looks through for the agent's last one
 
 
 def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
-    def agent_of(user: SignedIn) -> AgentStatus:
-        agent = phone_line.queues.agents.get(user.name) if phone_line else None
-        if agent is None:
-            raise SanicException(f"the login {user.name!r} is not one of this bot's queue agents: an agent's "
-                                 "login has the agent's id (voicebot.yml, agents)", status_code=404)
-        return agent
+    def queue_agent(agent_id: str) -> Optional[AgentStatus]:
+        return phone_line.queues.agents.get(agent_id) if phone_line else None
 
     def desk_view(agent: AgentStatus) -> dict:
         now = phone_line.queues.clock()
@@ -53,7 +51,7 @@ def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
     async def desk(request):
         """The agent's home page; a login that is no queue agent here is told so (callbacks work)."""
         user = kit.signed_in(request, "agent")
-        agent = phone_line.queues.agents.get(user.name) if phone_line else None
+        agent = queue_agent(user.name)
         return kit.page(request, "desk.html", view=desk_view(agent) if agent else None, reasons=PAUSE_REASONS,
                         intents=intent_names(kit.inst))
 
@@ -62,7 +60,9 @@ def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
         """The desk's live part as server-sent events: {"html", "phase", "call"} whenever the
         agent's state or their call changes (ticking seconds alone do not count)."""
         user = kit.signed_in(request, "agent")
-        agent, names = agent_of(user), intent_names(kit.inst)
+        agent, names = queue_agent(user.name), intent_names(kit.inst)
+        if agent is None:
+            raise SanicException(f"the login {user.name!r} is not one of this bot's queue agents", status_code=404)
         stream = await request.respond(content_type="text/event-stream",
                                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         await stream.send("retry: 2000\n\n")
@@ -88,8 +88,7 @@ def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
     async def agent_state(request, agent_id: str):
         """An agent sets their own state; an operator anyone's."""
         user = kit.signed_in(request, "agent", "operator")
-        agent = phone_line.queues.agents.get(agent_id) if phone_line else None
-        if agent is None:
+        if queue_agent(agent_id) is None:
             raise SanicException(f"no agent {agent_id!r}", status_code=404)
         if user.role == "agent" and agent_id != user.name:
             raise SanicException("an agent sets only their own state; an operator may set anyone's", status_code=403)
@@ -169,7 +168,7 @@ def _aware(moment: Optional[dt.datetime]) -> Optional[dt.datetime]:
 def latest_pop(live, agent: AgentStatus, inst) -> Optional[dict]:
     """The newest call the queue rang this agent for (live calls first), as the pop shows it."""
     for record, over in ([(s.record, False) for s in reversed(list(live.sessions.values()))]
-                         + [(r, True) for r in reversed(list(live.finished))]):
+                         + [(r, True) for r in list(live.finished)[:-RECENT_ENDED - 1:-1]]):
         pop = screen_pop(record, agent, inst, over)
         if pop is not None:
             return pop
@@ -178,10 +177,10 @@ def latest_pop(live, agent: AgentStatus, inst) -> Optional[dict]:
 
 def screen_pop(record: CallRecord, agent: AgentStatus, inst, over: bool) -> Optional[dict]:
     """What the agent's screen shows of a call they were rung for; None if they were not."""
-    mine = [e for e in record.events if Kind(e["event"]) in PHASES and e.get("agent") == agent.id]
+    mine = [e for e in record.events if e["event"] in PHASES and e.get("agent") == agent.id]
     if not mine:
         return None
-    phase = PHASES[Kind(mine[-1]["event"])]
+    phase = PHASES[mine[-1]["event"]]
     if over and phase in ("connecting", "connected"):
         phase = "ended"
     if phase == "ended" and agent.state == AgentState.WRAP_UP:

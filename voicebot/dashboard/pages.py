@@ -61,6 +61,9 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     async def intents() -> Dict[str, str]:
         return intent_names(await off_loop(configuration))
 
+    # Each queue's service level time: what the figures count as answered in time.
+    levels = {queue_id: queue.service_level_s for queue_id, queue in inst.settings.queues.items()}
+
     def page(request, template: str, status: int = 200, **values):
         html = templates.get_template(template).render(user=request.ctx.user, lines=inst.tenants,
                                                        sip_domain=settings.dial_sip_domain, **values)
@@ -148,7 +151,6 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     async def operations(request):
         signed_in(request, "operator")
         since, until, line_id = _period(request, inst)
-        levels = {q: queue.service_level_s for q, queue in inst.settings.queues.items()}
         report = await off_loop(records.report, since, until, line_id, levels)
         days = [(day[5:], calls) for day, calls, _ in report.per_day]
         step = _chosen(request, "step", ("hour", "day")) or ("hour" if until - since <= dt.timedelta(days=2) else "day")
@@ -162,7 +164,6 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         """The figure cards' numbers for the period, which the wallboard refreshes by itself."""
         signed_in(request, "operator")
         since, until, line_id = _period(request, inst)
-        levels = {q: queue.service_level_s for q, queue in inst.settings.queues.items()}
         report = await off_loop(records.report, since, until, line_id, levels)
         return response.json({"total": report.total.as_dict(), "callbacks_open": report.callbacks_open})
 
@@ -175,7 +176,6 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         if what == "calls":
             text = calls_csv(await off_loop(records.calls_between, since, until, line_id))
         else:
-            levels = {q: queue.service_level_s for q, queue in inst.settings.queues.items()}
             text = figures_csv(await off_loop(records.report, since, until, line_id, levels))
         name = f"voicebot-{what}-{since:%Y-%m-%d}-{until - dt.timedelta(days=1):%Y-%m-%d}.csv"
         return response.text(text, content_type="text/csv; charset=utf-8",
