@@ -105,13 +105,10 @@ def build_report(session: Session, since: dt.datetime, until: dt.datetime, line:
                  service_levels: Mapping[str, float] = {}, top: int = 10) -> Report:
     """Figures for calls started in [since, until) (naive UTC); `service_levels` maps a queue to
     its service_level_s."""
-    in_time = sa.case(*[(sa.and_(Call.queue == q, Call.waited_s <= s), 1) for q, s in service_levels.items()],
-                      else_=0) if service_levels else sa.literal(0)
     where = [Call.started_at >= since, Call.started_at < until] + ([Call.tenant == line] if line else [])
-    answered = Call.queue_result == "answered"
     rows = session.execute(
         sa.select(Call.channel, Call.tenant, Call.municipality, Call.topic, Call.outcome, Call.handoff_reason,
-                  Call.queue_result, sa.func.count(), sa.func.sum(sa.case((answered, in_time), else_=0)),
+                  Call.queue_result, sa.func.count(), sa.func.sum(_answered_in_time(service_levels)),
                   sa.func.sum(Call.waited_s))
         .where(*where)
         .group_by(Call.channel, Call.tenant, Call.municipality, Call.topic, Call.outcome, Call.handoff_reason,
@@ -142,6 +139,14 @@ def build_report(session: Session, since: dt.datetime, until: dt.datetime, line:
                   dict(sorted(by_channel.items())))
 
 
+def _answered_in_time(service_levels: Mapping[str, float]):
+    """1 for a call an agent answered within its queue's service_level_s, else 0 (in SQL)."""
+    if not service_levels:
+        return sa.literal(0)
+    return sa.case(*[(sa.and_(Call.queue == q, Call.waited_s <= s, Call.queue_result == "answered"), 1)
+                     for q, s in service_levels.items()], else_=0)
+
+
 TREND_GROUPS = {"line": Call.tenant, "topic": Call.topic, "municipality": Call.municipality}
 
 
@@ -162,20 +167,17 @@ def build_trend(session: Session, since: dt.datetime, until: dt.datetime, step: 
     periods = _periods(since, until, step)
     bucket = _bucket(session, step)
     column = TREND_GROUPS[group]
-    in_time = sa.case(*[(sa.and_(Call.queue == q, Call.waited_s <= s, Call.queue_result == "answered"), 1)
-                        for q, s in service_levels.items()], else_=0) if service_levels else sa.literal(0)
     where = [Call.started_at >= since, Call.started_at < until] + ([Call.tenant == line] if line else [])
     rows = session.execute(
         sa.select(bucket, column, Call.outcome, Call.handoff_reason, Call.queue_result, sa.func.count(),
-                  sa.func.sum(in_time), sa.func.sum(Call.waited_s))
+                  sa.func.sum(_answered_in_time(service_levels)), sa.func.sum(Call.waited_s))
         .where(*where).group_by(bucket, column, Call.outcome, Call.handoff_reason, Call.queue_result))
     index = {period: i for i, period in enumerate(periods)}
     total, by = [Figures() for _ in periods], {}
     for period, name, outcome, reason, result, count, in_time_count, waited in rows:
         if period not in index:
             continue
-        if group == "municipality" and not name:
-            name = None  # a call on a line for one municipality: in the total only
+        # A call on a line for one municipality has none: it counts in the total only.
         series = [total] + ([by.setdefault(name or "(none)", [Figures() for _ in periods])]
                             if name or group != "municipality" else [])
         for figures in series:
