@@ -272,6 +272,10 @@ def test_an_agents_desk_pops_the_caller_by_itself_and_follows_the_call_to_its_en
         page.select_option("#my-state select[name=reason]", "meeting")
         page.click("#my-state button[value=paused]")
         expect(page.locator("#agent-reason")).to_have_text("meeting")
+        page.click("#my-state button[value=logged_out]")  # gone for the day, until they come back
+        expect(page.locator("#agent-state")).to_have_text("logged out")
+        expect(page.locator("#agent-reason")).to_have_text("signed off")
+        assert queue_bot.agent_state("desk") == "logged_out"
         page.click("#my-state button[value=available]")
         expect(page.locator("#agent-state")).to_have_text("available")
         csrf = page.locator("#my-state input[name=csrf]").get_attribute("value")

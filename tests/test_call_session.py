@@ -172,7 +172,7 @@ def test_a_queued_caller_hears_announcements_and_music_until_an_agent_takes_the_
             assert call.said(call.phrases.say("queue_position", position=1))
             music_at = call.port.played_bytes
             await call.until(lambda: call.port.played_bytes > music_at + 32000)  # a second of hold music
-            call.queues.set_available("desk", True)
+            call.queues.set_presence("desk", "available")
             await call.until(lambda: len(call.phone.agent_calls) == 2)
             for event in (AgentAlerting("leg-2"), AgentAnswered("leg-2"), AgentMedia("leg-2", call.new_port())):
                 call.session.event(event)
@@ -208,7 +208,7 @@ def test_the_apology_for_a_lost_agent_is_heard_to_its_end(installation, store):
             call.session.event(KeyPressed("0"))
             await call.until(lambda: call.events("agent_missed"))  # no answer: the desk is paused
             await call.until(lambda: call.events("queue_position"))  # the announcements' loop now sleeps
-            call.queues.set_available("desk", True)
+            call.queues.set_presence("desk", "available")
             await call.until(lambda: len(call.phone.agent_calls) == 2)
             call.session.event(AgentAnswered("leg-2"))
             await call.until(lambda: call.session.state == CallState.WITH_AGENT)

@@ -17,16 +17,17 @@ from voicebot.queue.model import AgentState, RingResult, Waiter
 from voicebot.queue.redis_queue import PREFIX, RedisQueue
 
 # What the rest of the bot calls (voicebot/telephony, channels/http.py, dashboard, cli/).
-SURFACE = {"start", "stop", "queue", "registered", "set_available", "finished", "refusal", "join", "is_waiting",
+SURFACE = {"start", "stop", "queue", "registered", "set_presence", "finished", "refusal", "join", "is_waiting",
            "position", "waited_s", "expected_wait_s", "leave", "dispatch", "snapshot"}
 ATTRIBUTES = {"agents", "clock", "live_calls", "calls_elsewhere"}
 
 
-def settings(redis_url=None, wrap_up_s=0) -> Settings:
+def settings(redis_url=None, wrap_up_s=0, softphone=False) -> Settings:
+    agent = {"username": "a", "ha1": "0" * 32} if softphone else {"uri": "sip:a@192.0.2.1"}
     return Settings.parse_obj({
         "queue_redis_url": redis_url,
         "queues": {"q": {"name": "Q", "wrap_up_s": wrap_up_s, "ring_timeout_s": 5}},
-        "agents": {"a": {"name": "A", "uri": "sip:a@192.0.2.1", "queues": ["q"]}}})
+        "agents": {"a": {"name": "A", "queues": ["q"], **agent}}})
 
 
 async def until(condition, timeout: float = 5.0, what: str = ""):
@@ -65,11 +66,11 @@ def test_a_callers_story_is_the_same_on_either_backend(make_backend):
         try:
             if isinstance(queues, RedisQueue):
                 await until(lambda: queues.shared, what="shared mode")
-            queues.set_available("a", False)
+            queues.set_presence("a", "paused")
             assert queues.refusal("q") == "no_agents"
-            queues.set_available("a", True)
+            queues.set_presence("a", "available")
             assert queues.refusal("q") is None
-            queues.set_available("a", False)  # a takes a break: these callers wait
+            queues.set_presence("a", "paused")  # a takes a break: these callers wait
             rung = []
 
             async def ring(agents, timeout):
@@ -87,7 +88,7 @@ def test_a_callers_story_is_the_same_on_either_backend(make_backend):
             assert queues.leave(first, "abandoned") == 0.0  # once only
             await until(lambda: queues.position(second) == 1, what="second moved up")
 
-            queues.set_available("a", True)  # back: rings the one caller left
+            queues.set_presence("a", "available")  # back: rings the one caller left
             await until(lambda: second.answered_by is not None, what="second answered")
             assert rung == [["a"]] and not queues.is_waiting(second) and queues.position(second) == 0
             assert queues.agents["a"].state == AgentState.BUSY
@@ -112,14 +113,14 @@ def test_an_agent_pauses_with_a_reason_and_ends_a_wrap_up_early_on_either_backen
             if isinstance(queues, RedisQueue):
                 await until(lambda: queues.shared, what="shared mode")
             agent = queues.agents["a"]
-            queues.set_available("a", False, "meeting")
+            queues.set_presence("a", "paused", "meeting")
             assert (agent.state, agent.reason) == (AgentState.PAUSED, "meeting")
-            queues.set_available("a", False, "break")  # still paused, for another reason
+            queues.set_presence("a", "paused", "break")  # still paused, for another reason
             assert (agent.state, agent.reason) == (AgentState.PAUSED, "break")
             if isinstance(queues, RedisQueue):  # the other workers read the same
                 stored = redis.Redis.from_url(queues.url, decode_responses=True)
                 await until(lambda: stored.hget(f"{PREFIX}agent:a", "reason") == "break", what="reason shared")
-            queues.set_available("a", True)
+            queues.set_presence("a", "available")
             assert agent.state == AgentState.AVAILABLE and agent.reason == ""
 
 
@@ -134,10 +135,60 @@ def test_an_agent_pauses_with_a_reason_and_ends_a_wrap_up_early_on_either_backen
             assert agent.state == AgentState.WRAP_UP
             if isinstance(queues, RedisQueue):
                 await until(lambda: stored.hget(f"{PREFIX}agent:a", "state") == "wrap_up", what="wrap-up shared")
-            queues.set_available("a", True)
+            queues.set_presence("a", "available")
             assert agent.state == AgentState.AVAILABLE
             if isinstance(queues, RedisQueue):
                 await until(lambda: stored.hget(f"{PREFIX}agent:a", "state") == "available", what="shared")
+        finally:
+            queues.stop()
+            if isinstance(queues, RedisQueue):
+                await queues.close()
+    asyncio.run(scenario())
+
+
+def test_an_agent_who_logs_out_stays_out_through_softphone_refreshes_and_a_call_on_either_backend(make_backend):
+    async def scenario():
+        queues = make_backend(wrap_up_s=60, softphone=True)
+        queues.start()
+        stored = None
+        try:
+            if isinstance(queues, RedisQueue):
+                await until(lambda: queues.shared, what="shared mode")
+                stored = redis.Redis.from_url(queues.url, decode_responses=True)
+
+            async def shared(state, reason=""):  # what the other workers read
+                if stored is not None:
+                    await until(lambda: (stored.hget(f"{PREFIX}agent:a", "state"),
+                                         stored.hget(f"{PREFIX}agent:a", "reason")) == (state, reason),
+                                what=f"{state} shared")
+            agent = queues.agents["a"]
+            queues.registered("a", "sip:a@192.0.2.1:5060")
+            assert agent.state == AgentState.AVAILABLE
+            await shared("available")
+
+            async def ring(agents, timeout):
+                return RingResult(agents[0])
+            queues.join(Waiter("call-1", "city", "q", ring))
+            await until(lambda: agent.state == AgentState.BUSY, what="answered")
+            await shared("busy")
+            queues.set_presence("a", "logged_out")  # during the call: the call goes on
+            assert agent.state == AgentState.BUSY
+            queues.finished(agent)
+            queues.set_presence("a", "logged_out")  # during the wrap-up: out at once
+            assert (agent.state, agent.reason) == (AgentState.LOGGED_OUT, "signed off")
+            await shared("logged_out", "signed off")
+            queues.registered("a", "sip:a@192.0.2.1:5062")  # the softphone registers again (a new port)
+            assert agent.state == AgentState.LOGGED_OUT
+            if stored is not None:  # the registration reached Redis, and did not bring the agent back
+                await until(lambda: stored.hget(f"{PREFIX}agent:a", "contact") == "sip:a@192.0.2.1:5062")
+            await shared("logged_out", "signed off")
+            assert queues.refusal("q") == "no_agents"  # callers hear that nobody is there
+            queues.set_presence("a", "paused", "break")  # back, but not yet for callers
+            assert (agent.state, agent.reason) == (AgentState.PAUSED, "break")
+            await shared("paused", "break")
+            queues.set_presence("a", "available")
+            assert (agent.state, agent.reason) == (AgentState.AVAILABLE, "")
+            await shared("available")
         finally:
             queues.stop()
             if isinstance(queues, RedisQueue):

@@ -56,7 +56,7 @@ def test_longest_idle_agent_rings_first_and_one_who_misses_is_paused():
 def test_ring_all_rings_every_free_agent_and_only_missed_ones_are_paused():
     async def scenario():
         queues = service("ring_all")
-        queues.set_available("c", False)
+        queues.set_presence("c", "paused")
         ring, rung = answered_by("b")
         waiter = Waiter("call-1", "city", "q", ring)
         queues.join(waiter)
@@ -95,9 +95,9 @@ def test_a_queue_with_nobody_logged_in_or_full_refuses_callers():
     async def scenario():
         queues = service()
         for name in "abc":
-            queues.set_available(name, False)
+            queues.set_presence(name, "paused")
         assert queues.refusal("q") == "no_agents"
-        queues.set_available("a", True)
+        queues.set_presence("a", "available")
         queues.agents["a"].state = AgentState.BUSY
         for i in range(queues.queue("q").max_waiting):
             queues.join(Waiter(f"call-{i}", "city", "q", answered_by("a")[0]))

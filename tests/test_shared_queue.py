@@ -97,7 +97,7 @@ def test_the_oldest_caller_across_workers_is_answered_first(clean_redis):
     async def scenario():
         one, two = await workers(clean_redis, "w1", "w2")
         try:
-            one.set_available("a", False)
+            one.set_presence("a", "paused")
             await until(lambda: two.agents["a"].state == AgentState.PAUSED, what="a paused on w2")
             log = []
             waiters = [(two, Waiter("call-1", "city", "q", Phone("oldest on w2", log).ring)),
@@ -108,7 +108,7 @@ def test_the_oldest_caller_across_workers_is_answered_first(clean_redis):
                 await asyncio.sleep(0.05)
             await until(lambda: one.position(waiters[1][1]) == 2 and two.position(waiters[2][1]) == 3,
                         what="places across workers")
-            one.set_available("a", True)  # on w1, yet w2's older caller goes first
+            one.set_presence("a", "available")  # on w1, yet w2's older caller goes first
             for turn in range(3):
                 await until(lambda: len(log) > turn, what=f"ring {turn + 1}")
                 service, waiter = waiters[turn]
@@ -127,7 +127,7 @@ def test_an_agent_registered_through_one_worker_is_rung_by_the_other_and_a_dead_
     async def scenario():
         one, two = await workers(clean_redis, "w1", "w2")
         try:
-            one.set_available("a", False)
+            one.set_presence("a", "paused")
             two.registered("anna", "sip:anna@127.0.0.1:5999")
             await until(lambda: one.agents["anna"].state == AgentState.AVAILABLE, what="anna on w1")
             assert one.refusal("q") is None
@@ -173,7 +173,7 @@ def test_without_redis_each_worker_queues_locally_and_says_so_then_shares_again(
         one, two = await workers(clean_redis, "w1", "w2")
         try:
             two.registered("anna", "sip:anna@127.0.0.1:5999")
-            one.set_available("a", False)
+            one.set_presence("a", "paused")
             await until(lambda: one.agents["anna"].state == AgentState.AVAILABLE, what="anna on w1")
             redis_server.stop()  # on this thread: the server dies with the thread that starts it
             await until(lambda: not one.shared and not two.shared, what="local mode")

@@ -33,7 +33,7 @@ from voicebot.dashboard.pages import dashboard, off_loop
 from voicebot.dialogue.priority import CallsFirst
 from voicebot.dialogue.runtime import MAX_UTTERANCE_CHARS, Dialogue
 from voicebot.knowledge.working_days import callback_due
-from voicebot.queue.model import PAUSE_REASONS, PAUSED_BY_REQUEST
+from voicebot.queue.model import PAUSED_BY_REQUEST, presence_refusal
 from voicebot.store import CallRecord, RecordStore
 from voicebot.timeline import Kind
 
@@ -263,17 +263,18 @@ def create_app(inst: Installation, dialogue: Dialogue, records: RecordStore, nam
 
     @app.post("/agents/<agent_id>/state")
     async def agent_state(request, agent_id: str):
-        """An agent (or a supervisor) pauses or resumes, e.g. after being paused for not answering."""
+        """An agent (or a supervisor) pauses, resumes (e.g. after being paused for not answering) or
+        logs out for the day."""
         owner(request, "operator", "agent")
         if phone_line is None or agent_id not in phone_line.queues.agents:
             raise SanicException(f"no agent {agent_id!r}", status_code=404)
         body = request.json if request.body else None
-        if (not isinstance(body, dict) or body.get("state") not in ("available", "paused")
-                or body.get("reason", PAUSED_BY_REQUEST) not in PAUSE_REASONS):
-            raise SanicException('send JSON like {"state": "available"} or {"state": "paused", "reason": '
-                                 f'one of {", ".join(PAUSE_REASONS)}}}', status_code=400)
-        agent = phone_line.queues.set_available(agent_id, body["state"] == "available",
-                                                body.get("reason", PAUSED_BY_REQUEST))
+        refusal = presence_refusal(body.get("state"), body.get("reason", PAUSED_BY_REQUEST)) \
+            if isinstance(body, dict) else "send a JSON object"
+        if refusal:
+            raise SanicException(f'{refusal}: send JSON like {{"state": "paused", "reason": "break"}}',
+                                 status_code=400)
+        agent = phone_line.queues.set_presence(agent_id, body["state"], body.get("reason", PAUSED_BY_REQUEST))
         return response.json(agent.as_dict(phone_line.queues.clock()))
 
     return app

@@ -1,4 +1,5 @@
-"""The agent's desk: their own state (available, paused with a reason, a wrap-up ended early),
+"""The agent's desk: their own state (available, paused with a reason, a wrap-up ended early,
+logged out for the day),
 and the screen pop, which arrives by itself (server-sent events) when the queue rings the
 agent's phone for a caller and follows the call: ringing, connecting, connected, wrap-up, ended.
 Operators change any agent's state from the operations page. And the callbacks, worked to the
@@ -21,7 +22,7 @@ from sanic.exceptions import SanicException
 
 from voicebot.dashboard.topics import Kit, intent_names
 from voicebot.knowledge.working_days import callback_due
-from voicebot.queue.model import PAUSE_REASONS, AgentState, AgentStatus
+from voicebot.queue.model import PAUSE_REASONS, PAUSED_BY_REQUEST, AgentState, AgentStatus, presence_refusal
 from voicebot.store import CallRecord
 from voicebot.store.records import CALLBACK_OUTCOMES, CLAIM_LAPSES_MIN
 from voicebot.store.record import utcnow
@@ -92,11 +93,10 @@ def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
             raise SanicException(f"no agent {agent_id!r}", status_code=404)
         if user.role == "agent" and agent_id != user.name:
             raise SanicException("an agent sets only their own state; an operator may set anyone's", status_code=403)
-        state, reason = request.form.get("state"), request.form.get("reason") or PAUSE_REASONS[-1]
-        if state not in ("available", "paused") or reason not in PAUSE_REASONS:
-            raise SanicException(f"choose available, or paused with a reason: {', '.join(PAUSE_REASONS)}",
-                                 status_code=400)
-        phone_line.queues.set_available(agent_id, state == "available", reason)
+        state, reason = request.form.get("state"), request.form.get("reason") or PAUSED_BY_REQUEST
+        if refusal := presence_refusal(state, reason):
+            raise SanicException(refusal, status_code=400)
+        phone_line.queues.set_presence(agent_id, state, reason)
         await kit.off_loop(kit.records.audit, user.name, "agent_state", agent=agent_id, state=state,
                            **({"reason": reason} if state == "paused" else {}))
         return response.redirect("/dashboard/desk" if user.role == "agent" else "/dashboard/operations#agents")

@@ -42,9 +42,10 @@ class QueueBackend(abc.ABC):
         """From the registrar: a softphone logged in (contact) or out (None)."""
 
     @abc.abstractmethod
-    def set_available(self, agent_id: str, available: bool, reason: str = PAUSED_BY_REQUEST) -> AgentStatus:
-        """An agent (or supervisor) pauses, with a reason, or resumes; a paused agent is not rung.
-        A wrap-up ends early by resuming."""
+    def set_presence(self, agent_id: str, presence: str, reason: str = PAUSED_BY_REQUEST) -> AgentStatus:
+        """An agent (or supervisor) asks to be available, paused with a reason, or logged out
+        (PRESENCES); a paused or logged-out agent is not rung. A wrap-up ends early by resuming. Logging
+        out during a call lets the call go on and logs the agent out after it."""
 
     @abc.abstractmethod
     def finished(self, agent: AgentStatus) -> None:

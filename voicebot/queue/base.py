@@ -16,8 +16,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from voicebot.config.settings import Queue, Settings
 from voicebot.queue.backend import QueueBackend
-from voicebot.queue.model import (HOLD_TIME_WEIGHT, PAUSED_BY_REQUEST, AgentState, AgentStatus, QueueStats,
-                                  RingResult, Waiter)
+from voicebot.queue.model import (HOLD_TIME_WEIGHT, PAUSED_BY_REQUEST, SIGNED_OFF, AgentState, AgentStatus,
+                                  QueueStats, RingResult, Waiter)
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ class QueueBase(QueueBackend):
     def _on_registered(self, username: str, agent: Optional[AgentStatus], contact: Optional[str]) -> None:
         """A softphone logged in or out through this worker's registrar (agent None: not an agent's)."""
 
-    def _on_set_available(self, agent: AgentStatus, available: bool, reason: str) -> None:
-        """A pause or resume was asked for (whether or not the state changed)."""
+    def _on_presence(self, agent: AgentStatus, presence: str, reason: str) -> None:
+        """A resume, pause or sign-off was asked for (whether or not the state changed)."""
 
     def _on_wrap_up(self, agent: AgentStatus) -> None:
         """The agent, busy with a caller here, begins the wrap-up."""
@@ -81,19 +81,30 @@ class QueueBase(QueueBackend):
             if contact is None:
                 self._set(agent, AgentState.LOGGED_OUT)
             elif agent.state == AgentState.LOGGED_OUT:
-                self._set(agent, AgentState.AVAILABLE)
+                self._rest(agent)
             self.dispatch()
         self._on_registered(username, agent, contact)
 
-    def set_available(self, agent_id: str, available: bool, reason: str = PAUSED_BY_REQUEST) -> AgentStatus:
+    def set_presence(self, agent_id: str, presence: str, reason: str = PAUSED_BY_REQUEST) -> AgentStatus:
         agent = self.agents[agent_id]
-        if available and agent.state in (AgentState.PAUSED, AgentState.WRAP_UP):
-            self._set(agent, AgentState.AVAILABLE if agent.uri else AgentState.LOGGED_OUT)
-        elif not available and agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP, AgentState.PAUSED):
+        agent.signed_off = presence == "logged_out"
+        resting = agent.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT)
+        if presence == "paused" and resting and agent.uri:
             self._set(agent, AgentState.PAUSED, reason)
+        elif presence != "paused" and resting:
+            self._rest(agent)
         self.dispatch()
-        self._on_set_available(agent, available, reason)
+        self._on_presence(agent, presence, reason)
         return agent
+
+    @staticmethod
+    def _at_rest(agent: AgentStatus) -> AgentState:
+        """Where an agent goes when no call or pause holds them: logged out without a phone or when
+        signed off."""
+        return AgentState.AVAILABLE if agent.uri and not agent.signed_off else AgentState.LOGGED_OUT
+
+    def _rest(self, agent: AgentStatus) -> None:
+        self._set(agent, self._at_rest(agent), SIGNED_OFF if agent.signed_off else "")
 
     def finished(self, agent: AgentStatus) -> None:
         if agent.state != AgentState.BUSY:
@@ -106,7 +117,7 @@ class QueueBase(QueueBackend):
     def _wrapped_up(self, agent: AgentStatus) -> None:
         was_wrapping_up = agent.state == AgentState.WRAP_UP
         if was_wrapping_up:
-            self._set(agent, AgentState.AVAILABLE if agent.uri else AgentState.LOGGED_OUT)
+            self._rest(agent)
             self.dispatch()
         self._on_wrapped_up(agent, was_wrapping_up)
 
@@ -212,8 +223,10 @@ class QueueBase(QueueBackend):
                 missed = next((why for a, why in result.missed if a is agent), None)
                 if missed is not None and agent.state == AgentState.RINGING:
                     self._set(agent, AgentState.PAUSED, missed)
+                elif agent.state == AgentState.RINGING and agent.signed_off:
+                    self._rest(agent)
                 elif agent.state == AgentState.RINGING:
-                    agent.state = AgentState.AVAILABLE
+                    agent.state = AgentState.AVAILABLE  # keeps `since`: still the longest idle
             if result.answered is not None:
                 agent = result.answered
                 agent.answered += 1

@@ -25,6 +25,17 @@ class AgentState(str, enum.Enum):
 PAUSED_BY_REQUEST = "by request"
 # What an agent may give as the reason for a pause in the dashboard (operators see it).
 PAUSE_REASONS = ("break", "meeting", "training", "other work", PAUSED_BY_REQUEST)
+# What an agent (or an operator for them) may ask to be: at work, paused, or gone for the day. A
+# softphone that stays registered does not bring a signed-off agent back; only "available" does.
+PRESENCES = ("available", "paused", "logged_out")
+SIGNED_OFF = "signed off"
+
+
+def presence_refusal(presence: object, reason: object) -> Optional[str]:
+    """Why an agent cannot ask for this (a message for a 400), or None."""
+    if presence not in PRESENCES or (presence == "paused" and reason not in PAUSE_REASONS):
+        return f"choose {', '.join(PRESENCES)}; a pause with a reason: {', '.join(PAUSE_REASONS)}"
+    return None
 
 
 @dataclass
@@ -36,6 +47,7 @@ class AgentStatus:
     contact: Optional[str] = None  # where a registered softphone is now
     reason: str = ""  # why paused
     answered: int = 0
+    signed_off: bool = False  # logged out by request: stays so whatever the softphone does
 
     @property
     def uri(self) -> Optional[str]:

@@ -4,7 +4,8 @@ A caller held on one worker can be bridged to an agent who registered through an
 is shared, under the prefix voicebot:queue: in Redis:
 
 - agent:<id>     a hash per agent: state, since (wall clock), reason, answered, contact (where a
-                 softphone registered), reg_worker (whose registrar holds that registration),
+                 softphone registered), signed_off ('1': logged out by request, whatever the
+                 softphone does), reg_worker (whose registrar holds that registration),
                  owner (the worker whose caller rings it, talks to it, or whose wrap-up it is),
                  uri (a fixed address from configuration) and queues;
 - waiting:<q>    per queue, the callers waiting: a sorted set, score = wall-clock time entered;
@@ -76,7 +77,7 @@ for i = 3, #ARGV, 3 do
     local state = 'logged_out'
     if ARGV[i + 1] ~= '' then state = 'available' end
     redis.call('HSET', key, 'state', state, 'since', now, 'reason', '', 'answered', 0, 'contact', '',
-               'reg_worker', '', 'owner', '')
+               'reg_worker', '', 'owner', '', 'signed_off', '')
   end
   redis.call('HSET', key, 'uri', ARGV[i + 1], 'queues', ARGV[i + 2])
 end
@@ -87,10 +88,10 @@ return 1
 # ARGV: prefix, now, agent id, worker, contact.
 REGISTER = """
 local P, now, key, me, contact = ARGV[1], ARGV[2], ARGV[1] .. 'agent:' .. ARGV[3], ARGV[4], ARGV[5]
-local state = redis.call('HGET', key, 'state')
+local state, signed_off = unpack(redis.call('HMGET', key, 'state', 'signed_off'))
 if contact ~= '' then
   redis.call('HSET', key, 'contact', contact, 'reg_worker', me)
-  if state == 'logged_out' or not state then
+  if (state == 'logged_out' or not state) and signed_off ~= '1' then
     redis.call('HSET', key, 'state', 'available', 'since', now, 'reason', '', 'owner', '')
   end
   return 1
@@ -101,22 +102,25 @@ if state ~= 'logged_out' then redis.call('HSET', key, 'state', 'logged_out', 'si
 return 1
 """
 
-# Pause ('0', with a reason) or resume ('1'), as QueueBase.set_available. ARGV: prefix, now,
-# agent id, flag, reason.
-PAUSE = """
-local P, now, key = ARGV[1], ARGV[2], ARGV[1] .. 'agent:' .. ARGV[3]
+# Resume ('available'), pause (with a reason) or sign off ('logged_out'), as QueueBase.set_presence.
+# ARGV: prefix, now, agent id, presence, reason.
+PRESENCE = """
+local P, now, key, presence = ARGV[1], ARGV[2], ARGV[1] .. 'agent:' .. ARGV[3], ARGV[4]
 local a = redis.call('HMGET', key, 'state', 'uri', 'contact')
-if ARGV[4] == '1' then
-  if a[1] == 'paused' or a[1] == 'wrap_up' then
-    local state = 'logged_out'
-    if (a[2] or '') ~= '' or (a[3] or '') ~= '' then state = 'available' end
-    redis.call('HSET', key, 'state', state, 'since', now, 'reason', '', 'owner', '')
-  end
-elseif a[1] == 'paused' then
-  redis.call('HSET', key, 'reason', ARGV[5])
-elseif a[1] == 'available' or a[1] == 'wrap_up' then
-  redis.call('HSET', key, 'state', 'paused', 'since', now, 'reason', ARGV[5], 'owner', '')
+local resting = a[1] == 'available' or a[1] == 'paused' or a[1] == 'wrap_up' or a[1] == 'logged_out'
+local reachable = (a[2] or '') ~= '' or (a[3] or '') ~= ''
+local signed_off, state, reason = '', 'logged_out', ''
+if presence == 'logged_out' then signed_off, reason = '1', 'signed off' end
+redis.call('HSET', key, 'signed_off', signed_off)
+if not resting then return 1 end
+if presence == 'paused' then
+  if not reachable then return 1 end
+  state, reason = 'paused', ARGV[5]
+elseif reachable and signed_off == '' then
+  state = 'available'
 end
+if a[1] ~= state then redis.call('HSET', key, 'state', state, 'since', now) end
+redis.call('HSET', key, 'reason', reason, 'owner', '')
 return 1
 """
 
@@ -126,13 +130,14 @@ return 1
 # '1' keeps since (a missed ring leaves the agent the longest idle).
 SET_STATE = """
 local P, now, key, me = ARGV[1], ARGV[2], ARGV[1] .. 'agent:' .. ARGV[3], ARGV[4]
-local a = redis.call('HMGET', key, 'state', 'owner', 'uri', 'contact')
+local a = redis.call('HMGET', key, 'state', 'owner', 'uri', 'contact', 'signed_off')
 if a[1] ~= ARGV[5] or a[2] ~= me then return 0 end
-local state = ARGV[6]
+local state, reason = ARGV[6], ARGV[7]
+if state == 'available' and a[5] == '1' then state, reason = 'logged_out', 'signed off' end
 if state == 'available' and (a[3] or '') == '' and (a[4] or '') == '' then state = 'logged_out' end
 local owner = ''
 if state == 'ringing' or state == 'busy' or state == 'wrap_up' then owner = me end
-redis.call('HSET', key, 'state', state, 'reason', ARGV[7], 'owner', owner)
+redis.call('HSET', key, 'state', state, 'reason', reason, 'owner', owner)
 if ARGV[9] ~= '1' then redis.call('HSET', key, 'since', now) end
 if ARGV[8] == '1' then redis.call('HINCRBY', key, 'answered', 1) end
 return 1
@@ -147,14 +152,15 @@ local P, now, me = ARGV[1], ARGV[2], ARGV[3]
 redis.call('SREM', P .. 'engaged', ARGV[4])
 for i = 5, #ARGV, 5 do
   local key = P .. 'agent:' .. ARGV[i]
-  local a = redis.call('HMGET', key, 'state', 'owner', 'uri', 'contact')
+  local a = redis.call('HMGET', key, 'state', 'owner', 'uri', 'contact', 'signed_off')
   if a[1] == 'ringing' and a[2] == me then
-    local state = ARGV[i + 1]
+    local state, reason, keep_since = ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
+    if state == 'available' and a[5] == '1' then state, reason, keep_since = 'logged_out', 'signed off', '0' end
     if state == 'available' and (a[3] or '') == '' and (a[4] or '') == '' then state = 'logged_out' end
     local owner = ''
     if state == 'busy' then owner = me end
-    redis.call('HSET', key, 'state', state, 'reason', ARGV[i + 2], 'owner', owner)
-    if ARGV[i + 4] ~= '1' then redis.call('HSET', key, 'since', now) end
+    redis.call('HSET', key, 'state', state, 'reason', reason, 'owner', owner)
+    if keep_since ~= '1' then redis.call('HSET', key, 'since', now) end
     if ARGV[i + 3] == '1' then redis.call('HINCRBY', key, 'answered', 1) end
   end
 end
@@ -208,13 +214,13 @@ local P, now = ARGV[1], ARGV[2]
 """ + _LUA_DEAD + """
 for i = 3, #ARGV do
   local key = P .. 'agent:' .. ARGV[i]
-  local a = redis.call('HMGET', key, 'state', 'owner', 'reg_worker', 'uri', 'contact')
+  local a = redis.call('HMGET', key, 'state', 'owner', 'reg_worker', 'uri', 'contact', 'signed_off')
   local contact = a[5] or ''
   if dead(a[3]) then
     redis.call('HSET', key, 'contact', '', 'reg_worker', '')
     contact = ''
   end
-  local reachable = (a[4] or '') ~= '' or contact ~= ''
+  local reachable = ((a[4] or '') ~= '' or contact ~= '') and a[6] ~= '1'
   local owned = a[1] == 'ringing' or a[1] == 'busy' or a[1] == 'wrap_up'
   if owned and ((a[2] or '') == '' or dead(a[2])) then
     local state = 'logged_out'
@@ -252,7 +258,7 @@ class RedisQueue(QueueBase):
         self.redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=1, socket_timeout=2)
         self._listener_redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=1)
         self._scripts = {name: self.redis.register_script(lua) for name, lua in
-                         (("init", INIT), ("register", REGISTER), ("pause", PAUSE), ("set_state", SET_STATE),
+                         (("init", INIT), ("register", REGISTER), ("presence", PRESENCE), ("set_state", SET_STATE),
                           ("claim", CLAIM), ("ring_over", RING_OVER), ("reap", REAP))}
         self._ops: Deque[Callable[[], Awaitable]] = collections.deque()
         self._wake: Optional[asyncio.Event] = None
@@ -385,8 +391,7 @@ class RedisQueue(QueueBase):
             if agent.config.username:
                 agent.contact = self._local_contacts.get(agent.config.username)
             if agent.state != AgentState.PAUSED or not agent.uri:
-                agent.state = AgentState.AVAILABLE if agent.uri else AgentState.LOGGED_OUT
-                agent.reason = ""
+                self._rest(agent)
         self._dispatch_here()
 
     async def _join_redis(self) -> None:
@@ -482,6 +487,7 @@ class RedisQueue(QueueBase):
             agent.state, agent.reason = AgentState(data["state"]), data.get("reason", "")
             agent.since = self._monotonic(float(data.get("since") or time.time()))
             agent.answered = int(data.get("answered") or 0)
+            agent.signed_off = data.get("signed_off") == "1"
             if agent.config.username:
                 agent.contact = data.get("contact") or None
         self._lengths = dict(zip(queues, results[len(ids):len(ids) + len(queues)]))
@@ -547,7 +553,7 @@ class RedisQueue(QueueBase):
             answered = waiter.answered_by is agent
             if not answered:
                 self._mine.discard(agent.id)
-            if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.BUSY):
+            if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.BUSY, AgentState.LOGGED_OUT):
                 args += [agent.id, agent.state.value, agent.reason, "1" if answered else "0",
                          "1" if agent.state == AgentState.AVAILABLE else "0"]
         self._later(lambda: self._script("ring_over", time.time(), self.worker, waiter.call_id, *args), publish=True)
@@ -562,9 +568,8 @@ class RedisQueue(QueueBase):
             self._later(lambda: self._script("register", time.time(), agent.id, self.worker, contact or ""),
                         publish=True)
 
-    def _on_set_available(self, agent: AgentStatus, available: bool, reason: str) -> None:
-        self._later(lambda: self._script("pause", time.time(), agent.id, "1" if available else "0", reason),
-                    publish=True)
+    def _on_presence(self, agent: AgentStatus, presence: str, reason: str) -> None:
+        self._later(lambda: self._script("presence", time.time(), agent.id, presence, reason), publish=True)
 
     def _on_wrap_up(self, agent: AgentStatus) -> None:
         self._later(lambda: self._script("set_state", time.time(), agent.id, self.worker, "busy", "wrap_up",
