@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Set
 
 import yaml
 
@@ -41,18 +41,29 @@ def add_examples(inst: Installation, lang: str, intent: str, texts: List[str]) -
     sentence. The language's data is read once: Rasa's loader takes a second or more on 2 cores."""
     held = {normalise(text) for _, text in load_heldout(inst, lang)}
     known = {normalise(e.get("text")): e.get("intent") for e in load_nlu(inst, lang).intent_examples}
+    added = new_sentences(texts, intent, known, held,
+                          "{text} is a held-out sentence, which judges new models: no model may learn from it",
+                          "{text} is already an example of {intent}")
+    if added:
+        _append_to_inbox(inst, lang, intent, added)
+    return added
+
+
+def new_sentences(texts: List[str], intent: str, known: Dict[str, str], barred: Set[str],
+                  barred_why: str, taken_why: str) -> List[str]:
+    """The texts (spaces tidied) not yet in `known` (normalised text -> intent), now added to it
+    for `intent`. A text in `barred`, or known for another intent, is refused with the message
+    ({text} and {intent} filled in)."""
     added = []
     for text in (" ".join(t.split()) for t in texts):
         key = normalise(text)
-        if key in held:
-            raise ConfigError(f"{text!r} is a held-out sentence, which judges new models: no model may learn from it")
+        if key in barred:
+            raise ConfigError(barred_why.replace("{text}", repr(text)))
         if known.get(key, intent) != intent:
-            raise ConfigError(f"{text!r} is already an example of {known[key]!r}")
+            raise ConfigError(taken_why.replace("{intent}", repr(known[key])).replace("{text}", repr(text)))
         if key not in known:
             known[key] = intent
             added.append(text)
-    if added:
-        _append_to_inbox(inst, lang, intent, added)
     return added
 
 

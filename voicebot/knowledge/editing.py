@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from voicebot.config import ConfigError, Installation, load_installation
-from voicebot.dialogue.examples import add_examples, examples_by_intent, normalise
+from voicebot.dialogue.examples import add_examples, examples_by_intent, new_sentences, normalise
 from voicebot.dialogue.training import heldout_path, nlu_files
 
 _edits = threading.Lock()  # one edit at a time: each reads, writes and checks its files whole
@@ -148,17 +148,9 @@ class TopicEditor:
         with _edits:
             data = (_read(path) if path.exists() else None) or {}
             held = {normalise(str(t)): intent for intent, held_texts in data.items() for t in held_texts or []}
-            added = []
-            for text in (" ".join(t.split()) for t in texts):
-                key = normalise(text)
-                if key in trained:
-                    raise ConfigError(f"{path}: {text!r} is a training example; a held-out sentence must be one "
-                                      "no model learns from")
-                if held.get(key, topic_id) != topic_id:
-                    raise ConfigError(f"{path}: {text!r} is held out for {held[key]!r} already")
-                if key not in held:
-                    held[key] = topic_id
-                    added.append(text)
+            added = new_sentences(texts, topic_id, held, trained,
+                                  f"{path}: {{text}} is a training example; a held-out sentence must be one no model "
+                                  "learns from", f"{path}: {{text}} is held out for {{intent}} already")
             if added:
                 if data.get(topic_id) is None:
                     data[topic_id] = []
