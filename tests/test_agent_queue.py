@@ -120,6 +120,23 @@ def test_caller_reaches_a_registered_agent_and_audio_flows_both_ways(queue_bot, 
     queue_bot.wait_for_agents("available", "anna")
 
 
+def test_a_forged_caller_id_reaches_the_agents_phone_as_a_withheld_number(queue_bot, agents):
+    """Quotes, angle brackets and line breaks, escaped in the From's user part, are a caller ID a
+    spoofing caller can send: the agent's INVITE still parses, shows no number, and the call goes on."""
+    anna = agents("anna")
+    queue_bot.wait_for_agents("available", "anna")
+    forged = "+45%22%3E%0D%0AX-Evil%3A%201%3Csip%3Ax%40y%3E"
+    timeline = place_call(queue_bot.sip_uri(DEMO_KOMMUNE), "--from", forged, "--dtmf", "0", "--wait", "12",
+                          timeout=40)
+    record = queue_bot.call_record(timeline["call_id"])
+    assert events(record, "bridged"), json.dumps(record["events"])
+    trace = anna.log.read_text()
+    assert re.search(r'^From: "Demo Kommune[^"\r\n]*: number withheld" <sip:anonymous@127\.0\.0\.1', trace, re.M), \
+        trace[:3000]
+    assert "X-Evil" not in trace and "Evil" not in trace
+    queue_bot.wait_for_agents("available", "anna")
+
+
 def test_an_agent_who_does_not_answer_is_paused_and_the_next_one_rings(queue_bot, agents, tmp_path):
     agents("anna", answer=False)
     queue_bot.wait_for_agents("available", "anna")

@@ -226,6 +226,14 @@ def test_an_agent_works_through_the_callbacks_to_the_promise(dash, page):
     assert unclaimed.status == 409  # claim it first
     fresh.locator("button:has-text('Claim')").click()
     fresh = page.locator(f"#callback-{callback_id}")
+    attempt = f"{dash.url}/dashboard/callbacks/{callback_id}"
+    for form, status in (({"outcome": "reached", "note": "x " * 501, "csrf": csrf}, 400),  # a note too long
+                         ({"outcome": "hung up on me", "csrf": csrf}, 400),  # no such outcome
+                         ({"outcome": "reached"}, 403)):  # no form token: not from the page
+        assert page.request.post(attempt, form=form, max_redirects=0).status == status, form
+    assert page.request.post(f"{dash.url}/dashboard/callbacks/99999", form={"outcome": "reached", "csrf": csrf},
+                             max_redirects=0).status == 409  # none such
+    assert all(c.attempts == 0 for c in store.open_callbacks("demo-kommune"))  # nothing of those was kept
     fresh.locator("select[name=outcome]").select_option("no_answer")
     fresh.locator("input[name=note]").fill("voicemail, left no message")
     fresh.locator("button:has-text('Record')").click()

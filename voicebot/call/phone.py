@@ -3,6 +3,7 @@
 The SIP adapter (voicebot.telephony.line.SipPhone) does it with pjsua2; tests use a fake."""
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Dict, Optional, Protocol
 
@@ -20,9 +21,13 @@ class ShownAs:
 
     @property
     def user(self) -> str:
-        """The number as a SIP URI's user part: digits and a leading +, or "anonymous"."""
-        digits = re.sub(r"[^\d+]", "", self.number or "")[:20]
-        return digits if re.fullmatch(r"\+?\d{2,}", digits) else "anonymous"
+        """The number as a SIP URI's user part: digits and a leading +, or "anonymous" for what is
+        not a phone number (a forged caller ID's escaped quotes are not digits to show)."""
+        number = urllib.parse.unquote(self.number or "")
+        if not re.fullmatch(r"\+?[\d\-.() ]{2,30}", number):  # RFC 3966's digits and visual separators
+            return "anonymous"
+        digits = re.sub(r"[^\d+]", "", number)
+        return digits if re.fullmatch(r"\+?\d{2,20}", digits) else "anonymous"
 
     @property
     def display(self) -> str:
