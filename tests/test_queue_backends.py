@@ -19,7 +19,7 @@ from voicebot.queue.redis_queue import PREFIX, RedisQueue
 # What the rest of the bot calls (voicebot/telephony, channels/http.py, dashboard, cli/).
 SURFACE = {"start", "stop", "queue", "registered", "set_presence", "finished", "refusal", "join", "is_waiting",
            "position", "waited_s", "expected_wait_s", "leave", "dispatch", "snapshot"}
-ATTRIBUTES = {"agents", "clock", "live_calls", "calls_elsewhere"}
+ATTRIBUTES = {"agents", "clock", "live_calls", "calls_elsewhere", "rung_calls", "rung_elsewhere"}
 
 
 def settings(redis_url=None, wrap_up_s=0, softphone=False) -> Settings:

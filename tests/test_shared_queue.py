@@ -4,6 +4,7 @@ and coming back, with two queue services in one process (fast); then two real bo
 baresip agent registered through one and a caller on the other, with Redis and without."""
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -158,11 +159,13 @@ def test_each_workers_calls_in_progress_are_seen_from_every_other_worker(clean_r
         try:
             call = {"id": "call-1", "tenant": "city", "state": "queued", "intent": "talk_to_human", "seconds": 40,
                     "waited_s": 12.5}
-            one.live_calls = lambda: [call]
+            rung = {"call_id": "call-1", "caller": "+4512345678", "events": [{"event": "agent_ringing", "agent": "anna"}]}
+            one.live_calls, one.rung_calls = lambda: [call], lambda: [rung]
             await until(lambda: two.calls_elsewhere, what="w1's call seen on w2")
             assert two.calls_elsewhere == [{**call, "worker": "w1"}] and one.calls_elsewhere == []
-            one.live_calls = list  # the call is over
-            await until(lambda: not two.calls_elsewhere, what="the call gone on w2")
+            assert two.rung_elsewhere == [rung] and one.rung_elsewhere == []  # for anna's desk on w2
+            one.live_calls = one.rung_calls = list  # the call is over
+            await until(lambda: not two.calls_elsewhere and not two.rung_elsewhere, what="the call gone on w2")
         finally:
             await asyncio.gather(one.close(), two.close())
     asyncio.run(scenario())
@@ -249,12 +252,31 @@ def anna(state: str):
 
 
 def test_a_caller_on_one_worker_reaches_an_agent_registered_through_another_and_without_redis_hears_why_not(
-        two_workers, redis_server, tmp_path):
+        two_workers, redis_server, tmp_path, page):
+    """And her desk, open on B, pops the caller who is on A and follows the call to its end."""
+    from concurrent.futures import ThreadPoolExecutor
+    from playwright.sync_api import expect
+
     a, b = two_workers
     assert queues(a)["shared"] and queues(b)["shared"]
+    b.add_login("anna", "agent", PASSWORD)
+    page.goto(b.url + "/dashboard/login")
+    page.fill("input[name=name]", "anna")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    expect(page.locator("h1")).to_have_text("My desk")
     with BaresipAgent(b.registrar_port, "anna", PASSWORD, tmp_path / "anna") as phone:
         wait_for(a, anna("available"))  # registered through B, known on A
-        timeline = place_call(a.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "12", timeout=40)
+        with ThreadPoolExecutor(1) as pool:
+            calling = pool.submit(place_call, a.sip_uri(DEMO_KOMMUNE), "--from", "+4512345678", "--dtmf", "0",
+                                  "--wait", "12", timeout=40)
+            pop = page.locator("#pop")
+            expect(pop).to_have_attribute("data-phase", "connected", timeout=25_000)  # the call is on A
+            expect(page.locator("#pop-number a.tel")).to_have_attribute("href", "tel:+4512345678")
+            expect(page.locator("#pop-conversation .caller")).to_contain_text(["(key 0)"])
+            expect(pop).to_have_attribute("data-phase", re.compile("wrap-up|ended"), timeout=25_000)
+            timeline = calling.result()
+        assert pop.get_attribute("data-call") == timeline["call_id"]
         record = a.call_record(timeline["call_id"])
         assert [e["agent"] for e in events(record, "queue_answered")] == ["anna"], record["events"]
         assert events(record, "bridged") and not events(record, "agent_lost"), record["events"]

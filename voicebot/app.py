@@ -49,7 +49,7 @@ class Bot:
         self.line = self.queues = None
         if options.sip:
             calls = LiveCalls()
-            self.queues = queue_service(settings, live_calls=calls.listed)
+            self.queues = queue_service(settings, live_calls=calls.listed, rung_calls=calls.rung)
         self.records = RecordStore(settings.store_url, inst.root, settings.nlu.review_below,
                                    metrics=Metrics(self.queues.snapshot if self.queues else None),
                                    worker=options.worker or f"{socket.gethostname()}:{self.port}")

@@ -46,5 +46,11 @@ class LiveCalls:
                           "waited_s": session.waited_s})
         return calls
 
+    def rung(self) -> List[dict]:
+        """The calls in progress that rang an agent, whole (the caller's number, every event): what
+        an agent's desk on another worker shows of them."""
+        return [session.record.as_dict() for session in list(self.sessions.values())
+                if any("agent" in event for event in session.record.events)]
+
     def records(self) -> List[CallRecord]:
         return [s.record for s in list(self.sessions.values())] + list(self.finished)

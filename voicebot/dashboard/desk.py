@@ -7,7 +7,9 @@ line's promise: claimed by one agent at a time, each attempt's outcome and note 
 the line's working days, overdue first, in the line's local time, numbers to click and dial.
 
 A dashboard login acts as the queue agent of the same id (voicebot.yml's `agents`). The pop
-is read from the call's own record, as the live list is, so the two agree."""
+is read from the call's own record, as the live list is, so the two agree. Where workers share
+the queue, a caller on another worker pops up too: that worker shares its rung calls' records
+through the queue (`rung_elsewhere`), and one that is gone from there is over."""
 
 import asyncio
 import datetime as dt
@@ -44,9 +46,12 @@ def add_desk_pages(bp: Blueprint, kit: Kit, phone_line) -> None:
     def queue_agent(agent_id: str) -> Optional[AgentStatus]:
         return phone_line.queues.agents.get(agent_id) if phone_line else None
 
+    seen_elsewhere: Dict[str, CallRecord] = {}  # agent id -> the last call on another worker that rang them
+
     def desk_view(agent: AgentStatus) -> dict:
         now = phone_line.queues.clock()
-        return {"agent": agent.as_dict(now), "call": latest_pop(phone_line.live, agent, kit.inst)}
+        return {"agent": agent.as_dict(now),
+                "call": latest_pop(phone_line.live, phone_line.queues.rung_elsewhere, seen_elsewhere, agent, kit.inst)}
 
     @bp.get("/desk")
     async def desk(request):
@@ -165,11 +170,24 @@ def _aware(moment: Optional[dt.datetime]) -> Optional[dt.datetime]:
     return moment.replace(tzinfo=dt.timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
-def latest_pop(live, agent: AgentStatus, inst) -> Optional[dict]:
-    """The newest call the queue rang this agent for (live calls first), as the pop shows it."""
-    for record, over in ([(s.record, False) for s in reversed(list(live.sessions.values()))]
-                         + [(r, True) for r in list(live.finished)[:-RECENT_ENDED - 1:-1]]):
-        pop = screen_pop(record, agent, inst, over)
+def latest_pop(live, elsewhere: List[dict], seen_elsewhere: Dict[str, CallRecord], agent: AgentStatus,
+               inst) -> Optional[dict]:
+    """The newest call the queue rang this agent for (calls in progress first, here or on another
+    worker), as the pop shows it. `seen_elsewhere` remembers, per agent, the last call in progress
+    on another worker: once gone from there, it is over."""
+    remote = [CallRecord(c["call_id"], c["tenant"], c["caller"], started=c["started"], events=c["events"])
+              for c in elsewhere]
+    for record, here in [(s.record, True) for s in reversed(list(live.sessions.values()))] + [(r, False) for r in remote]:
+        pop = screen_pop(record, agent, inst, over=False)
+        if pop is not None:
+            if not here:
+                seen_elsewhere[agent.id] = record
+            return pop
+    ended = list(live.finished)[-RECENT_ENDED:]
+    if agent.id in seen_elsewhere:
+        ended.append(seen_elsewhere[agent.id])
+    for record in sorted(ended, key=lambda r: r.started, reverse=True):
+        pop = screen_pop(record, agent, inst, over=True)
         if pop is not None:
             return pop
     return None

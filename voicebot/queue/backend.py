@@ -22,6 +22,10 @@ class QueueBackend(abc.ABC):
     live_calls: Callable[[], List[dict]]
     # Other workers' calls in progress, where workers share the queue (else empty).
     calls_elsewhere: List[dict]
+    # This worker's calls in progress that rang an agent, whole (caller, events), for the agents'
+    # desks (given at construction); and other workers' such calls, for the desks here.
+    rung_calls: Callable[[], List[dict]]
+    rung_elsewhere: List[dict]
 
     # -- life
     @abc.abstractmethod

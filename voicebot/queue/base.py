@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 
 class QueueBase(QueueBackend):
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic,
-                 live_calls: Callable[[], List[dict]] = list):
-        self.settings, self.clock, self.live_calls = settings, clock, live_calls
+                 live_calls: Callable[[], List[dict]] = list, rung_calls: Callable[[], List[dict]] = list):
+        self.settings, self.clock, self.live_calls, self.rung_calls = settings, clock, live_calls, rung_calls
         now = clock()
         self.agents: Dict[str, AgentStatus] = {
             agent_id: AgentStatus(agent_id, agent, AgentState.AVAILABLE if agent.uri else AgentState.LOGGED_OUT, now)
@@ -34,6 +34,7 @@ class QueueBase(QueueBackend):
         self.hold_time_s: Dict[str, Optional[float]] = {queue_id: None for queue_id in settings.queues}
         self.stats: Dict[Tuple[str, str], QueueStats] = collections.defaultdict(QueueStats)
         self.calls_elsewhere: List[dict] = []
+        self.rung_elsewhere: List[dict] = []
 
     def start(self) -> None:
         pass

@@ -8,9 +8,11 @@ from voicebot.queue.backend import QueueBackend
 from voicebot.queue.local import LocalQueue
 
 
-def queue_service(settings: Settings, live_calls: Callable[[], List[dict]] = list) -> QueueBackend:
-    """`live_calls`: this worker's calls in progress, for operators (and other workers)."""
+def queue_service(settings: Settings, live_calls: Callable[[], List[dict]] = list,
+                  rung_calls: Callable[[], List[dict]] = list) -> QueueBackend:
+    """`live_calls`: this worker's calls in progress, for operators (and other workers);
+    `rung_calls`: those that rang an agent, whole, for agents' desks on other workers."""
     if settings.queue_redis_url:
         from voicebot.queue.redis_queue import RedisQueue  # only where Redis is used
-        return RedisQueue(settings, settings.queue_redis_url, live_calls=live_calls)
-    return LocalQueue(settings, live_calls=live_calls)
+        return RedisQueue(settings, settings.queue_redis_url, live_calls=live_calls, rung_calls=rung_calls)
+    return LocalQueue(settings, live_calls=live_calls, rung_calls=rung_calls)

@@ -11,8 +11,10 @@ is shared, under the prefix voicebot:queue: in Redis:
 - waiting:<q>    per queue, the callers waiting: a sorted set, score = wall-clock time entered;
 - waiters        call id -> "worker|queue", so a dead worker's callers can be swept away;
 - engaged        callers who are being rung or are typing a callback number (not to be rung);
-- calls:<id>     the worker's calls in progress (JSON), for any worker's dashboard; it expires
-                 with the heartbeat;
+- calls:<id>     the worker's calls in progress (JSON: "calls" for operators, "rung": those that
+                 rang an agent, with the caller's number and events, for the agent's desk on
+                 whichever worker it is open), for any worker's dashboard; it expires with the
+                 heartbeat;
 - worker:<id>    a heartbeat with a time to live: a worker that stops beating is dead, its
                  callers are dropped and its agents freed (registrations through it: logged out);
 - channel "voicebot:queue:dispatch": "look again", published when an agent frees up or a
@@ -250,8 +252,9 @@ def safe_url(url: str) -> str:
 
 class RedisQueue(QueueBase):
     def __init__(self, settings: Settings, url: str, clock: Callable[[], float] = time.monotonic,
-                 worker: Optional[str] = None, live_calls: Callable[[], List[dict]] = list):
-        super().__init__(settings, clock, live_calls)
+                 worker: Optional[str] = None, live_calls: Callable[[], List[dict]] = list,
+                 rung_calls: Callable[[], List[dict]] = list):
+        super().__init__(settings, clock, live_calls, rung_calls)
         self.url = url
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.shared = False
@@ -383,7 +386,7 @@ class RedisQueue(QueueBase):
         self.shared = False
         self._ranks.clear()
         self._lengths.clear()
-        self.calls_elsewhere = []
+        self.calls_elsewhere = self.rung_elsewhere = []
         self._version += 1
         for agent in self.agents.values():
             if agent.id in self._mine and agent.state in OWNED:
@@ -497,11 +500,12 @@ class RedisQueue(QueueBase):
     async def _share_calls(self) -> None:
         """Publish this worker's calls in progress and read the other workers'."""
         mine = PREFIX + "calls:" + self.worker
-        await self.redis.set(mine, json.dumps([{**call, "worker": self.worker} for call in self.live_calls()]),
-                             px=HEARTBEAT_MS)
+        await self.redis.set(mine, json.dumps({"calls": [{**call, "worker": self.worker} for call in self.live_calls()],
+                                               "rung": self.rung_calls()}), px=HEARTBEAT_MS)
         keys = [key async for key in self.redis.scan_iter(match=PREFIX + "calls:*") if key != mine]
-        lists = await self.redis.mget(keys) if keys else []
-        self.calls_elsewhere = [call for calls in lists if calls for call in json.loads(calls)]
+        shared = [json.loads(value) for value in (await self.redis.mget(keys) if keys else []) if value]
+        self.calls_elsewhere = [call for worker in shared for call in worker["calls"]]
+        self.rung_elsewhere = [call for worker in shared for call in worker["rung"]]
 
     # -- who rings next, across workers
     def dispatch(self) -> None:
