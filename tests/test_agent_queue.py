@@ -343,16 +343,20 @@ def test_the_operators_wallboard_shows_a_queue_over_its_threshold_and_new_figure
     expect(page.locator("h1")).to_have_text("Operations")
     page.evaluate("window.__same_page = true")
     calls_before = int(page.locator("#total-calls").inner_text())
+    now_column = page.locator("#trend-calls tr.all td").last  # this hour, all lines
+    in_trend_before = int(now_column.inner_text())
     queue = page.locator("#queues tr[data-queue='demo-kommune-borgerservice']")
     expect(queue).not_to_have_class("over")
     agents("anna", answer=False)  # logged in, never answers: the caller waits
     queue_bot.wait_for_agents("available", "anna")
     with ThreadPoolExecutor(1) as pool:
         calling = pool.submit(place_call, queue_bot.sip_uri(DEMO_KOMMUNE), "--dtmf", "0", "--wait", "10", timeout=40)
-        expect(page.locator("#queue-alerts")).to_contain_text("1 waiting (alert at 1)", timeout=15_000)
+        # The greeting lasts 9 s before the key press queues the caller, who then waits 10 s.
+        expect(page.locator("#queue-alerts")).to_contain_text("1 waiting (alert at 1)", timeout=30_000)
         expect(queue).to_have_class("over")
         calling.result()
-    expect(page.locator("#total-calls")).to_have_text(str(calls_before + 1), timeout=15_000)
+    expect(page.locator("#total-calls")).to_have_text(str(calls_before + 1), timeout=25_000)
+    expect(now_column).to_have_text(str(in_trend_before + 1))  # the tables over time too
     expect(page.locator("#queue-alerts")).not_to_contain_text("Demo Kommune", timeout=15_000)  # nobody waits now
     expect(queue).not_to_have_class("over")
     assert page.evaluate("window.__same_page") is True  # all without a reload

@@ -150,22 +150,23 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
     @bp.get("/operations")
     async def operations(request):
         signed_in(request, "operator")
+        return page(request, "operations.html", reasons=PAUSE_REASONS, **await figures(request), **_live(phone_line))
+
+    @bp.get("/operations/figures")
+    async def operations_figures(request):
+        """The period's figures alone, which the wallboard puts in place of its own every few seconds."""
+        signed_in(request, "operator")
+        return page(request, "operations_figures.html", **await figures(request))
+
+    async def figures(request) -> dict:
         since, until, line_id = _period(request, inst)
         report = await off_loop(records.report, since, until, line_id, levels)
         days = [(day[5:], calls) for day, calls, _ in report.per_day]
         step = _chosen(request, "step", ("hour", "day")) or ("hour" if until - since <= dt.timedelta(days=2) else "day")
         group = _chosen(request, "by", ("topic", "line", "municipality")) or "topic"
         trend = await off_loop(records.trend, since, until, step, group, line_id, levels)
-        return page(request, "operations.html", report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
-                    line_id=line_id, reasons=PAUSE_REASONS, trend=trend, group=group, **_live(phone_line))
-
-    @bp.get("/operations.json")
-    async def operations_figures(request):
-        """The figure cards' numbers for the period, which the wallboard refreshes by itself."""
-        signed_in(request, "operator")
-        since, until, line_id = _period(request, inst)
-        report = await off_loop(records.report, since, until, line_id, levels)
-        return response.json({"total": report.total.as_dict(), "callbacks_open": report.callbacks_open})
+        return dict(report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
+                    line_id=line_id, trend=trend, group=group)
 
     @bp.get("/operations.csv")
     async def operations_csv(request):

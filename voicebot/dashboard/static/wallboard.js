@@ -1,27 +1,21 @@
-// The operators' wallboard refreshes itself: the period's figure cards, and each queue against
-// its thresholds. Values go in with textContent only.
+// The operators' wallboard refreshes itself: the period's figures (cards, tables, over time), as
+// the server renders them, and each queue against its thresholds (values with textContent only).
 "use strict";
 
-const REFRESH_MS = 5000;
+const REFRESH_MS = 5000;  // the queues, from memory
+const FIGURES_REFRESH_MS = 10000;  // the period's figures, from the store: its queries share the machine with calls
 
 function percent(value) {
   return value === null || value === undefined ? "-" : Math.round(100 * value) + "%";
 }
 
-async function refreshFigures(cards) {
-  const reply = await fetch(cards.dataset.refresh + window.location.search, {credentials: "same-origin"});
+async function refreshFigures(figures) {
+  if (figures.dataset.held || figures.contains(document.activeElement)) return;  // someone chooses in its form
+  const reply = await fetch(figures.dataset.refresh + window.location.search, {credentials: "same-origin"});
   if (!reply.ok) return;
-  const figures = await reply.json();
-  const total = figures.total;
-  const shown = {"total-calls": total.calls, "total-containment": percent(total.containment),
-                 "total-handoff-rate": percent(total.handoff_rate), "total-service-level": percent(total.service_level),
-                 "total-abandon-rate": percent(total.abandon_rate),
-                 "total-wait": total.average_wait_s === null ? "-" : total.average_wait_s,
-                 "callbacks-open": figures.callbacks_open};
-  for (const [id, value] of Object.entries(shown)) {
-    const card = document.getElementById(id);
-    if (card) card.textContent = String(value);
-  }
+  // The server's own rendering of the same part (escaped there); no script runs from it.
+  const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
+  figures.replaceChildren(...fresh.body.childNodes);
 }
 
 async function refreshQueues(table, alerts) {
@@ -40,8 +34,11 @@ async function refreshQueues(table, alerts) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  const cards = document.getElementById("totals");
-  if (cards && cards.dataset.refresh) setInterval(() => refreshFigures(cards), REFRESH_MS);
+  const figures = document.getElementById("figures");
+  if (figures) {
+    figures.addEventListener("change", () => { figures.dataset.held = "1"; });  // until the form is sent
+    setInterval(() => refreshFigures(figures), FIGURES_REFRESH_MS);
+  }
   const queues = document.getElementById("queues");
   const alerts = document.getElementById("queue-alerts");
   if (queues && alerts) setInterval(() => refreshQueues(queues, alerts), REFRESH_MS);
