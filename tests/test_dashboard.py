@@ -80,6 +80,7 @@ def test_operators_see_the_figures_the_store_has(dash, page):
     report = store.report(today - dt.timedelta(days=6), today + dt.timedelta(days=1))
     assert report.total.calls == 5
     expect(page.locator("#total-calls")).to_have_text(str(report.total.calls))
+    expect(page.locator("#total-chats")).to_have_text(str(report.by_channel["text"].calls))  # apart
     expect(page.locator("#total-containment")).to_have_text(f"{100 * report.total.containment:.0f}%")
     expect(page.locator("#total-handoff-rate")).to_have_text(f"{100 * report.total.handoff_rate:.0f}%")
     city = page.locator("#by-line tr", has_text="demo-city")
