@@ -96,7 +96,7 @@ def test_topics_are_data_and_lines_must_say_what_they_do_with_each(install_copy)
 
     for topic_id, words in (("greet", "is built in"), ("Parking", "lower-case letters")):
         edit(install_copy / "topics.yml", lambda d: d["topics"].update({topic_id: {"names": {"en": "x"}}}))
-        assert f"topics.yml: topics" in error_for(install_copy) and words in error_for(install_copy)
+        assert "topics.yml: topics" in error_for(install_copy) and words in error_for(install_copy)
         edit(install_copy / "topics.yml", lambda d: d["topics"].pop(topic_id))
 
 

@@ -9,7 +9,7 @@ from voicebot.config import load_installation
 from voicebot.knowledge.answers import OpeningHoursAnswer, office_asked, when_asked
 from voicebot.knowledge.opening_hours import Schedule
 from voicebot.knowledge.phrasebook import phrasebook
-from voicebot.knowledge.when import When, parse_when
+from voicebot.knowledge.when import When
 
 REPO = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc

@@ -13,7 +13,7 @@ from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SessionSt
 from rasa_sdk.executor import CollectingDispatcher
 
 from voicebot import clock
-from voicebot.config import Installation, Tenant
+from voicebot.config import Tenant
 from voicebot.config.live import LiveConfiguration
 from voicebot.dialogue import payloads
 from voicebot.dialogue.shared_line import turn_on_shared_line
