@@ -190,6 +190,16 @@ def bench_records(calls: int, days: int, store_url: Optional[str], nlu: bool, ou
     run_records_bench(calls, store_url, days, output, click.echo, nlu)
 
 
+@bench.command("startup")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default benchmarks/RESULTS.md).")
+def bench_startup(output: Optional[Path]) -> None:
+    """A bot with three languages: time from `voicebot serve` to /health and to the first answered
+    call, its memory, and the time and memory of each part (Rasa's import, each model's load)."""
+    from voicebot.bench.startup import run
+
+    _run_bench("Start-up", "voicebot bench startup", None, output, lambda folder: run(folder, click.echo))
+
+
 @bench.command("vad")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default benchmarks/RESULTS.md).")
 def bench_vad(output: Optional[Path]) -> None:

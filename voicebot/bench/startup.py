@@ -1,0 +1,91 @@
+"""`voicebot bench startup`: how long a bot with three languages takes from `voicebot serve`
+to its first answered call, its memory then, and where the time goes.
+
+- End to end: `voicebot serve` with three demo lines (English, Danish, German; their trained
+  models), a test phone already started; as soon as /health answers, it dials. Time to health,
+  to the first call answered (its media up), and the bot's resident memory after that call.
+- Per part, in a fresh process of its own: importing Rasa (and TensorFlow), then for each
+  language loading its model (Rasa's Agent.load) and its first parse, with the memory each adds.
+  What the end-to-end time has beyond those parts is the rest: the action server, speech
+  models, the SIP stack and prompts.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, List, Sequence
+
+LINES = ("demo-city", "demo-kommune", "stadt-kreis")  # en, da, de
+TARGET_FIRST_CALL_S = 15
+
+# Run in a child process: prints one JSON object.
+PARTS = """
+import asyncio, json, sys, time
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS:")) / 1024
+started = time.monotonic()
+from rasa.core.agent import Agent
+from voicebot.config import load_installation
+from voicebot.dialogue.training import model_path
+parts = {"import_s": time.monotonic() - started, "import_mb": rss_mb(), "languages": []}
+inst = load_installation()
+for lang in json.loads(sys.argv[1]):
+    before, memory = time.monotonic(), rss_mb()
+    agent = Agent.load(str(model_path(inst, lang)))
+    loaded = time.monotonic()
+    asyncio.run(agent.parse_message("hello"))
+    parts["languages"].append({"lang": lang, "load_s": loaded - before, "first_parse_s": time.monotonic() - loaded,
+                               "mb": rss_mb() - memory})
+print(json.dumps(parts))
+"""
+
+
+def run(root: Path, say: Callable[[str], None], lines: Sequence[str] = LINES) -> List[str]:
+    from voicebot.bench.call import BotProcess
+    from voicebot.config import load_installation
+    from voicebot.testing.lines import REPO
+    from voicebot.testing.phone import TestPhone, parse_turns
+
+    inst = load_installation(REPO / "voicebot.yml")
+    languages = [inst.tenant(line).language for line in lines]
+    say(f"end to end: voicebot serve with {', '.join(lines)} ({', '.join(languages)})")
+    with TestPhone() as phone:
+        turns = parse_turns(["--wait", "1"], languages[0])
+        spawned = time.monotonic()
+        bot = BotProcess(REPO / "voicebot.yml", root / "startup.sqlite3", root / "bot.log",
+                         clock="2026-11-24T10:00:00+00:00", number=inst.tenant(lines[0]).numbers[0],
+                         extra_args=[arg for line in lines for arg in ("--line", line)])
+        try:
+            bot.wait_ready(timeout=300)
+            healthy = time.monotonic() - spawned
+            dialled = time.monotonic()
+            timeline = phone.place(bot.uri, turns, timeout=60)
+            if not timeline.get("connected"):
+                raise RuntimeError(f"the first call was not answered: {timeline}; see {bot.log}")
+            answered = dialled + timeline["connect_ms"] / 1000 - spawned
+            memory = bot.rss_mb()
+        finally:
+            bot.stop()
+    say("per part, in a process of its own")
+    done = subprocess.run([sys.executable, "-c", PARTS, json.dumps(languages)], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring the parts failed:\n{done.stderr[-3000:]}")
+    parts = json.loads(done.stdout.strip().splitlines()[-1])
+    loading = sum(p["load_s"] + p["first_parse_s"] for p in parts["languages"])
+    report = [f"voicebot serve, lines {', '.join(lines)} (languages {', '.join(languages)}), models trained already:",
+             f"  /health answers after          {healthy:6.1f} s",
+             f"  first call answered after      {answered:6.1f} s   (target <= {TARGET_FIRST_CALL_S} s: "
+             f"{'met' if answered <= TARGET_FIRST_CALL_S else 'NOT met'})",
+             f"  resident memory then           {memory:6.0f} MB  (bot and action server)",
+             "Where the time goes (each part measured alone, one process):",
+             f"  import Rasa and TensorFlow     {parts['import_s']:6.1f} s   {parts['import_mb']:6.0f} MB"]
+    for part in parts["languages"]:
+        report.append(f"  {part['lang']}: load model, first parse  {part['load_s']:6.1f} s + {part['first_parse_s']:.1f} s"
+                     f"   +{part['mb']:5.0f} MB")
+    report.append(f"  everything else (SIP, speech models, action server, prompts) about "
+                 f"{max(0.0, answered - parts['import_s'] - loading):.1f} s")
+    return report
