@@ -127,12 +127,11 @@ class Retrainer:
         trained_in = await self._train(job, versions)
         job.phase, job.progress = "evaluating", 1.0
         job.detail, job.remaining_s = "the live model and the new one on the held-out sentences", None
-        from rasa.core.agent import Agent
-
         from voicebot.dialogue.action_server import endpoint
+        from voicebot.dialogue.quick_load import load_agent
 
         candidate = LocalRasa(await loop.run_in_executor(None, functools.partial(
-            Agent.load, str(versions.path(job.version)), action_endpoint=endpoint(self.dialogue.action_server_url))))
+            load_agent, str(versions.path(job.version)), action_endpoint=endpoint(self.dialogue.action_server_url))))
 
         def candidate_parse(text: str) -> Awaitable[dict]:
             return candidate.parse(clean_utterance(text))

@@ -61,9 +61,9 @@ def _folds(labels: Sequence[str], folds: int, seed: int) -> List[Tuple[List[int]
 
 
 async def _parse_all(model: str, texts: Sequence[str]) -> List[dict]:
-    from rasa.core.agent import Agent
+    from voicebot.dialogue.quick_load import load_agent
 
-    agent = Agent.load(model)
+    agent = load_agent(model)
     return [await agent.parse_message(text) for text in texts]
 
 
@@ -117,9 +117,9 @@ def heldout_and_latency(model: str, oos_texts: Sequence[str], probe_texts: Seque
     parse latency."""
 
     async def run():
-        from rasa.core.agent import Agent
+        from voicebot.dialogue.quick_load import load_agent
 
-        agent = Agent.load(model)
+        agent = load_agent(model)
         oos = [await agent.parse_message(t) for t in oos_texts]
         timings = []
         for _ in range(rounds):

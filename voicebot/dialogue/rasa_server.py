@@ -131,6 +131,9 @@ def serve(inst: Installation, lang: str, host: str, port: int, action_url: str, 
     """Blocks, serving the REST channel and Rasa's HTTP API (needed for the tracker and /model)."""
     from rasa.core.run import serve_application
 
+    from voicebot.dialogue.quick_load import use_quick_load
+
+    use_quick_load()
     path = model_path(inst, lang)
     if not path.exists():
         raise ConfigError(f"no trained model for {lang!r} at {path}: run 'voicebot train'")

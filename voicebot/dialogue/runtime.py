@@ -100,13 +100,12 @@ class Dialogue:
 
     def reload(self, lang: str) -> None:
         """Load the language's model from disk; conversations going on keep their trackers."""
-        from rasa.core.agent import Agent
-
         from voicebot.dialogue.action_server import endpoint
+        from voicebot.dialogue.quick_load import load_agent
 
         previous = self.agents.get(lang)
         trackers = previous and getattr(previous.agent.tracker_store, "_tracker_store", previous.agent.tracker_store)
-        self.agents[lang] = LocalRasa(Agent.load(str(model_path(self.inst, lang)),
+        self.agents[lang] = LocalRasa(load_agent(str(model_path(self.inst, lang)),
                                                  action_endpoint=endpoint(self.action_server_url),
                                                  tracker_store=trackers))
 
