@@ -125,3 +125,14 @@ def test_calls_while_postgresql_is_away_are_all_recorded_when_it_is_back(cluster
     engine.dispose()
     assert stored == set(call_ids)
 
+
+
+def test_cluster_up_chooses_the_workers_the_machine_carries():
+    from voicebot.cluster.up import machine, workers_for
+
+    assert workers_for(cores=2, available_mb=22_000, languages=5) == 3  # ten calls and more on two cores
+    assert workers_for(cores=8, available_mb=64_000, languages=5) == 10
+    assert workers_for(cores=8, available_mb=8_000, languages=5) == 4  # memory, not cores, is the limit
+    assert workers_for(cores=1, available_mb=2_000, languages=5) == 1  # never none
+    cores, available_mb = machine()
+    assert cores >= 1 and available_mb > 0

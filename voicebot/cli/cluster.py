@@ -74,7 +74,8 @@ def cluster_front(obj: Context, workers: list, trunks: list, host: str, port: in
 
 
 @cluster.command("up")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32))
+@click.option("--workers", type=click.IntRange(1, 32),
+              help="Bot workers (default: as many as this machine's cores and memory carry).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where every part listens.")
 @click.option("--port", default=5060, show_default=True, type=click.IntRange(1, 65535), help="The front's SIP port.")
 @click.option("--redis", "redis_url", metavar="redis://HOST:PORT", help="A Redis to use (default: start one).")
@@ -82,13 +83,18 @@ def cluster_front(obj: Context, workers: list, trunks: list, host: str, port: in
 @click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=Path("var/cluster"),
               show_default=True, help="Logs, the front's configuration and cluster.json.")
 @click.pass_obj
-def cluster_up(obj: Context, workers: int, host: str, port: int, redis_url: Optional[str], trunks: tuple,
-               folder: Path) -> None:
+def cluster_up(obj: Context, workers: Optional[int], host: str, port: int, redis_url: Optional[str],
+               trunks: tuple, folder: Path) -> None:
     """Run a whole cluster on this machine: Redis, a Rasa server per language, WORKERS bot
     workers and the Kamailio front; parts that exit are started again. Records go to the
     configured store_url (use PostgreSQL beyond one machine)."""
-    from voicebot.cluster.up import Cluster
+    from voicebot.cluster.up import Cluster, machine, workers_for
 
+    if workers is None:
+        cores, available_mb = machine()
+        workers = workers_for(cores, available_mb, len(obj.inst.languages))
+        click.echo(f"{workers} workers for {cores} cores and {available_mb / 1024:.1f} GB available "
+                   f"({len(obj.inst.languages)} Rasa servers beside them); --workers to choose")
     try:
         Cluster(obj.inst, workers, host, port, folder.resolve(), redis_url, trunks).run(report=click.echo)
     except RuntimeError as error:

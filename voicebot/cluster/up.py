@@ -5,6 +5,7 @@ comes back rejoins the front when it answers OPTIONS). What runs where is in clu
 
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -24,6 +25,11 @@ from voicebot.store import RecordStore
 
 logger = logging.getLogger(__name__)
 
+# How many workers a machine carries unless told (workers_for): calls per core to aim for (a
+# call costs about 4% of a core; a worker holds MAX_CALLS), and each part's resident memory as
+# measured in `voicebot bench cluster`'s soak (worker 650 MB, Rasa server 960 MB), with room.
+CALLS_PER_CORE = 5
+WORKER_MB, RASA_SERVER_MB = 700, 1000
 START_TIMEOUT_S = 300
 RESTART_AFTER_S = 1.0
 
@@ -62,6 +68,23 @@ def redis_command(host: str, port: int, folder: Path) -> List[str]:
         raise RuntimeError("redis-server is not installed: install the Debian package 'redis-server' "
                            "(scripts/install.sh does) or give --redis")
     return ["redis-server", "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder)]
+
+
+def workers_for(cores: int, available_mb: float, languages: int) -> int:
+    """As many workers as the cores carry CALLS_PER_CORE calls with, as far as the memory left
+    beside the Rasa servers holds them; at least one."""
+    from voicebot.telephony.sip import MAX_CALLS
+
+    by_cores = math.ceil(cores * CALLS_PER_CORE / MAX_CALLS)
+    by_memory = int((available_mb - languages * RASA_SERVER_MB) // WORKER_MB)
+    return max(1, min(by_cores, by_memory))
+
+
+def machine() -> tuple:
+    """This machine's cores (those this process may run on) and available memory in MB."""
+    with open("/proc/meminfo") as meminfo:
+        available_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:"))
+    return len(os.sched_getaffinity(0)), available_kb / 1024
 
 
 class Cluster:
