@@ -458,11 +458,12 @@ def test_the_trend_splits_the_report_by_hour_with_empty_hours_as_zero(database, 
     store = RecordStore(url, tmp_path)
     try:
         line = f"trend-{tmp_path.name}"[:60]  # this test's own calls, in a database others share
+        now = dt.datetime.utcnow()
         answered_call(store, f"{line}-a1", tenant=line)
         handed_off_call(store, f"{line}-h1", tenant=line, waited_s=10)
         handed_off_call(store, f"{line}-h2", tenant=line, waited_s=30, result="queue_abandoned", reason="misunderstood")
-        now = dt.datetime.utcnow()
-        since, until = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2), now + dt.timedelta(minutes=1)
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        since, until = hour - dt.timedelta(hours=2), hour + dt.timedelta(hours=1)  # up to the end of this hour
         trend = store.trend(since, until, "hour", "topic", line, {"borgerservice": 60})
         report = store.report(since, until, line, {"borgerservice": 60})
         assert len(trend.periods) == 3 and trend.periods[-1] == now.strftime("%Y-%m-%d %H:00")
