@@ -695,6 +695,16 @@ DASHBOARD_ROUTE = re.compile(r'@bp\.(get|post)\("([^"]+)"\)')
 OPEN_PAGES = {("GET", "/login"), ("POST", "/login"), ("GET", "/static/<name>")}
 
 
+def test_a_period_of_centuries_is_refused_not_zero_filled_into_the_memory(dash, page):
+    sign_in(page, dash, "olga")
+    for query in ("since=0001-01-01&until=9999-12-31&step=hour", "since=0001-01-01&until=9999-12-31",
+                  "since=2026-01-01&until=2026-03-01&step=hour"):
+        for path in ("/dashboard/operations", "/dashboard/operations/figures"):
+            assert page.request.get(f"{dash.url}{path}?{query}").status == 400, (path, query)
+    assert page.request.get(f"{dash.url}/dashboard/operations/figures?since=2026-01-01&until=2026-12-31").ok  # by day
+    assert page.request.get(dash.url + "/health").ok  # still serving
+
+
 def test_every_dashboard_route_sends_a_stranger_to_the_login(dash):
     """Each route of every dashboard module, read from the code, without a session cookie and
     with a forged one: a redirect to the login, and nothing done."""

@@ -164,6 +164,9 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
         days = [(day[5:], calls) for day, calls, _ in report.per_day]
         step = _chosen(request, "step", ("hour", "day")) or ("hour" if until - since <= dt.timedelta(days=2) else "day")
         group = _chosen(request, "by", ("topic", "line", "municipality")) or "topic"
+        if (until - since) / (dt.timedelta(hours=1) if step == "hour" else dt.timedelta(days=1)) > MAX_TREND_PERIODS:
+            raise SanicException(f"the tables over time show at most {MAX_TREND_PERIODS} {step}s: choose a shorter "
+                                 "period" + (", or per day" if step == "hour" else ""), status_code=400)
         trend = await off_loop(records.trend, since, until, step, group, line_id, levels)
         return dict(report=report, days=days, since=since.date(), until=(until - dt.timedelta(days=1)).date(),
                     line_id=line_id, trend=trend, group=group)
@@ -403,6 +406,11 @@ def _page_number(request) -> int:
 
 def _page_link(filters: dict, number: int) -> str:
     return "?" + urllib.parse.urlencode({**filters, "page": number})
+
+
+# Columns of the tables over time: every empty hour or day is one, so a period of centuries
+# would fill the memory (a month by hour, about three years by day).
+MAX_TREND_PERIODS = 1000
 
 
 def _period(request, inst: Installation):
