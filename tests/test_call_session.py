@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from voicebot.audio.turn_end import Verdict
 from voicebot.call.events import AgentAlerting, AgentAnswered, AgentHungUp, AgentMedia, KeyPressed, MediaReady, TransferStatus
 from voicebot.call.services import CallServices
 from voicebot.call.session import CallSession
@@ -330,4 +331,19 @@ def test_an_interrupted_speaker_says_nothing_more_of_any_reply_it_had_queued():
         assert voice.said == said and len(said) < 4 and "Five." not in said
         assert not port.playing and not speaker.busy
         port.close()
+    run(scenario)
+
+
+def test_the_call_judges_the_words_at_a_pause_with_its_lines_nlu(installation, store):
+    """The session gives its listener a judge (voicebot.call.turn_judge): sure of a request, it
+    ends the turn sooner; a last word like "to" or a "no" (a correction may follow) does not."""
+    async def scenario():
+        replies = {"opening hours please": answer("We are open."), "deny": answer("Fine.")}
+        async with Call(installation, store, CITY, replies) as call:
+            verdicts = [await asyncio.wrap_future(call.ear.judge(text)) for text in
+                        ("opening hours please", "I would like to", "deny", "something else")]
+            assert verdicts == [Verdict.COMPLETE, Verdict.UNFINISHED, Verdict.UNSURE, Verdict.UNSURE]
+            call.ear.speak("opening hours please", turn_end="complete")
+            await call.until(lambda: call.said("We are open."))
+            assert call.events("heard")[-1]["turn_end"] == "complete"
     run(scenario)

@@ -106,6 +106,13 @@ def test_settings_errors_name_the_key(install_copy):
     assert "voicebot.yml: nlu.fallback_threshold" in message
 
 
+def test_the_end_of_turn_waits_must_be_in_order(install_copy):
+    """A whole request ends a turn sooner than the silence, a last word like "to" later."""
+    edit(install_copy / "voicebot.yml", lambda d: d["audio"].update(hangover_ms=1000))
+    message = error_for(install_copy)
+    assert "voicebot.yml: audio" in message and "unfinished_ms (900)" in message, message
+
+
 ANNA = {"name": "Anna", "username": "anna", "ha1": "0" * 32, "queues": ["demo-city-contact-centre"]}
 
 

@@ -43,6 +43,16 @@ def test_an_english_caller_is_heard_and_answered(bot):
     assert all(h["text"] and 0 < h["confidence"] <= 1 for h in heard), heard
 
 
+def test_a_caller_who_pauses_mid_sentence_is_waited_for(bot):
+    """"I would like to ... know your opening hours", with 0.6 s of silence after "to": the fixed
+    300 ms hangover made a turn of "I would like to"; the turn waits for Whisper's words, and
+    their last one says that more is coming (audio.end_of_turn)."""
+    record = spoken_call(bot, DEMO_CITY, "en-gb", "I would like to ... know your opening hours")
+    heard = [h for h in events(record, "heard") if h["text"]]
+    assert len(heard) == 1 and "opening hours" in heard[0]["text"].lower(), heard
+    assert [r["intent"] for r in events(record, "bot")] == ["opening_hours"]
+
+
 def test_a_german_caller_is_heard_in_german(bot):
     # Whisper base makes little of espeak-ng's German ("Reisepass" comes back as "Hi, Bepa"), so
     # what it understands is the speech benchmark's figure (38% of intents), not a test's luck;

@@ -24,6 +24,7 @@ from typing import Callable, Deque, List, Optional, Union
 from voicebot.audio.asr.base import (Recognizer, RecognizerError, SegmentedRecognizer, StreamingRecognizer,
                                      Transcript)
 from voicebot.audio.format import FRAME_MS
+from voicebot.audio.turn_end import TurnEnd, TurnEndSettings, Verdict
 from voicebot.audio.vad import SpeechDetector, VadSettings
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Utterance:
     detected_at: float  # when the hangover ran out (end of speech detected)
     recognised_at: float  # when the final transcript was ready
     asr_busy_ms: int = 0  # recogniser time spent on it (over speech_ms: the real-time factor)
+    turn_end: str = "silence"  # what ended it: silence, or the words' verdict (complete, unfinished)
 
 
 ListenerEvent = Union[SpeechStarted, BargeIn, Partial, Utterance, RecognizerFailed]
@@ -77,6 +79,8 @@ class _Turn:
     voiced_ms: int = 0  # voice heard since (barge_in once it reaches barge_in_ms)
     barged_in: bool = False
     decoding: Optional[concurrent.futures.Future] = None  # of the frames up to the caller's pause
+    end: Optional[TurnEnd] = None  # verdicts on the words so far, when the line judges them
+    ended_by: str = "silence"
 
 
 class Listener:
@@ -84,8 +88,9 @@ class Listener:
                  vad: VadSettings, make_recognizer: Optional[Callable[[], Recognizer]],
                  max_utterance_ms: int = 15000, name: str = "listener",
                  decoder: Optional[concurrent.futures.Executor] = None, early_decode_ms: int = 100,
-                 make_detector: Optional[Callable[[], SpeechDetector]] = None, barge_in_ms: int = 400):
-        self.frames, self.emit, self.vad = frames, emit, vad
+                 make_detector: Optional[Callable[[], SpeechDetector]] = None, barge_in_ms: int = 400,
+                 turn_end: Optional[TurnEndSettings] = None):
+        self.frames, self.emit, self.vad, self.turn_end = frames, emit, vad, turn_end
         self.make_recognizer = make_recognizer
         self.make_detector = make_detector or (lambda: SpeechDetector(vad))
         self.max_utterance_ms = max_utterance_ms
@@ -126,7 +131,7 @@ class Listener:
             if event == "start":
                 self.emit(SpeechStarted(received_at))
                 turn = _Turn(list(lead_in), len(lead_in) * FRAME_MS, received_at, received_at,
-                             self.vad.min_speech_ms - FRAME_MS)
+                             self.vad.min_speech_ms - FRAME_MS, end=self.turn_end and TurnEnd(self.turn_end))
                 lead_in.clear()
             turn.frames.append(frame)
             turn.speech_ms += FRAME_MS
@@ -147,8 +152,12 @@ class Listener:
                     self._decode_early(recognizer, turn, detector, ended)
             except Exception as error:
                 recognizer = self._failed(error)
+            if turn.end and not ended:
+                self._judge_words(turn, detector, partial)
             if ended:
                 detected_at = time.monotonic()
+                if turn.end:
+                    turn.end.close()
                 if recognizer is not None and not isinstance(recognizer, StreamingRecognizer):
                     self._pending.append((turn, detected_at))
                 else:
@@ -189,6 +198,18 @@ class Listener:
             turn.decoding = (self.decoder.submit(recognizer.transcribe, audio) if self.decoder
                              else _done(recognizer.transcribe, audio))
 
+    @staticmethod
+    def _judge_words(turn: _Turn, detector: SpeechDetector, partial: str) -> None:
+        """The next frame's hangover, from the verdict on the words so far: the streaming
+        recogniser's partial text, or the early decoding's (waited for while it runs)."""
+        text, decoded = partial, turn.decoding
+        if decoded is not None and decoded.done():
+            text = decoded.result().text if not decoded.cancelled() and not decoded.exception() else ""
+        pending = decoded is not None and not decoded.done()
+        detector.hangover_ms = turn.end.hangover_ms(text, detector.quiet_ms, decoding=pending)
+        verdict = turn.end.verdict
+        turn.ended_by = verdict.value if verdict in (Verdict.COMPLETE, Verdict.UNFINISHED) else "silence"
+
     def _emit_decoded(self) -> None:
         """Utterances whose decoding finished, oldest first (a later one waits for an earlier)."""
         while self._pending and self._pending[0][0].decoding.done():
@@ -205,7 +226,7 @@ class Listener:
     def _emit_utterance(self, turn: _Turn, transcript: Transcript, detected_at: float) -> None:
         recognised_at = max(time.monotonic(), detected_at)
         self.emit(Utterance(transcript.text, transcript.confidence, turn.speech_ms, turn.ended_at,
-                                         detected_at, recognised_at, round(transcript.busy_s * 1000)))
+                            detected_at, recognised_at, round(transcript.busy_s * 1000), turn.ended_by))
 
 
 def _done(fn, *args) -> concurrent.futures.Future:

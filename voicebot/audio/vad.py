@@ -142,6 +142,7 @@ class SpeechDetector:
         self.classifier = classifier if classifier is not None else EnergyClassifier(settings)
         self.speaking = False
         self.last_voiced = False
+        self.hangover_ms = settings.hangover_ms  # this turn's: the listener may judge the words
         self._voiced_ms = 0
         self._quiet_ms = 0
 
@@ -154,6 +155,7 @@ class SpeechDetector:
         """Forget the current speech (an utterance cut off at its maximum length). The
         classifier keeps what it learnt of this call's line (noise floor, Silero's state)."""
         self.speaking, self._voiced_ms, self._quiet_ms = False, 0, 0
+        self.hangover_ms = self.settings.hangover_ms
 
     def close(self) -> None:
         """The call is over: the classifier may give back what it holds."""
@@ -168,8 +170,8 @@ class SpeechDetector:
                 return "start"
             return None
         self._quiet_ms = 0 if voiced else self._quiet_ms + FRAME_MS
-        if self._quiet_ms >= self.settings.hangover_ms:
-            self.speaking, self._voiced_ms = False, 0
+        if self._quiet_ms >= self.hangover_ms:
+            self.speaking, self._voiced_ms, self.hangover_ms = False, 0, self.settings.hangover_ms
             return "end"
         return None
 

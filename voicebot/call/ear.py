@@ -5,6 +5,7 @@ from typing import Callable, Optional, Protocol
 
 from voicebot.audio.asr import Recognizers
 from voicebot.audio.listener import Listener, ListenerEvent
+from voicebot.audio.turn_end import Judge, TurnEndSettings
 from voicebot.audio.vad import VadSettings
 from voicebot.config import Tenant
 from voicebot.config.settings import Settings
@@ -18,8 +19,10 @@ class Ear(Protocol):
     def hears(self, language: str) -> bool:
         """Whether speech in this language can be recognised (else: keypad only)."""
 
-    def listen(self, tenant: Tenant, frames, emit: Callable[[ListenerEvent], None], name: str) -> Listening:
-        """Start turning the call's received frames into events, on a thread of its own."""
+    def listen(self, tenant: Tenant, frames, emit: Callable[[ListenerEvent], None], name: str,
+               judge: Optional[Judge] = None) -> Listening:
+        """Start turning the call's received frames into events, on a thread of its own; `judge`
+        reads the words at a pause, so that the turn may end sooner or later than on silence."""
 
 
 class RecognizingEar:
@@ -30,8 +33,12 @@ class RecognizingEar:
     def hears(self, language: str) -> bool:
         return self.asr.has(language)
 
-    def listen(self, tenant: Tenant, frames, emit: Callable[[ListenerEvent], None], name: str) -> Listener:
+    def listen(self, tenant: Tenant, frames, emit: Callable[[ListenerEvent], None], name: str,
+               judge: Optional[Judge] = None) -> Listener:
         audio, lang = self.settings.audio, tenant.language
+        end = audio.end_of_turn
+        turn_end = (TurnEndSettings(judge, audio.hangover_ms, end.complete_ms, end.unfinished_ms)
+                    if judge and end.listen_to_words else None)
         make_recognizer = None
         if self.asr.has(lang):
             engine = self.asr.engine(lang)
@@ -42,4 +49,4 @@ class RecognizingEar:
         vad = VadSettings(hangover_ms=audio.hangover_ms, min_speech_ms=audio.min_speech_ms)
         return Listener(frames, emit, vad, make_recognizer, int(audio.max_utterance_s * 1000), name=name,
                         decoder=self.decoder, make_detector=self.make_detector,
-                        barge_in_ms=audio.barge_in_ms).start()
+                        barge_in_ms=audio.barge_in_ms, turn_end=turn_end).start()

@@ -19,6 +19,7 @@ from voicebot.call.queue_wait import QueuedCaller
 from voicebot.call.services import CallServices
 from voicebot.call.speaker import Speaker
 from voicebot.call.state import CallState, CallStatus, StateChanged
+from voicebot.call.turn_judge import WordsJudge
 from voicebot.clock import ms
 from voicebot.config import Tenant
 from voicebot.dialogue.runtime import BotReply
@@ -167,8 +168,9 @@ class CallSession:
     def _media_ready(self, port) -> None:
         self.speaker = Speaker(port, self.voice, self._first_audio)
         self.status.to(CallState.TALKING)
+        judge = WordsJudge(self.dialogue, self.tenant.language, self.loop, self.services.settings.audio.end_of_turn)
         self.listener = self.services.ear.listen(self.tenant, port.heard, self._from_listener,
-                                                 name=f"listen-{self.call_id[:8]}")
+                                                 name=f"listen-{self.call_id[:8]}", judge=judge)
         self.record.add(Kind.ANSWERED)
         self.say([self.tenant.greeting], "greeting")
 
@@ -187,7 +189,8 @@ class CallSession:
     async def _on_utterance(self, utterance: Utterance) -> None:
         timing = {"end_of_speech_ms": ms(utterance.detected_at - utterance.ended_at),
                   "asr_ms": ms(utterance.recognised_at - utterance.detected_at),
-                  "speech_ms": utterance.speech_ms, "asr_busy_ms": utterance.asr_busy_ms}
+                  "speech_ms": utterance.speech_ms, "asr_busy_ms": utterance.asr_busy_ms,
+                  "turn_end": utterance.turn_end}
         if self.queued is not None:
             self.record.add(Kind.HEARD, text=utterance.text, **timing)
             await self.queued.utterance(utterance.text)

@@ -154,9 +154,22 @@ class SipSettings(Strict):
         return value
 
 
+class EndOfTurnSettings(Strict):
+    # The words so far are judged at each pause (voicebot/audio/turn_end.py): a request the NLU
+    # is this sure of ends the turn after complete_ms of silence; a last word a sentence does not
+    # end on (content/<lang>.yml turn.unfinished: "to", "erm") waits unfinished_ms; else hangover_ms.
+    listen_to_words: bool = True
+    confidence: float = pydantic.Field(0.85, ge=0.0, le=1.0)
+    complete_ms: int = pydantic.Field(140, ge=60, le=2000)
+    unfinished_ms: int = pydantic.Field(900, ge=100, le=3000)
+    # A "no" often leads a correction ("no ... I meant Sunday"): it never ends a turn early.
+    wait_after: List[str] = ["deny"]
+
+
 class AudioSettings(Strict):
-    # Silence after speech that ends a caller's turn.
+    # Silence after speech that ends a caller's turn (end_of_turn: sooner or later by the words).
     hangover_ms: int = pydantic.Field(300, ge=100, le=2000)
+    end_of_turn: EndOfTurnSettings = EndOfTurnSettings()
     # Shorter sounds (a cough, "mm") neither start a turn nor interrupt the bot.
     min_speech_ms: int = pydantic.Field(160, ge=40, le=1000)
     # Voice this long interrupts the bot (barge-in); a shorter sound as the bot begins to answer
@@ -172,6 +185,14 @@ class AudioSettings(Strict):
     # started about 4 a minute, each a false barge-in; for about 70 µs of CPU per 20 ms frame
     # instead of 10, and 30-50 ms later (`voicebot bench vad`, benchmarks/RESULTS.md).
     vad: Literal["energy", "silero"] = "silero"
+
+    @pydantic.root_validator(skip_on_failure=True)
+    def _hangovers_in_order(cls, values):
+        end = values["end_of_turn"]
+        if not end.complete_ms <= values["hangover_ms"] <= end.unfinished_ms:
+            raise ValueError(f"end_of_turn: complete_ms ({end.complete_ms}) <= hangover_ms ({values['hangover_ms']}) "
+                             f"<= unfinished_ms ({end.unfinished_ms}) does not hold")
+        return values
 
 
 class AsrModel(Strict):

@@ -29,6 +29,12 @@ class Phrasebook:
                  for digit, intent in enumerate(topics, start=1)]
         return " ".join(items + [self.say("keypad_person")])
 
+    @property
+    def unfinished_words(self) -> Sequence[str]:
+        """Last words a caller's sentence does not end on ("to", "erm"): a pause after one waits
+        longer for the rest (voicebot.audio.turn_end; "-을" is a word's ending)."""
+        return [str(word).lower() for word in (self.data.get("turn") or {}).get("unfinished", [])]
+
     def hours(self, key: str, **values) -> str:
         return self._template("hours", key).format(**values)
 

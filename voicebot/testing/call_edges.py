@@ -60,23 +60,24 @@ class ScriptedEar:
     def __init__(self, hears: bool = True):
         self._hears = hears
         self.emit: Optional[Callable] = None
+        self.judge: Optional[Callable] = None  # the call's judge of the words at a pause
         self.stopped = False
 
     def hears(self, language: str) -> bool:
         return self._hears
 
-    def listen(self, tenant, frames, emit, name: str) -> "ScriptedEar":
-        self.emit = emit
+    def listen(self, tenant, frames, emit, name: str, judge=None) -> "ScriptedEar":
+        self.emit, self.judge = emit, judge
         return self
 
     def stop(self) -> None:
         self.stopped = True
 
-    def speak(self, text: str, confidence: float = 0.9, speech_ms: int = 800) -> None:
+    def speak(self, text: str, confidence: float = 0.9, speech_ms: int = 800, turn_end: str = "silence") -> None:
         now = time.monotonic()
         self.emit(SpeechStarted(now))
         self.emit(BargeIn(now))
-        self.emit(Utterance(text, confidence, speech_ms, now, now, now))
+        self.emit(Utterance(text, confidence, speech_ms, now, now, now, turn_end=turn_end))
 
 
 class FakePhone:

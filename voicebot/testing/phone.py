@@ -41,6 +41,7 @@ SPEECH_DBFS = -45.0
 SILENCE_DBFS = -60.0
 END_OF_BOT_TURN_S = 1.2
 BARGE_IN_AFTER_S = 0.5
+PAUSE_S = 0.6  # "..." in a --say turn: longer than the usual end-of-turn silence (300 ms)
 
 
 @dataclass
@@ -366,8 +367,9 @@ def turn_speech(turn: Turn) -> bytes:
 
 @functools.lru_cache(maxsize=32)
 def _speech(kind: str, value: str, lang: str) -> bytes:
-    if kind == "say":
-        return trim_trailing_silence(Synthesizer(lang).render(value, RATE).pcm)
+    if kind == "say":  # " ... " is a caller's pause mid-sentence, PAUSE_S long
+        parts = [trim_trailing_silence(Synthesizer(lang).render(part, RATE).pcm) for part in value.split(" ... ")]
+        return bytes(int(PAUSE_S * RATE) * 2).join(parts)
     with wave.open(value) as wav:
         if wav.getsampwidth() != 2:
             raise ValueError(f"{value}: expected 16-bit PCM WAV")

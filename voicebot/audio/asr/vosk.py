@@ -64,13 +64,19 @@ class VoskRecognizer:
         self._recognizer = vosk.KaldiRecognizer(model, RATE, *args)
         self._recognizer.SetWords(True)
         self._busy_s = 0.0
+        self._ended_words: List[dict] = []  # of segments Vosk ended within the current turn
 
     def feed(self, pcm: bytes) -> str:
         started = time.perf_counter()
         try:
             if self._recognizer.AcceptWaveform(pcm):
-                return json.loads(self._recognizer.Result()).get("text", "")
-            return json.loads(self._recognizer.PartialResult()).get("partial", "")
+                # Vosk's own endpoint (about half a second of silence) ends a segment: it is
+                # part of the caller's turn, which ends when the listener says so.
+                self._ended_words += json.loads(self._recognizer.Result()).get("result", [])
+                partial = ""
+            else:
+                partial = json.loads(self._recognizer.PartialResult()).get("partial", "")
+            return " ".join(filter(None, [_text_of(self._ended_words), partial.replace("[unk]", "").strip()]))
         finally:
             self._busy_s += time.perf_counter() - started
 
@@ -79,10 +85,15 @@ class VoskRecognizer:
         started = time.perf_counter()
         result = json.loads(self._recognizer.FinalResult())
         busy_s, self._busy_s = self._busy_s + time.perf_counter() - started, 0.0
-        words = [w for w in result.get("result", []) if w.get("word") != "[unk]"]
-        text = " ".join(w["word"] for w in words) if words else result.get("text", "").replace("[unk]", "")
+        words, self._ended_words = self._ended_words + result.get("result", []), []
+        words = [w for w in words if w.get("word") != "[unk]"]
+        text = _text_of(words) if words else result.get("text", "").replace("[unk]", "")
         confidence = sum(w.get("conf", 0.0) for w in words) / len(words) if words else 0.0
         return Transcript(" ".join(text.split()), confidence, busy_s)
+
+
+def _text_of(words: List[dict]) -> str:
+    return " ".join(w["word"] for w in words if w.get("word") != "[unk]")
 
 
 def download(lang: str, cache_dir: Path, progress, url: Optional[str] = None, sha256: Optional[str] = None) -> Path:

@@ -1,0 +1,87 @@
+"""When a caller's turn ends: after a silence whose length depends on what was said so far.
+
+A fixed hangover makes every caller wait it out, and cuts off a caller who pauses longer in the
+middle of a sentence ("I would like to ... erm ... renew my passport"). Here a judge reads the
+words heard so far at each pause (`Verdict`): a complete request the NLU is sure of ends the
+turn after `complete_ms` of silence; words a sentence does not end on (a filler, "to", "and")
+make it wait `unfinished_ms`; anything else, or no verdict yet, keeps the usual hangover.
+
+The judge runs elsewhere (the NLU is on the dialogue's loop) and answers with a future, so the
+listener's thread never waits for it: it looks at each frame whether the verdict has come.
+"""
+
+import concurrent.futures
+import enum
+import re
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Optional
+
+ASK_AFTER_MS = 40  # a gap between words this long is worth a verdict (shorter ones are within a word)
+MAX_VERDICTS_PER_TURN = 8  # distinct texts judged per turn: bounds the NLU's extra work
+
+
+class Verdict(enum.Enum):
+    COMPLETE = "complete"  # a whole request, understood with confidence
+    UNFINISHED = "unfinished"  # stopped mid-sentence
+    UNSURE = "unsure"
+
+
+Judge = Callable[[str], "concurrent.futures.Future[Verdict]"]
+
+
+@dataclass(frozen=True)
+class TurnEndSettings:
+    judge: Judge
+    hangover_ms: int  # without a verdict
+    complete_ms: int
+    unfinished_ms: int
+
+    def hangover(self, verdict: Verdict) -> int:
+        return {Verdict.COMPLETE: self.complete_ms, Verdict.UNFINISHED: self.unfinished_ms}.get(
+            verdict, self.hangover_ms)
+
+
+class TurnEnd:
+    """One turn's verdicts, by the text they judged (a text is judged once)."""
+
+    def __init__(self, settings: TurnEndSettings):
+        self.settings = settings
+        self.verdicts: Dict[str, concurrent.futures.Future] = {}
+        self.verdict: Optional[Verdict] = None  # of the text heard last, once it came
+
+    def hangover_ms(self, text: str, quiet_ms: int, decoding: bool = False) -> int:
+        """The silence that ends the turn, the words so far being `text` and the caller quiet
+        for `quiet_ms`. While the words are still `decoding` (a segmented recogniser), the turn
+        waits for them up to `unfinished_ms`: its answer needs them anyway, and a caller who
+        goes on meanwhile is not cut off."""
+        self.verdict = None
+        if decoding:
+            return self.settings.unfinished_ms
+        text = text.strip()
+        future = self.verdicts.get(text)
+        if future is None and text and quiet_ms >= ASK_AFTER_MS and len(self.verdicts) < MAX_VERDICTS_PER_TURN:
+            future = self.verdicts[text] = self.settings.judge(text)
+        if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+            self.verdict = future.result()
+        return self.settings.hangover(self.verdict)
+
+    def close(self) -> None:
+        for future in self.verdicts.values():
+            future.cancel()
+
+
+def ends_unfinished(text: str, endings: Iterable[str]) -> bool:
+    """Whether the last word is one a sentence does not end on. An ending "-을" matches a last
+    word that ends with it (a Korean particle), any other entry the whole last word."""
+    words = re.findall(r"\w+", text.lower())
+    if not words:
+        return False
+    last = words[-1]
+    return any(last.endswith(e[1:]) and len(last) > len(e) - 1 if e.startswith("-") else last == e
+               for e in endings)
+
+
+def done(verdict: Verdict) -> "concurrent.futures.Future[Verdict]":
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    future.set_result(verdict)
+    return future
