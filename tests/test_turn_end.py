@@ -189,3 +189,18 @@ def test_a_turn_asks_for_a_bounded_number_of_verdicts():
 ])
 def test_each_language_knows_the_words_a_sentence_does_not_end_on(lang, text, unfinished):
     assert ends_unfinished(text, phrasebook(lang).unfinished_words) == unfinished
+
+
+def test_vosk_keeps_the_words_before_its_own_endpoint_within_a_turn():
+    """Vosk may end a segment of its own within a caller's pause; a turn that waits longer (a
+    caller who paused after "to") keeps the words before it (they were lost: "알려 계세요")."""
+    from voicebot.audio.asr.vosk import load
+    from voicebot.testing import korean
+    from voicebot.testing.phone import Turn, turn_speech
+
+    pcm = turn_speech(Turn("say", "영업 시간을 ... 알려 주세요", lang="ko")) + bytes(RATE)
+    recognizer = load("ko", korean.vosk_model_dir()).recognizer([*korean.PHRASES, "영업 시간을 알려 주세요"])
+    partials = [recognizer.feed(pcm[at:at + FRAME_BYTES]) for at in range(0, len(pcm), FRAME_BYTES)]
+    transcript = recognizer.final()
+    assert transcript.text.startswith("영업") and "알려" in transcript.text, (transcript, partials)
+    assert partials[-1].startswith("영업")  # the partial text holds them too
