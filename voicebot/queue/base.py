@@ -98,14 +98,13 @@ class QueueBase(QueueBackend):
         self._on_presence(agent, presence, reason)
         return agent
 
-    @staticmethod
-    def _at_rest(agent: AgentStatus) -> AgentState:
+    def _rest(self, agent: AgentStatus) -> None:
         """Where an agent goes when no call or pause holds them: logged out without a phone or when
         signed off."""
-        return AgentState.AVAILABLE if agent.uri and not agent.signed_off else AgentState.LOGGED_OUT
-
-    def _rest(self, agent: AgentStatus) -> None:
-        self._set(agent, self._at_rest(agent), SIGNED_OFF if agent.signed_off else "")
+        if agent.uri and not agent.signed_off:
+            self._set(agent, AgentState.AVAILABLE, "")
+        else:
+            self._set(agent, AgentState.LOGGED_OUT, SIGNED_OFF if agent.signed_off else "")
 
     def finished(self, agent: AgentStatus) -> None:
         if agent.state != AgentState.BUSY:
