@@ -113,12 +113,12 @@ def test_bot_turns_carry_the_recognisers_busy_time():
     record = {"events": [
         {"event": "heard", "text": "", "end_of_speech_ms": 300, "asr_ms": 5, "asr_busy_ms": 40},  # a noise
         {"event": "heard", "text": "What are your opening hours?", "end_of_speech_ms": 301, "asr_ms": 420,
-         "asr_busy_ms": 690},
+         "asr_busy_ms": 690, "turn_end": "complete"},
         {"event": "bot", "intent": "opening_hours", "dialogue_ms": 50},
         {"event": "playing", "purpose": "answer", "turn_ms": 780},
     ]}
-    assert bot_turns(record) == [{"end_of_speech_ms": 301, "asr_ms": 420, "asr_busy_ms": 690, "dialogue_ms": 50,
-                                  "turn_ms": 780}]
+    assert bot_turns(record) == [{"end_of_speech_ms": 301, "asr_ms": 420, "asr_busy_ms": 690, "turn_end": "complete",
+                                  "dialogue_ms": 50, "turn_ms": 780}]
 
 
 def test_a_capacity_level_passes_on_its_lines_own_p95_limit():
@@ -130,4 +130,4 @@ def test_a_capacity_level_passes_on_its_lines_own_p95_limit():
                      asr_busy_s=4, call_s=100, wall_s=30, caller_cpu_s=3, peak_rss_mb=1500, max_p95_ms=limit)
     assert level(LINES["demo-city"].max_p95_ms).passed
     assert not level(LINES["korean"].max_p95_ms).passed
-    assert (LINES["korean"].target_p50_ms, LINES["demo-city"].target_p50_ms) == (400, 900)
+    assert (LINES["korean"].target_p50_ms, LINES["demo-city"].target_p50_ms) == (300, 900)  # issue 21 on Vosk

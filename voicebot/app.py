@@ -16,6 +16,7 @@ from voicebot.channels.http import create_app
 from voicebot.config import Installation
 from voicebot.dialogue.action_server import ActionServerProcess
 from voicebot.dialogue.runtime import Dialogue
+from voicebot.memory import freeze_long_lived
 from voicebot.metrics import Metrics
 from voicebot.queue.factory import queue_service
 from voicebot.store import RecordStore
@@ -117,6 +118,7 @@ class Bot:
             registrar = await self.line.start_registrar(self.options.registrar_port)
             if registrar:
                 self.say(f"agents register at sip:{registrar.host}:{registrar.port} (UDP, realm {registrar.realm})")
+        freeze_long_lived()
 
     def _stop(self, app, loop) -> None:
         app.ctx.purge.cancel()

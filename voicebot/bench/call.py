@@ -125,14 +125,14 @@ class BotProcess:
     goes to a log."""
 
     def __init__(self, config: Path, store: Path, log: Path, clock: str = CLOCK,
-                 number: str = korean.NUMBER, extra_args: Sequence[str] = ()):
+                 number: str = korean.NUMBER, extra_args: Sequence[str] = (), env: Optional[dict] = None):
         from voicebot.dialogue.action_server import free_port
 
         self.url = f"http://127.0.0.1:{free_port()}"
         self.sip_port = free_port()
         self.log, self.number = log, number
         env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": clock,
-               "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
+               "VOICEBOT_STORE_URL": f"sqlite:///{store}", **(env or {})}
         self.token = harness_token(env["VOICEBOT_STORE_URL"])
         with log.open("wb") as out:
             self.process = subprocess.Popen(

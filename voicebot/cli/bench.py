@@ -90,6 +90,24 @@ def bench_call(line_name: str, turns: int, max_calls: int, root: Optional[Path],
     _run_bench(section, command, root, output, lambda folder: run(folder, turns, max_calls, click.echo, line))
 
 
+@bench.command("frames")
+@click.option("--calls", default=4, show_default=True, type=click.IntRange(1, 4),
+              help="Calls at once (one bot process holds 4).")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20),
+              help="Rounds of each way, alternating.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Build the Korean test line here and keep the bots' logs (default: a temporary folder).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (default benchmarks/RESULTS.md).")
+def bench_frames(calls: int, rounds: int, root: Optional[Path], output: Optional[Path]) -> None:
+    """The bot's audio at the caller, calls at once, with its long-lived objects kept out of
+    Python's full garbage collections and without (about 2 minutes a round)."""
+    from voicebot.bench.frames import run
+
+    command = f"voicebot bench frames --calls {calls} --rounds {rounds}"
+    _run_bench("Frames under load", command, root, output, lambda folder: run(folder, calls, rounds, click.echo))
+
+
 @bench.command("speech")
 @click.option("--lang", "langs", default="da,de,en", show_default=True, help="Languages, comma-separated.")
 @click.option("--quick", is_flag=True, help="A smoke run of about 2 minutes: 8 utterances, 2 conditions.")

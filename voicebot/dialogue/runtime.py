@@ -19,6 +19,7 @@ from voicebot.dialogue.backends import LocalRasa, RemoteRasa
 from voicebot.dialogue.priority import CallsFirst
 from voicebot.dialogue.training import is_stale, model_path
 from voicebot.knowledge.phrasebook import phrasebook
+from voicebot.memory import freeze_long_lived
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class Dialogue:
             await rasa.replace_model(model_path(self.inst, lang))
         else:
             await asyncio.get_running_loop().run_in_executor(None, self.reload, lang)
+            freeze_long_lived()
 
     async def parse(self, lang: str, text: str) -> dict:
         text = clean_utterance(text)
