@@ -13,8 +13,8 @@ first pause), served from the project's own voicebot.yml with only that line loa
   each answer would make 50 turns take a quarter of an hour: the caller instead speaks each turn
   BARGE_IN_AFTER_S into the bot's speech, so every turn also measures barge-in.
 - End of turn: the latency phase again, and calls whose turns pause mid-sentence (the line's
-  `paused` turns), on a second bot whose turns end on the fixed hangover alone: how much sooner judging the words ends a turn, and
-  whether it cuts off more callers who pause.
+  `paused` turns), on a second bot whose turns end on the fixed hangover alone: how much sooner
+  judging the words ends a turn, and whether it cuts off more callers who pause.
 - Capacity: levels of 2, 4, 8 ... calls at once, each call hearing its answers to the end; once
   a level fails, the gap to the last pass is halved down to 2 calls. A level fails on p95 turn
   latency above the line's limit (1 s on Vosk, 1.5 s on Whisper), on 1% or more of the bot's
@@ -415,7 +415,7 @@ def run(root: Path, turns: int, max_calls: int, say: Callable[[str], None], line
     hangover_ms = load_installation(config).settings.audio.hangover_ms
     modes = {"words": config, "fixed": with_fixed_hangover(config, root)}
     raw: List[dict] = []
-    ends: dict = {}
+    ends: Dict[str, EndOfTurn] = {}
     try:
         for mode, settings in modes.items():
             bot = BotProcess(settings, root / f"bench-{mode}.sqlite3", root / f"bot-{mode}.log", line.clock, number,

@@ -114,8 +114,9 @@ def demo(obj: Context, line_id: str) -> None:
 def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_json: bool, timeout: float,
          accept_transfer: bool, calls: int, concurrent: int, stagger: float, number: str) -> None:
     """Dial a bot and play caller turns, in order: --say TEXT (" ... " in it: a 0.6 s pause),
-    --wav FILE, --dtmf DIGITS, --wait SECONDS (then the next turn plays whatever the bot does: hold music never goes quiet);
-    --barge-in before a turn speaks it over the bot. Prints what was heard and the latencies."""
+    --wav FILE, --dtmf DIGITS, --wait SECONDS (then the next turn plays whatever the bot does:
+    hold music never goes quiet); --barge-in before a turn speaks it over the bot. Prints what
+    was heard and the latencies."""
     from voicebot.testing.phone import TestPhone, parse_turns, timeline_json
 
     try:
