@@ -160,7 +160,9 @@ class EndOfTurnSettings(Strict):
     # end on (content/<lang>.yml turn.unfinished: "to", "erm") waits unfinished_ms; else hangover_ms.
     listen_to_words: bool = True
     confidence: float = pydantic.Field(0.85, ge=0.0, le=1.0)
-    complete_ms: int = pydantic.Field(140, ge=60, le=2000)
+    # Not much shorter: a gap inside a sentence (a fricative, a frame the network lost) that long
+    # after words the NLU is already sure of ("opening hours" ... "for Saturday") ends the turn.
+    complete_ms: int = pydantic.Field(200, ge=60, le=2000)
     unfinished_ms: int = pydantic.Field(900, ge=100, le=3000)
     # A "no" often leads a correction ("no ... I meant Sunday"): it never ends a turn early.
     wait_after: List[str] = ["deny"]
