@@ -343,6 +343,9 @@ def test_the_call_judges_the_words_at_a_pause_with_its_lines_nlu(installation, s
             verdicts = [await asyncio.wrap_future(call.ear.judge(text)) for text in
                         ("opening hours please", "I would like to", "deny", "something else")]
             assert verdicts == [Verdict.COMPLETE, Verdict.UNFINISHED, Verdict.UNSURE, Verdict.UNSURE]
+            # Without the NLU (words heard after the hangover), only the last word counts.
+            assert call.ear.judge("opening hours please", False).result() == Verdict.UNSURE
+            assert call.ear.judge("I would like to", False).result() == Verdict.UNFINISHED
             call.ear.speak("opening hours please", turn_end="complete")
             await call.until(lambda: call.said("We are open."))
             assert call.events("heard")[-1]["turn_end"] == "complete"

@@ -52,7 +52,7 @@ def listen(frames: List[bytes], phrases: List[str], verdicts: Optional[Dict[str,
     else unsure) when it listens to the words."""
     asked: List[str] = []
 
-    def judge(text: str) -> "concurrent.futures.Future[Verdict]":
+    def judge(text: str, nlu: bool) -> "concurrent.futures.Future[Verdict]":
         asked.append(text)
         return done((verdicts or {}).get(text, Verdict.UNSURE))
 
@@ -131,7 +131,7 @@ def test_a_segmented_recogniser_s_words_are_waited_for_and_judged_too():
     frames = audio(("pause", 200), ("tone", 400), ("pause", 600), ("tone", 400), ("pause", 1200))
     results = {}
     for judged in (True, False):
-        settings = TurnEndSettings(lambda text: done(verdicts.get(text, Verdict.UNSURE)), HANGOVER_MS, COMPLETE_MS,
+        settings = TurnEndSettings(lambda text, nlu: done(verdicts.get(text, Verdict.UNSURE)), HANGOVER_MS, COMPLETE_MS,
                                    UNFINISHED_MS) if judged else None
         received, emitted = queue.SimpleQueue(), []
         with concurrent.futures.ThreadPoolExecutor(1) as decoder:
@@ -155,7 +155,7 @@ def test_a_judge_that_fails_or_never_answers_leaves_the_turn_to_the_silence():
     pending: "concurrent.futures.Future[Verdict]" = concurrent.futures.Future()
     for future in (broken, pending):
         received, emitted = queue.SimpleQueue(), []
-        settings = TurnEndSettings(lambda text, f=future: f, HANGOVER_MS, COMPLETE_MS, UNFINISHED_MS)
+        settings = TurnEndSettings(lambda text, nlu, f=future: f, HANGOVER_MS, COMPLETE_MS, UNFINISHED_MS)
         listener = Listener(received, emitted.append, VadSettings(), lambda: WordsRecognizer(["opening hours"]),
                             turn_end=settings).start()
         for frame in frames:
@@ -171,12 +171,23 @@ def test_a_judge_that_fails_or_never_answers_leaves_the_turn_to_the_silence():
 
 def test_a_turn_asks_for_a_bounded_number_of_verdicts():
     asked = []
-    end = TurnEnd(TurnEndSettings(lambda text: asked.append(text) or done(Verdict.UNSURE), 300, 140, 900))
+    end = TurnEnd(TurnEndSettings(lambda text, nlu: asked.append(text) or done(Verdict.UNSURE), 300, 140, 900))
     for n in range(50):
         end.hangover_ms(f"word{n}", quiet_ms=60)
         end.hangover_ms(f"word{n}", quiet_ms=80)  # the same words: judged once
     end.hangover_ms("within a word", quiet_ms=20)  # too short a gap to ask
     assert asked == [f"word{n}" for n in range(8)]
+
+
+def test_words_heard_once_the_usual_hangover_passed_are_not_sent_to_the_nlu():
+    """A segmented recogniser's words may come after the hangover: a complete verdict could no
+    longer end the turn sooner, so only the words themselves are judged (they may still make it
+    wait)."""
+    asked = []
+    end = TurnEnd(TurnEndSettings(lambda text, nlu: asked.append((text, nlu)) or done(Verdict.UNSURE), 300, 200, 900))
+    end.hangover_ms("opening hours", quiet_ms=60)
+    end.hangover_ms("opening hours please", quiet_ms=320)
+    assert asked == [("opening hours", True), ("opening hours please", False)]
 
 
 @pytest.mark.parametrize("lang, text, unfinished", [

@@ -26,7 +26,9 @@ class Verdict(enum.Enum):
     UNSURE = "unsure"
 
 
-Judge = Callable[[str], "concurrent.futures.Future[Verdict]"]
+# judge(text, nlu): the verdict on the words so far; with nlu False, only what the words alone
+# say (a last word a sentence does not end on), without asking the NLU.
+Judge = Callable[[str, bool], "concurrent.futures.Future[Verdict]"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,11 @@ class TurnEnd:
         text = text.strip()
         future = self.verdicts.get(text)
         if future is None and text and quiet_ms >= ASK_AFTER_MS and len(self.verdicts) < MAX_VERDICTS_PER_TURN:
-            future = self.verdicts[text] = self.settings.judge(text)
+            # Words that come once the usual hangover has passed (a segmented recogniser's) can
+            # still make the turn wait, but a complete request can no longer end it sooner: the
+            # NLU is not asked for them (the turn's own parse follows at once).
+            nlu = quiet_ms < self.settings.hangover_ms
+            future = self.verdicts[text] = self.settings.judge(text, nlu)
         if future is not None and future.done() and not future.cancelled() and future.exception() is None:
             self.verdict = future.result()
         return self.settings.hangover(self.verdict)

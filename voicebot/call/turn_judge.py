@@ -20,10 +20,12 @@ class WordsJudge:
         self.dialogue, self.language, self.loop, self.settings = dialogue, language, loop, settings
         self.unfinished = phrasebook(language).unfinished_words
 
-    def __call__(self, text: str) -> "concurrent.futures.Future[Verdict]":
-        """Called from the listener's thread."""
+    def __call__(self, text: str, nlu: bool = True) -> "concurrent.futures.Future[Verdict]":
+        """Called from the listener's thread; with nlu False, the NLU is not asked."""
         if ends_unfinished(text, self.unfinished):
             return done(Verdict.UNFINISHED)
+        if not nlu:
+            return done(Verdict.UNSURE)
         return asyncio.run_coroutine_threadsafe(self._parsed(text), self.loop)
 
     async def _parsed(self, text: str) -> Verdict:
