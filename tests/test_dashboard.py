@@ -268,6 +268,9 @@ def test_an_agent_sees_the_conversation_of_a_call(dash, page):
     conversation = page.locator("#conversation")
     expect(conversation).to_contain_text("(key 1)")
     expect(conversation).to_contain_text("Opening hours")
+    # How the caller's audio reached the bot, for a caller who says they were not heard.
+    expect(page.locator("#call-audio")).to_have_text(
+        re.compile(r"^\d+ packets, 0 lost \(0\.0%\), \d+ frames late or missing, jitter [\d.]+ ms$"))
 
 
 def test_a_trainer_assigns_an_utterance_retrains_and_the_bot_understands_it(dash, page):

@@ -14,7 +14,8 @@ class Kind(str, enum.Enum):
     PARTIAL = "partial"  # the streaming recogniser's words so far: in memory only
     # The call
     ANSWERED = "answered"
-    HANGUP = "hangup"  # by caller or bot; during: the reply the caller cut short
+    HANGUP = "hangup"  # by caller or bot; during: the reply the caller cut short; audio_in: what the
+    # caller's audio stream received (RTP packets lost, jitter, jitter buffer frames lost or late)
     ERROR = "error"  # where, detail
     SILENCE = "silence"  # count: no speech for audio.silence_timeout_s, the nth time
     BARGE_IN = "barge_in"  # stop_ms, dropped_ms, during
@@ -42,3 +43,9 @@ class Kind(str, enum.Enum):
 TURN_EVENTS = {Kind.HEARD, Kind.DTMF, Kind.BOT, Kind.PLAYING, Kind.PARTIAL}
 # Timeline events that are not turns and not noise: kept as call_events rows.
 STORED_EVENTS = set(Kind) - TURN_EVENTS - {Kind.WORKER_LOST}
+
+
+def frames_late_or_missing(audio_in: dict) -> int:
+    """Of a stream's receive statistics (a hangup's audio_in; telephony.sip.audio_received): the
+    jitter buffer's frames that were missing when due, lost, or came too late to play."""
+    return audio_in["jbuf_empty"] + audio_in["jbuf_lost"] + audio_in["jbuf_discarded"]

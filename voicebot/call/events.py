@@ -28,8 +28,10 @@ class TransferStatus:
 
 @dataclass(frozen=True)
 class HungUp:
-    """The caller's call is over (either side hung up)."""
+    """The caller's call is over (either side hung up); `received`: what its audio stream
+    received from the caller (voicebot.telephony.sip.audio_received), if it had one."""
     status: Optional[int] = None
+    received: Optional[dict] = None
 
 
 # The bot's calls to agents for a queued caller, by the leg's Call-ID.

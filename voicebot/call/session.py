@@ -147,9 +147,10 @@ class CallSession:
                 await self._answering(self._on_key(digit))
             case TransferStatus():
                 self._on_transfer_status(event)
-            case HungUp():
+            case HungUp(received=received):
                 by = "bot" if self.status.over else "caller"
-                self.record.add(Kind.HANGUP, by=by, **(self._cut_off() if by == "caller" else {}))
+                self.record.add(Kind.HANGUP, by=by, **(self._cut_off() if by == "caller" else {}),
+                                **({"audio_in": received} if received else {}))
                 self.ended = True
 
     def _hold_text_turns(self) -> None:

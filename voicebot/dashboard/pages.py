@@ -14,7 +14,7 @@ import functools
 import urllib.parse
 import uuid
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, response
@@ -35,7 +35,7 @@ from voicebot.store import RecordStore
 from voicebot.store.csv_export import calls_csv, figures_csv
 from voicebot.store.models import OUTCOMES
 from voicebot.store.record import NOT_TOPICS, REVIEW_REASONS, utcnow
-from voicebot.timeline import Kind
+from voicebot.timeline import Kind, frames_late_or_missing
 
 HERE = Path(__file__).parent
 MAX_TRIED_CHARS = 500
@@ -353,7 +353,8 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
             turns = _stored_conversation(stored["turns"])
             call = {"id": call_id, "state": stored["call"]["outcome"] or "live",
                     **{key: stored["call"][key] for key in ("tenant", "outcome", "topic", "handoff_reason")},
-                    "municipality": _municipality_name(inst, stored["call"]["tenant"], stored["call"]["municipality"])}
+                    "municipality": _municipality_name(inst, stored["call"]["tenant"], stored["call"]["municipality"]),
+                    "audio_in": _audio_in(stored["events"])}
         elif record is not None:
             turns = conversation(record.events)
             said = [e["municipality"] for e in record.events if e["event"] == Kind.BOT and e.get("municipality")]
@@ -371,6 +372,18 @@ class _Redirect(Exception):
     def __init__(self, location: str):
         super().__init__(location)
         self.location = location
+
+
+def _audio_in(events: List[dict]) -> Optional[str]:
+    """How the caller's audio reached the bot (the hangup event's audio_in): what to look at first
+    when a caller was not understood."""
+    received = next((e["data"].get("audio_in") for e in events if e["kind"] == "hangup" and e["data"]), None)
+    if not received:
+        return None
+    packets, lost = received["rtp_packets"], received["rtp_lost"]
+    return (f"{packets} packets, {lost} lost ({lost / max(1, packets + lost):.1%}), "
+            f"{frames_late_or_missing(received)} frames late or missing, "
+            f"jitter {received['jitter_ms']:g} ms")
 
 
 def _municipality_name(inst: Installation, line_id: str, municipality: Optional[str]) -> Optional[str]:

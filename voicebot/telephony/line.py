@@ -36,8 +36,8 @@ from voicebot.queue.backend import QueueBackend
 from voicebot.queue.registrar import Registrar
 from voicebot.store import RecordStore
 from voicebot.telephony.media import FramePort
-from voicebot.telephony.sip import (SipError, SipStack, audio_active, dialled_user, header_value, local_account,
-                                    pj_error_text, uri_user, with_headers)
+from voicebot.telephony.sip import (SipError, SipStack, audio_active, audio_received, dialled_user, header_value,
+                                    local_account, pj_error_text, uri_user, with_headers)
 from voicebot.timeline import Kind
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class BotCall(pj.Call):
         self.session: Optional[CallSession] = None
         self.sip_call_id = ""
         self.refused_as: Optional[int] = None  # its key in PhoneLine.refusing, if refused
+        self.received: Optional[dict] = None  # what its audio stream received, once that ended
 
     # SIP thread callbacks
     def onCallState(self, prm) -> None:
@@ -73,6 +74,12 @@ class BotCall(pj.Call):
             self.port.startTransmit(audio)
             self.line.post(self, MediaReady(self.port))
 
+    def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:  # its last moment: before DISCONNECTED
+        try:
+            self.received = audio_received(self, prm.streamIdx)
+        except pj.Error as error:
+            logger.warning("call %s: no audio statistics (%s)", self.sip_call_id, pj_error_text(error))
+
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # RFC 4733 and SIP INFO alike
         self.line.post(self, KeyPressed(prm.digit))
 
@@ -81,7 +88,7 @@ class BotCall(pj.Call):
         prm.cont = not prm.finalNotify
 
     def hung_up(self, status_code: Optional[int]):
-        return HungUp(status_code)
+        return HungUp(status_code, self.received)
 
 
 class AgentLeg(BotCall):

@@ -293,3 +293,15 @@ def uri_user(value: str) -> str:
 def audio_active(call: pj.Call) -> bool:
     info = call.getInfo()  # keep it alive: its media list points into it
     return any(m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE for m in info.media)
+
+
+def audio_received(call: pj.Call, index: int) -> dict:
+    """What the call's audio stream `index` has received (SIP thread): RTP packets lost or
+    discarded, the interarrival jitter, and jitter buffer frames lost, discarded (late or
+    overflowing) or missing when due (empty), with the buffer's average delay."""
+    stat = call.getStreamStat(index)
+    rtp, jbuf = stat.rtcp.rxStat, stat.jbuf
+    return {"rtp_packets": rtp.pkt, "rtp_lost": rtp.loss, "rtp_discarded": rtp.discard,
+            "jitter_ms": round(rtp.jitterUsec.mean / 1000, 1),
+            "jbuf_lost": jbuf.lost, "jbuf_discarded": jbuf.discard, "jbuf_empty": jbuf.empty,
+            "jbuf_delay_ms": jbuf.avgDelayMsec}

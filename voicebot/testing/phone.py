@@ -32,7 +32,7 @@ import pjsua2 as pj
 from voicebot.audio.tts import Synthesizer, Speech, resample
 from voicebot.audio.vad import level_dbfs
 from voicebot.telephony.media import FRAME_BYTES, FRAME_MS, RATE, FramePort, PortPool, frames_of
-from voicebot.telephony.sip import MAX_CALLS, SipStack, audio_active, local_account, pj_error_text
+from voicebot.telephony.sip import MAX_CALLS, SipStack, audio_active, audio_received, local_account, pj_error_text
 
 PJ_ETOOMANY = 70010  # pj/errno.h; pjsua frees a call's slot a moment after its DISCONNECTED
 SPEECH_DBFS = -45.0
@@ -344,21 +344,16 @@ def answer_timing(turn: Spoken, next_began: Optional[float], segments: List[List
 
 
 def receive_stats(call: pj.Call, media_at: Optional[float]) -> Optional[dict]:
-    """What the call's audio stream has received (SIP thread): RTP packets lost or discarded, and
-    jitter buffer frames lost, discarded (late or overflowing) or missing when due (empty)."""
+    """What the call's audio stream has received (SIP thread; voicebot.telephony.sip.audio_received),
+    with its codec and how long the media flowed."""
     info = call.getInfo()
     index = next((m.index for m in info.media
                   if m.type == pj.PJMEDIA_TYPE_AUDIO and m.status == pj.PJSUA_CALL_MEDIA_ACTIVE), None)
     if index is None:
         return None
-    stat = call.getStreamStat(index)
-    rtp, jbuf = stat.rtcp.rxStat, stat.jbuf
     return {"codec": call.getStreamInfo(index).codecName,
             "media_ms": round((time.monotonic() - media_at) * 1000) if media_at else None,
-            "rtp_packets": rtp.pkt, "rtp_lost": rtp.loss, "rtp_discarded": rtp.discard,
-            "jitter_ms": round(rtp.jitterUsec.mean / 1000, 1),
-            "jbuf_lost": jbuf.lost, "jbuf_discarded": jbuf.discard, "jbuf_empty": jbuf.empty,
-            "jbuf_delay_ms": jbuf.avgDelayMsec}
+            **audio_received(call, index)}
 
 
 def turn_speech(turn: Turn) -> bytes:
