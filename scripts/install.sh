@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # headless browser the Playwright tests drive (tests/browser.py; Playwright never downloads its own);
 # kamailio is the SIP front before several workers (voicebot cluster front); redis-server holds
 # the shared conversations of Rasa servers (voicebot rasa serve) and gives the tests private
-# instances (tests/redis_server.py); sipvicious is the attacker the SIP security tests play.
-DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core postgresql kamailio chromium redis-server sipvicious)
+# instances (tests/redis_server.py); sipvicious is the attacker the SIP security tests play;
+# util-linux (Essential, named for its setpriv) makes children die with the bot (voicebot/procs.py).
+DEBIAN_PACKAGES=(espeak-ng sip-tester baresip-core postgresql kamailio chromium redis-server sipvicious util-linux)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

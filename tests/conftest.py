@@ -16,8 +16,8 @@ import pytest
 
 from voicebot.config import load_installation
 from voicebot.dashboard.auth import harness_token
-from voicebot.dialogue.action_server import free_port
 from voicebot.dialogue.training import TRAINING_FILES, train_stale
+from voicebot.ports import free_port
 from voicebot import procs
 from voicebot.testing.phone import timeline_from_output
 
@@ -105,9 +105,9 @@ class TextBot:
                "VOICEBOT_CONFIG": str(config or REPO / "voicebot.yml")}
         self.env = env
         sip_args = ["--sip-port", str(self.sip_port)] if sip else ["--no-sip"]
-        self.process = subprocess.Popen(
+        self.process = procs.start(
             [sys.executable, "-m", "voicebot.cli", *(["--verbose"] if log else []), "serve", "--port", str(self.port),
-             "--actions-port", "0", *sip_args, *[a for line in lines for a in ("--line", line)], *extra_args], cwd=REPO, env=env, preexec_fn=procs.die_with_parent,
+             "--actions-port", "0", *sip_args, *[a for line in lines for a in ("--line", line)], *extra_args], cwd=REPO, env=env,
             stderr=open(log, "wb") if log else None)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from voicebot import procs
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ class Front:
                    "--folder", str(folder), *options]
         for worker in workers:
             command += ["--worker", f"127.0.0.1:{worker}"]
-        self.process = subprocess.Popen(command, cwd=REPO, preexec_fn=procs.die_with_parent,
+        self.process = procs.start(command, cwd=REPO,
                                         stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         time.sleep(3)  # an OPTIONS round marks the worker up
         assert self.alive(), self.log.read_text()[-3000:]

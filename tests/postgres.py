@@ -22,7 +22,7 @@ from typing import Iterator, Optional
 import psycopg2
 import pytest
 
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 
 START_TIMEOUT = 30.0
 

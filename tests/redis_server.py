@@ -18,7 +18,7 @@ import redis
 
 from voicebot import procs
 from voicebot.cluster.up import redis_command
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 
 
 class PrivateRedis:
@@ -28,9 +28,9 @@ class PrivateRedis:
         self.process: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 20) -> None:
-        self.process = subprocess.Popen(
+        self.process = procs.start(
             [*redis_command("127.0.0.1", self.port, self.folder), "--logfile", str(self.folder / "redis.log")],
-            stdin=subprocess.DEVNULL, preexec_fn=procs.die_with_parent)
+            stdin=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
         while True:

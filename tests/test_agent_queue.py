@@ -15,8 +15,8 @@ import yaml
 from conftest import AGENT_HOURS, DEMO_KOMMUNE, STADT_KREIS, TextBot, events, place_call
 from peers import wav_samples
 from voicebot.audio.tts import Speech
-from voicebot.dialogue.action_server import free_port
 from voicebot.knowledge.phrasebook import phrasebook
+from voicebot.ports import free_port
 from voicebot.testing.agents import BaresipAgent, build_demo
 
 CALLER_ID = "4512345678"

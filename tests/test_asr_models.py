@@ -18,7 +18,7 @@ from conftest import REPO
 from voicebot.audio.asr import catalogue, whisper
 from voicebot.audio.asr.download import Download, fetch_folder
 from voicebot.config import ConfigError
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 
 
 def _installed_parts():

@@ -12,7 +12,7 @@ import pytest
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, place_call
 from peers import run_sipp
 from voicebot import procs
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def front(bot, second_bot, tmp_path_factory):
                "--folder", str(tmp_path_factory.mktemp("front"))]
     for worker in (bot.sip_port, down, second_bot.sip_port):
         command += ["--worker", f"127.0.0.1:{worker}"]
-    process = subprocess.Popen(command, cwd=REPO, preexec_fn=procs.die_with_parent,
+    process = procs.start(command, cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     time.sleep(5)  # two OPTIONS rounds: the worker that does not answer is marked down
     assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from voicebot.config import load_installation
-from voicebot.dialogue.action_server import free_port
 from voicebot.dialogue.runtime import Dialogue
 from voicebot.dialogue.training import fingerprint, is_stale
 from voicebot.knowledge.phrasebook import phrasebook
+from voicebot.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 

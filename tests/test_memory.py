@@ -1,5 +1,5 @@
 """What the bot keeps for its whole life is kept out of full garbage collections
-(voicebot/memory.py); `voicebot bench frames` measures what that does for the audio."""
+(voicebot/memory.py)."""
 
 import gc
 import weakref

@@ -1,9 +1,10 @@
 """Bad input and failures on the phone line, over real calls to the Korean test line (real
 Vosk): silence, white noise, clipped speech, two calls at once, a hung
-or dying action server, a missing speech model."""
+or dying action server, a missing speech model, a taken port."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,8 +17,9 @@ import pytest
 import yaml
 
 from conftest import REPO, SEOUL_OFFICE_HOURS, TextBot, events, place_call
+from voicebot import procs
 from voicebot.audio.tts import Synthesizer
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 from voicebot.telephony.media import RATE
 from voicebot.testing import korean
 from voicebot.testing.korean import ASK_OPENING_HOURS
@@ -135,6 +137,37 @@ def test_an_action_server_dying_mid_call_is_restarted_and_the_call_goes_on(korea
     reply = events(record, "bot")[0]
     assert reply["intent"] == "opening_hours" and reply["handoff"] is None, reply
     assert action_server_pid(korean_bot_alone) != old
+
+
+def serve_on(port: int, store: Path, *options: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
+    return subprocess.Popen([sys.executable, "-m", "voicebot.cli", "serve", "--port", str(port), "--actions-port", "0",
+                             *options], cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_a_taken_http_port_stops_start_up_at_once_with_a_clear_error(tmp_path):
+    with socket.create_server(("127.0.0.1", free_port())) as holder:
+        port = holder.getsockname()[1]
+        out, err = serve_on(port, tmp_path / "records.sqlite3", "--sip-port", str(free_port())).communicate(timeout=60)
+    assert f"cannot listen on http://127.0.0.1:{port} (Address already in use)" in err, err
+    assert "speech recognition" not in out and "Traceback" not in err  # said before the models load
+
+
+def test_an_http_port_taken_while_the_models_load_is_a_clear_error_not_a_clean_exit(trained, tmp_path):
+    """Another process binds the port after the check at start and before the server listens
+    (as a parallel test run once did); Sanic only logs its failure."""
+    port = free_port()
+    bot = serve_on(port, tmp_path / "records.sqlite3", "--no-sip", "--line", "demo-city")
+    try:
+        for line in bot.stdout:  # the models load after this line, then the server binds
+            if "text channel on" in line:
+                break
+        with socket.create_server(("127.0.0.1", port)):
+            out, err = bot.communicate(timeout=180)
+    finally:
+        procs.stop(bot)
+    assert bot.returncode == 1
+    assert f"cannot listen on http://127.0.0.1:{port} (see the error above)" in err, err[-3000:]
 
 
 def test_a_missing_speech_model_stops_start_up_with_a_clear_error(install_copy):

@@ -16,7 +16,7 @@ import redis
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, events, place_call
 from test_dialogue import say
 from voicebot import procs
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def rasa_en(trained, redis_server, tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("rasa") / "rasa.log"
-    process = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "rasa", "serve", "--lang", "en", "--port",
-                                str(port), "--redis", redis_server.url], cwd=REPO, preexec_fn=procs.die_with_parent,
+    process = procs.start([sys.executable, "-m", "voicebot.cli", "rasa", "serve", "--lang", "en", "--port",
+                          str(port), "--redis", redis_server.url], cwd=REPO,
                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while True:

@@ -14,7 +14,7 @@ from typing import Optional
 
 import pytest
 
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 from voicebot.queue.registrar import Registrar, ha1
 from voicebot.testing.agents import BaresipAgent
 

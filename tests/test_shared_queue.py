@@ -12,12 +12,12 @@ import redis
 import yaml
 
 from conftest import AGENT_HOURS, DEMO_KOMMUNE, REPO, TextBot, events, place_call
-from voicebot.dialogue.action_server import free_port
-from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.config.settings import Settings
-from voicebot.queue.registrar import ha1
+from voicebot.knowledge.phrasebook import phrasebook
+from voicebot.ports import free_port
 from voicebot.queue.model import AgentState, RingResult, Waiter
 from voicebot.queue.redis_queue import RedisQueue
+from voicebot.queue.registrar import ha1
 from voicebot.testing.agents import BaresipAgent, build_demo
 
 PASSWORD = "anna-secret-pw"
@@ -225,7 +225,7 @@ def two_workers(trained, tmp_path_factory, redis_server):
         bot.registrar_port, bot.log_path = registrar_port, root / f"{name}.log"
         return bot
     # The pool's threads live as long as the workers: a worker dies with the thread that started it
-    # (procs.die_with_parent).
+    # (procs.start).
     pool = ThreadPoolExecutor(2)
     try:
         a, b = pool.map(worker, ("a", "b"))

@@ -23,7 +23,7 @@ from front import Front
 from peers import run_sipp
 from test_registrar import Phone, Running, status
 from voicebot import procs
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 
 TORTURE = Path(__file__).resolve().parent / "data" / "sip_torture"
 # Real line numbers (demo) among numbers no line has, in the forms a scanner would try.
@@ -241,11 +241,11 @@ def sipp_counts(stat_file: Path) -> tuple:
 
 def test_a_flood_is_dropped_and_other_callers_still_get_through(front, tmp_path):
     stats = tmp_path / "flood.csv"
-    flood = subprocess.Popen(
+    flood = procs.start(
         ["sipp", f"127.0.0.1:{front.port}", "-sf", str(REPO / "tests" / "sipp" / "flood.xml"), "-s", DEMO_CITY,
          "-i", "127.0.0.7", "-p", str(free_port()), "-r", "400", "-m", "3000", "-nr", "-nostdin",
          "-timeout", "40s", "-trace_stat", "-stf", str(stats), "-fd", "1"],
-        cwd=tmp_path, preexec_fn=procs.die_with_parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(2)  # well into the flood
         during = connects(front.uri(DEMO_CITY))
@@ -272,11 +272,11 @@ def test_udp_forged_as_a_tcp_trunks_address_reaches_no_worker_and_the_trunks_cal
     # INVITEs to a real line from the trunk's address, slower than the flood limit and never
     # ACKed: from a UDP trunk each would hold one of the worker's call slots for 5 s and more.
     stats, invites = tmp_path / "forged.csv", 150
-    forged = subprocess.Popen(
+    forged = procs.start(
         ["sipp", f"127.0.0.1:{tcp_trunk_front.port}", "-sf", str(REPO / "tests" / "sipp" / "flood.xml"),
          "-s", DEMO_CITY, "-i", "127.0.0.1", "-p", str(free_port()), "-r", "10", "-m", str(invites), "-nr",
          "-nostdin", "-timeout", "30s", "-trace_stat", "-stf", str(stats), "-fd", "1"],
-        cwd=tmp_path, preexec_fn=procs.die_with_parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     over_tcp = tcp_trunk_front.uri(DEMO_CITY) + ";transport=tcp"
     try:
         time.sleep(2)

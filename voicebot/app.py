@@ -5,6 +5,7 @@ stop: on start the models load, the line and the agents' registrar open and the 
 runs; on stop each goes in the opposite order."""
 
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Optional
@@ -38,6 +39,10 @@ class ServeOptions:
     worker: Optional[str] = None  # this process's name in the call records (default HOST:HTTP-PORT)
 
 
+class ListenError(RuntimeError):
+    """The HTTP port could not be bound (in use, or not this machine's address)."""
+
+
 class Bot:
     """`settings_path`: the installation's voicebot.yml (the action server loads it too); `say`
     gets what the operator starting the bot should read (addresses, missing models)."""
@@ -46,6 +51,7 @@ class Bot:
                  say: Callable[[str], None] = print):
         settings, self.inst, self.settings_path, self.say = inst.settings, inst, settings_path, say
         self.host, self.port = options.host or settings.http.host, options.port or settings.http.port
+        self._check_listen()  # before the models load, so that an operator hears it at once
         self.options = options
         self.line = self.queues = None
         if options.sip:
@@ -63,6 +69,8 @@ class Bot:
         self.http = create_app(inst, self.dialogue, self.records, phone_line=self.line)
         self.http.register_listener(self._start, "before_server_start")
         self.http.register_listener(self._stop, "before_server_stop")
+        self._listening = threading.Event()
+        self.http.register_listener(lambda app, loop: self._listening.set(), "after_server_start")
         if self.line:
             self.http.register_listener(lambda app, loop: self.line.stop(), "after_server_stop")
 
@@ -93,7 +101,8 @@ class Bot:
                          port=self.options.sip_port)
 
     def run(self) -> None:
-        """Serve until stopped (Ctrl-C, SIGTERM)."""
+        """Serve until stopped (Ctrl-C, SIGTERM). ListenError if the HTTP port could not be bound
+        (Sanic only logs that)."""
         orphans = self.records.end_orphans()
         if orphans:
             self.say(f"ended {orphans} calls and conversations that this worker ({self.records.worker}) left open "
@@ -107,6 +116,20 @@ class Bot:
         finally:
             if self.actions:
                 self.actions.stop()
+        if not self._listening.is_set():
+            raise ListenError(self._cannot_listen("see the error above"))
+
+    def _check_listen(self) -> None:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Sanic binds it
+            try:
+                sock.bind((self.host, self.port))
+            except OSError as error:
+                raise ListenError(self._cannot_listen(error.strerror or str(error))) from None
+
+    def _cannot_listen(self, why: str) -> str:
+        return (f"cannot listen on http://{self.host}:{self.port} ({why}): choose another port "
+                "(voicebot.yml http.port, or --port) or stop what holds it")
 
     async def _start(self, app, loop) -> None:
         self.dialogue.load()

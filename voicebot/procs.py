@@ -1,17 +1,28 @@
 """Child processes that cannot outlive the process that started them."""
 
-import ctypes
-import signal
+import shutil
 import subprocess
 import sys
+from typing import List, Sequence
 
-_PR_SET_PDEATHSIG = 1
+# util-linux's setpriv (Essential in Debian) sets the parent-death signal and execs the command.
+# Not Popen's preexec_fn: that runs Python in the forked child of a process whose other threads
+# (pjsua, TensorFlow, the store's writer) may hold locks at that moment, and the child can hang
+# before it ever execs, and the thread that started it with it (a CI run lost its action server's
+# restart and a retraining that way).
+SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
-def die_with_parent() -> None:
-    """Popen preexec_fn: on Linux, SIGTERM this child when its parent exits, however it exits."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def dying_with_parent(command: Sequence[str]) -> List[str]:
+    """`command`, SIGTERMed when the thread that starts it exits, however it exits (once
+    setpriv has run: a parent killed within its first millisecond leaves the child)."""
+    return [SETPRIV, "--pdeathsig", "TERM", "--", *command] if SETPRIV else list(command)
+
+
+def start(command: Sequence[str], **popen) -> subprocess.Popen:
+    """Popen of a child that dies with the thread that starts it: start it from a thread that
+    lives as long as the child should (the main thread, a supervisor)."""
+    return subprocess.Popen(dying_with_parent(command), **popen)
 
 
 def stop(process: subprocess.Popen, timeout: float = 20) -> None:

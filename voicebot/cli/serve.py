@@ -29,12 +29,15 @@ def serve(obj: Context, host: Optional[str], port: Optional[int], actions_port: 
           sip_port: Optional[int], registrar_port: Optional[int], no_sip: bool, rasa_servers: dict,
           line_ids: tuple, worker_name: Optional[str]) -> None:
     """Run the phone line (SIP), the HTTP text channel and the action server."""
-    from voicebot.app import Bot, ServeOptions
+    from voicebot.app import Bot, ListenError, ServeOptions
 
     if line_ids:
         obj.serve_only(line_ids)
     options = ServeOptions(host, port, actions_port, not no_sip, sip_port, registrar_port, rasa_servers, worker_name)
-    Bot(obj.inst, obj.config_path, options, say=click.echo).run()
+    try:
+        Bot(obj.inst, obj.config_path, options, say=click.echo).run()
+    except ListenError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _rasa_servers(values) -> dict:
@@ -65,7 +68,6 @@ def chat(obj: Context, line_id: str, caller: Optional[str]) -> None:
 @click.pass_obj
 def demo(obj: Context, line_id: str) -> None:
     """Start the bot (phone line and text channel), place one demo call, keep the bot running."""
-    import subprocess
     import time
     import urllib.request
 
@@ -73,7 +75,7 @@ def demo(obj: Context, line_id: str) -> None:
     from voicebot.testing.phone import TestPhone, parse_turns
 
     inst, tenant = obj.inst, obj.inst.tenant(line_id)
-    bot = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "serve"], preexec_fn=procs.die_with_parent)
+    bot = procs.start([sys.executable, "-m", "voicebot.cli", "serve"])
     try:
         click.echo("starting the bot (loading the language models takes a minute or two) ...")
         while bot.poll() is None:

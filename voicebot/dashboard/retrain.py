@@ -9,11 +9,14 @@ import datetime as dt
 import functools
 import logging
 import re
+import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Awaitable, Callable, Dict, List, Optional, Tuple
 
+from voicebot import procs
 from voicebot.config import Installation
 from voicebot.dialogue.backends import LocalRasa
 from voicebot.dialogue.runtime import Dialogue, clean_utterance
@@ -172,15 +175,21 @@ class Retrainer:
         expected = versions.expected_seconds()
         config = ["--config", str(self.inst.settings_file)] if self.inst.settings_file else []
         started = time.monotonic()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "voicebot.cli", *config, "train", "--lang", job.lang,
-            "--candidate", str(versions.path(job.version)),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        loop = asyncio.get_running_loop()
+        # Started and read on threads, not with the loop's own subprocess support: uvloop runs
+        # Python in the forked child of this threaded process, which can hang there and with it
+        # the loop that answers callers (procs.start).
+        process = await loop.run_in_executor(None, functools.partial(
+            procs.start, [sys.executable, "-m", "voicebot.cli", *config, "train", "--lang", job.lang,
+                          "--candidate", str(versions.path(job.version))],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        output: "asyncio.Queue[bytes]" = asyncio.Queue()
+        threading.Thread(target=_pump, args=(process.stdout, loop, output), name="retrain-output", daemon=True).start()
         job.phase, job.detail = "training", "preparing the data and its features"
         tail, epochs = b"", None
         while True:
             try:
-                chunk = await asyncio.wait_for(process.stdout.read(4096), 1.0)
+                chunk = await asyncio.wait_for(output.get(), 1.0)
             except asyncio.TimeoutError:
                 chunk = None
             if chunk == b"":
@@ -188,7 +197,7 @@ class Retrainer:
             tail = (tail + (chunk or b""))[-4096:]
             epochs = (EPOCH.findall(tail) or [None])[-1] or epochs
             _show_progress(job, time.monotonic() - started, expected, epochs)
-        if await process.wait() != 0 or not versions.path(job.version).exists():
+        if await loop.run_in_executor(None, process.wait) != 0 or not versions.path(job.version).exists():
             last = tail.decode(errors="replace").strip().splitlines()[-1:]
             raise RuntimeError("training failed: " + (last[0] if last else "no output"))
         return round(time.monotonic() - started, 1)
@@ -207,6 +216,16 @@ class Retrainer:
             if not right:
                 evaluation.wrong.append({"text": text, "expected": expected, "got": got})
         return evaluation
+
+
+def _pump(stream, loop: asyncio.AbstractEventLoop, output: "asyncio.Queue[bytes]") -> None:
+    """Hands a child's output to the loop as it comes, then b"" at its end."""
+    with stream:
+        while True:
+            chunk = stream.read1(4096)
+            loop.call_soon_threadsafe(output.put_nowait, chunk)
+            if not chunk:
+                return
 
 
 def _show_progress(job: RetrainJob, elapsed: float, expected: Optional[float], epochs) -> None:

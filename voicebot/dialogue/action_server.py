@@ -7,7 +7,6 @@ import hmac
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from voicebot import logs, procs
+from voicebot.ports import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +29,6 @@ def endpoint(url: str):
 
     token = os.environ.get(TOKEN_ENV)
     return EndpointConfig(f"{url}/webhook", headers={"Authorization": f"Bearer {token}"} if token else None)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def is_healthy(url: str, timeout: float = 1.0) -> bool:
@@ -77,9 +71,9 @@ class ActionServerProcess:
             raise ActionServerError(f"something already answers on {self.url}; choose another action_server.port")
         self._answering.clear()
         env = {**os.environ, "VOICEBOT_CONFIG": str(self.settings_path), **self.env}
-        self.process = subprocess.Popen(
+        self.process = procs.start(
             [sys.executable, "-m", "voicebot.dialogue.action_server", "--host", self.host, "--port", str(self.port)],
-            env=env, cwd=self.settings_path.parent, preexec_fn=procs.die_with_parent,
+            env=env, cwd=self.settings_path.parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

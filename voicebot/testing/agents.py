@@ -9,8 +9,8 @@ from typing import Dict, Optional
 
 import yaml
 
-from voicebot.dialogue.action_server import free_port
 from voicebot.dialogue.training import TRAINING_FILES
+from voicebot.ports import free_port
 from voicebot.queue.registrar import ha1
 from voicebot.testing.lines import REPO
 
