@@ -1,15 +1,14 @@
 """Callers no one here wrote: SIPp (Debian's sip-tester) running a scenario from tests/sipp, and
 the baresip softphone."""
 
-import audioop
 import subprocess
 import uuid
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicebot.audio.tts import Speech, Synthesizer
-from voicebot.dialogue.action_server import free_port
+from voicebot.audio.tts import Speech
+from voicebot.ports import free_port
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{digit}.pcap"
@@ -47,13 +46,6 @@ def run_sipp(sip_port: int, number: str, scenario: str, workdir: Path, timeout: 
         if "errno = 98" not in output:
             break
     return SippRun(f"{tag}-1@{local_ip}", done.returncode, output)
-
-
-def ulaw_speech(text: str, lang: str, path: Path) -> str:
-    """Text spoken by espeak-ng as raw G.711 mu-law at 8 kHz, what SIPp's rtp_stream plays."""
-    pcm = Synthesizer(lang).render(text, 8000).pcm
-    path.write_bytes(audioop.lin2ulaw(pcm, 2))
-    return str(path)
 
 
 BARESIP_CONFIG = """\

@@ -1,9 +1,15 @@
-"""`voicebot bench cluster`'s pure parts: the search for the highest passing level and the
-memory-growth verdict of the soak. (The benchmark itself is run by hand, not here.)"""
+"""`voicebot bench cluster`'s pure parts: the search for the highest passing level, a capacity
+level's verdict from the callers' and the workers' views, the memory-growth verdict of the
+soak, and a demo line's installation of its own. (The benchmark itself is run by hand, not here; the test phone's timelines and the
+workers' records it reads are tested in test_bench_call and test_cluster.)"""
 
 import math
 
-from voicebot.bench.cluster import GROWTH_LIMIT_MB_PER_H, growth, highest_pass, search, slope_per_hour
+from conftest import REPO
+from voicebot.bench.call import INTENT, linked_installation
+from voicebot.bench.cluster import GROWTH_LIMIT_MB_PER_H, CapacityLevel, growth, highest_pass, search, slope_per_hour
+from voicebot.config import load_installation
+from voicebot.dialogue.training import is_stale
 
 
 def tried(first, step, maximum, limit):
@@ -44,3 +50,57 @@ def test_slope_needs_two_samples_in_time():
     assert math.isnan(slope_per_hour([(0, 100)]))
     assert math.isnan(slope_per_hour([(5, 100), (5, 200)]))
     assert math.isclose(slope_per_hour([(0, 100), (1800, 110)]), 20)
+
+
+def timeline(call_id, latencies=(300, 320), bad=0, status=None):
+    if status:
+        return {"connected": False, "status": status, "turns": []}
+    return {"connected": True, "call_id": call_id, "turns": [{"latency_ms": ms} for ms in latencies],
+            "received": {"media_ms": 20_000, "jbuf_empty": bad, "jbuf_lost": 0, "jbuf_discarded": 0,
+                         "frames_heard": 1000}}
+
+
+def record(call_id, worker="worker-1", intents=(INTENT, INTENT)):
+    events = []
+    for intent in intents:
+        events += [{"event": "heard", "text": "영업 시간", "end_of_speech_ms": 200, "asr_ms": 10},
+                   {"event": "bot", "intent": intent, "dialogue_ms": 40},
+                   {"event": "playing", "purpose": "answer", "turn_ms": 280}]
+    return {"call_id": call_id, "worker": worker, "events": events}
+
+
+def level(timelines, records):
+    return CapacityLevel(len(timelines), timelines, records, cluster_cpu_s=10.0, wall_s=20.0)
+
+
+def test_a_level_passes_with_every_call_answered_recorded_on_time_and_clean():
+    passed = level([timeline("a"), timeline("b")], [record("a"), record("b", "worker-2")])
+    assert passed.passed and passed.per_worker == {"worker-1": 1, "worker-2": 1}
+    assert passed.bad_share == 0 and passed.bot_ms == [280] * 4 and passed.wrong_answers == 0
+
+
+def test_a_level_fails_on_a_busy_worker_a_late_or_missing_turn_bad_frames_or_a_lost_record():
+    busy = level([timeline("a"), timeline(None, status=486)], [record("a")])
+    assert not busy.passed and "1 x 486 (every worker held all the calls it can)" in busy.why_failed()
+    late = level([timeline("a", latencies=(300, 1200))] * 2, [record("a")] * 2)
+    assert not late.passed and "p95 turn latency 1200 ms" in late.why_failed()
+    cut_short = level([timeline("a", latencies=(300,))], [record("a")])  # the second turn never came
+    assert cut_short.latencies == [300, math.inf] and not cut_short.passed
+    unanswered = level([timeline("a", latencies=(300, None))], [record("a")])
+    assert unanswered.latencies == [300, math.inf] and not unanswered.passed
+    crackly = level([timeline("a", bad=10)], [record("a")])  # 10 of 1000 frames: 1%
+    assert not crackly.passed and "1.00% of frames late or missing" in crackly.why_failed()
+    unrecorded = level([timeline("a")], [])
+    assert not unrecorded.passed and "1 calls without a record" in unrecorded.why_failed()
+
+
+def test_a_turn_taken_for_another_intent_is_counted_wrong():
+    assert level([timeline("a")], [record("a", intents=(INTENT, "affirm"))]).wrong_answers == 1
+
+
+def test_a_demo_line_gets_an_installation_of_its_own_that_uses_the_trained_model(trained, tmp_path):
+    """What bench cluster --line demo-city starts its cluster on: one Rasa server, for English."""
+    inst = load_installation(linked_installation(REPO / "voicebot.yml", tmp_path / "demo-city", lambda s: None,
+                                                 ["demo-city"]))
+    assert list(inst.tenants) == ["demo-city"] and inst.languages == ["en"]
+    assert not is_stale(inst, "en")  # the Rasa server loads models/en as trained, not retrained

@@ -39,7 +39,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -49,6 +49,7 @@ from voicebot.telephony.media import FRAME_MS
 from voicebot.testing import korean
 from voicebot.testing.lines import REPO
 from voicebot.testing.phone import BARGE_IN_AFTER_S, MAX_CALLS, PAUSE_S, timeline_from_output
+from voicebot.timeline import frames_late_or_missing
 
 CLOCK = "2026-11-24T10:00:00+09:00"  # a Tuesday morning in Seoul: the office is open
 INTENT = "opening_hours"  # what every test turn asks about
@@ -103,21 +104,34 @@ def prepare(line: BenchLine, root: Path) -> Tuple[Path, str, List[str]]:
     return config, load_installation(config).tenant(line.name).numbers[0], ["--line", line.name]
 
 
-def with_fixed_hangover(config: Path, root: Path) -> Path:
-    """The same installation, its turns ended by the fixed hangover alone (as before the words
-    were judged): a folder under root with links to everything beside the settings file and a
-    settings file of its own."""
-    folder = root / "fixed-hangover"
-    folder.mkdir(exist_ok=True)
+def linked_installation(config: Path, folder: Path, change: Callable[[dict], None], lines: Sequence[str] = ()) -> Path:
+    """The installation of `config` in `folder`: links to everything beside its settings file, and
+    a settings file of its own, changed by `change`; with `lines`, its tenants are those lines only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    change(settings)
+    if lines:
+        tenants, source = folder / "tenants-served", config.parent / settings.get("tenants_dir", "tenants")
+        tenants.mkdir(exist_ok=True)
+        for line in lines:
+            if not (tenants / f"{line}.yml").is_symlink():
+                (tenants / f"{line}.yml").symlink_to(source / f"{line}.yml")
+        settings["tenants_dir"] = tenants.name
     for entry in config.parent.iterdir():
         if entry != folder and entry.name != config.name and not (folder / entry.name).is_symlink():
             (folder / entry.name).symlink_to(entry)
-    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
-    audio = settings.setdefault("audio", {})
-    audio["end_of_turn"] = {**audio.get("end_of_turn", {}), "listen_to_words": False}
-    fixed = folder / config.name
-    fixed.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
-    return fixed
+    linked = folder / config.name
+    linked.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    return linked
+
+
+def with_fixed_hangover(config: Path, root: Path) -> Path:
+    """The same installation, its turns ended by the fixed hangover alone (as before the words
+    were judged)."""
+    def fixed(settings: dict) -> None:
+        audio = settings.setdefault("audio", {})
+        audio["end_of_turn"] = {**audio.get("end_of_turn", {}), "listen_to_words": False}
+    return linked_installation(config, root / "fixed-hangover", fixed)
 
 
 class BotProcess:
@@ -125,20 +139,20 @@ class BotProcess:
     goes to a log."""
 
     def __init__(self, config: Path, store: Path, log: Path, clock: str = CLOCK,
-                 number: str = korean.NUMBER, extra_args: Sequence[str] = (), env: Optional[dict] = None):
-        from voicebot.dialogue.action_server import free_port
+                 number: str = korean.NUMBER, extra_args: Sequence[str] = ()):
+        from voicebot.ports import free_port
 
         self.url = f"http://127.0.0.1:{free_port()}"
         self.sip_port = free_port()
         self.log, self.number = log, number
         env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": clock,
-               "VOICEBOT_STORE_URL": f"sqlite:///{store}", **(env or {})}
+               "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
         self.token = harness_token(env["VOICEBOT_STORE_URL"])
         with log.open("wb") as out:
-            self.process = subprocess.Popen(
+            self.process = procs.start(
                 [sys.executable, "-m", "voicebot.cli", "serve", "--port", self.url.rsplit(":", 1)[1],
                  "--actions-port", "0", "--sip-port", str(self.sip_port), *extra_args],
-                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=procs.die_with_parent)
+                env=env, stdout=out, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
@@ -173,12 +187,7 @@ class BotProcess:
 
     def cpu_seconds(self) -> float:
         """CPU time of the bot, its action server and the espeak-ng runs it waited for."""
-        total = 0
-        for pid in process_tree(self.process.pid):
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        return total / CLOCK_TICKS
+        return tree_cpu_seconds(self.process.pid)
 
     def rss_mb(self) -> float:
         """Resident memory of the bot and its action server."""
@@ -191,6 +200,16 @@ class BotProcess:
 
     def stop(self) -> None:
         procs.stop(self.process)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process, its children and the children they waited for."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / CLOCK_TICKS
 
 
 def process_tree(pid: int) -> List[int]:
@@ -365,8 +384,12 @@ def frame_counts(timeline: dict) -> Tuple[int, int, int]:
     if not received or not received["media_ms"]:
         return 0, 0, 0
     expected = received["media_ms"] // FRAME_MS
-    bad = received["jbuf_empty"] + received["jbuf_lost"] + received["jbuf_discarded"]
-    return bad, expected, max(0, expected - received["frames_heard"])
+    return frames_late_or_missing(received), expected, max(0, expected - received["frames_heard"])
+
+
+def wrong_answers(records: Iterable[Optional[dict]], intent: str) -> int:
+    """The bot's turns in the call records taken for another intent than `intent`."""
+    return sum(e["event"] == "bot" and e.get("intent") != intent for r in records for e in (r or {}).get("events", []))
 
 
 def run_level(bot: BotProcess, line: BenchLine, calls: int, raw: List[dict]) -> Level:
@@ -384,8 +407,7 @@ def run_level(bot: BotProcess, line: BenchLine, calls: int, raw: List[dict]) -> 
         bad_frames=bad, expected_frames=expected, caller_short_frames=short,
         refused=[t.get("error") or f"{t.get('status')} {t.get('reason')}" for t in timelines if not t.get("connected")],
         cut_short=sum(len(t["turns"]) < CAPACITY_TURNS for t in answered),
-        wrong_answers=sum(e["event"] == "bot" and e["intent"] != line.intent
-                          for r in records for e in (r or {}).get("events", [])),
+        wrong_answers=wrong_answers(records, line.intent),
         bot_cpu_s=cpu, asr_busy_s=sum(e.get("asr_busy_ms", 0) for r in records for e in (r or {}).get("events", [])
                                       if e["event"] == "heard") / 1000,
         call_s=sum(t["received"]["media_ms"] for t in answered if t.get("received")) / 1000,
@@ -447,6 +469,7 @@ def latency_phase(bot: BotProcess, line: BenchLine, turns: int, hangover_ms: int
     joined: List[TurnTimes] = []
     stops: List[int] = []
     stopped_after: List[int] = []
+    buffered: Dict[str, List[float]] = {"bot": [], "callers": []}  # jitter buffers' average delay, per call
     split = 0
     for _ in range(calls):
         [timeline] = place_calls(bot.uri, script, 1, timeout=60 + 5 * len(script), lang=line.caller_lang)
@@ -459,6 +482,9 @@ def latency_phase(bot: BotProcess, line: BenchLine, turns: int, hangover_ms: int
         stops += stop_ms
         stopped_after += [t["bot_stopped_after_ms"] for t in timeline["turns"]
                           if t.get("bot_stopped_after_ms") is not None]
+        hangup = next((e for e in (record or {}).get("events", []) if e["event"] == "hangup"), {})
+        buffered["bot"] += [hangup["audio_in"]["jbuf_delay_ms"]] if "audio_in" in hangup else []
+        buffered["callers"] += [timeline["received"]["jbuf_delay_ms"]] if timeline.get("received") else []
     codec = timeline.get("received", {}).get("codec", "?")
     heard = [t.latency_ms for t in joined if t.latency_ms is not None]
     head = [f"{line.title}, {line.recogniser}, over loopback SIP/RTP ({codec}); bot and test callers share "
@@ -467,6 +493,9 @@ def latency_phase(bot: BotProcess, line: BenchLine, turns: int, hangover_ms: int
             f"latency: {len(joined)} turns in {calls} call{'s' if calls > 1 else ''}, one at a time; each turn "
             f"is spoken {BARGE_IN_AFTER_S} s into the bot's speech (barge-in), so it need not wait out the answer"]
     lines = head + latency_lines(joined, stops, stopped_after, hangover_ms)
+    lines.append("  of RTP, jitter buffers, playout: the jitter buffers' average delay, p50 of the calls: the bot's "
+                 f"(caller to bot) {pct(buffered['bot'], 50):.0f} ms, the caller's (bot to caller) "
+                 f"{pct(buffered['callers'], 50):.0f} ms")
     return lines, pct(heard, 50), LatencyTurns(joined, split)
 
 

@@ -1,29 +1,34 @@
-"""`voicebot bench cluster`: what the cluster (`voicebot cluster up`) takes, with 1 and 2 workers.
+"""`voicebot bench cluster`: what the cluster (`voicebot cluster up`) takes, with 1, 2 ... workers.
 
 Everything is real and on loopback: `voicebot cluster up` (Redis, a Rasa server, N workers, the
 Kamailio front) answers the Korean test line (voicebot/testing/korean.py; Korean is the one
-language with a Vosk model here), and SIPp (Debian's sip-tester) calls the front, streaming
-espeak-ng speech over RTP (scenarios in benchmarks/sipp/). Records go to a SQLite file.
+language with a Vosk model here), or with --line demo-city, Demo City's English line on Whisper
+(capacity only: SIPp's calls speak Korean). Records go to a SQLite file.
 
-- Call attempts per second: short calls (answer, 1 s of silence, BYE) at a rising rate, 10 s a
-  rate, doubling from 1 call/s, then halving the gap to the last pass down to 1 call/s. A rate
-  passes when at least 99% of its calls are answered (200) and none gets a 5xx or times out.
+- Worker start-up: each worker's time from its start to /health answering, as cluster up
+  records it, and one worker killed and timed until it answers again.
+- Call attempts per second: SIPp (Debian's sip-tester; scenarios in benchmarks/sipp/) places
+  short calls (answer, 1 s of silence, BYE) at a rising rate, 10 s a rate, doubling from 1
+  call/s, then halving the gap to the last pass down to 1 call/s. A rate passes when at least
+  99% of its calls are answered (200) and none gets a 5xx or times out.
 - Capacity: levels of 2, 4, 8 ... calls at once (doubling, then halving the gap down to 2),
-  started within STAGGER_WINDOW_S; each call lets the greeting play, asks for the opening
-  hours, listens to the answer and asks again. A level passes when every call went through
-  (SIPp) and the p95 of the bot's turn latency (its call records: end of the caller's speech to
-  the first audio of the answer queued, `turn_ms` as bench call joins it) is at most 1000 ms; a
-  turn the bot did not answer counts as infinitely late.
-- Soak: the 2-worker cluster under half the capacity found, for --soak-minutes; the resident
-  memory of every part (cluster.json's pids with their children) each minute, and the growth
-  slope of the last half against the first.
+  started within STAGGER_WINDOW_S by test phones (`voicebot call`, as bench call places them),
+  which hear the greeting, ask for the opening hours in espeak-ng speech, hear the answer to its
+  end and ask again (both views of each call are kept in the root folder). A level passes when
+  every call is answered and recorded, the p95 of the turn latency at the caller is at most the
+  line's limit (1000 ms on Vosk, 1500 ms on Whisper; a turn not answered counts as infinitely
+  late) and fewer than 1% of the bot's frames are late or missing at the callers (their jitter
+  buffers), as bench call judges one bot.
+- Soak: the largest cluster under half the capacity found, SIPp streaming the same speech, for
+  --soak-minutes; the resident memory of every part (cluster.json's pids with their children)
+  each minute, and the growth slope of the last half against the first.
 
 The front drops more than 30 requests in 2 s from one address (pike); so that the figures are the
-cluster's and not that limit's, the calls come from several loopback addresses (127.0.0.1 and
-127.0.0.16/28, all trunks), each kept under it. SIPp, the front and the workers share the cores.
+cluster's and not that limit's, SIPp's calls come from several loopback addresses (127.0.0.1 and
+127.0.0.16/28, all trunks), each kept under it; a capacity level's at most 3 requests a call over
+5 s stay under it from one. The callers, the front and the workers share the cores.
 """
 
-import audioop
 import contextlib
 import csv
 import json
@@ -39,13 +44,20 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from voicebot import procs
-from voicebot.bench.call import CAPACITY_STEP, CLOCK, INTENT, MAX_P95_MS, STAGGER_WINDOW_S, bot_turns, pct, process_tree
+from voicebot.bench.call import (CAPACITY_STEP, CAPACITY_TURNS, INTENT, LINES, MAX_BAD_FRAMES, MAX_P95_MS,
+                                 STAGGER_WINDOW_S, BenchLine, bot_turns, frame_counts, linked_installation, pct,
+                                 place_calls, process_tree, tree_cpu_seconds, wrong_answers)
+from voicebot.cluster.up import RESTART_AFTER_S
+from voicebot.config import load_installation
 from voicebot.dashboard.auth import harness_token
+from voicebot.dialogue.action_server import is_healthy
 from voicebot.testing import korean
 from voicebot.testing.lines import REPO
+from voicebot.testing.phone import MAX_CALLS
+from voicebot.testing.sipp import ulaw_speech
 
 SCENARIOS = REPO / "benchmarks" / "sipp"
 SOURCES = ["127.0.0.1"] + [f"127.0.0.{n}" for n in range(17, 31)]  # callers' addresses
@@ -139,19 +151,19 @@ class RunningCluster:
     """`voicebot cluster up` (a fresh Cluster) on free loopback ports, its logs and cluster.json
     in folder; stop() ends it (SIGTERM: the Cluster stops its parts in its finally)."""
 
-    def __init__(self, config: Path, store: Path, workers: int, folder: Path):
-        from voicebot.dialogue.action_server import free_port
+    def __init__(self, config: Path, store: Path, workers: int, folder: Path, clock: str):
+        from voicebot.ports import free_port
 
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.workers, self.port = folder, workers, free_port()
-        env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": CLOCK,
+        env = {**os.environ, "VOICEBOT_CONFIG": str(config), "VOICEBOT_CLOCK": clock,
                "VOICEBOT_STORE_URL": f"sqlite:///{store}"}
         self.token = harness_token(env["VOICEBOT_STORE_URL"])
         with (folder / "up.log").open("wb") as log:
-            self.process = subprocess.Popen(
+            self.process = procs.start(
                 [sys.executable, "-m", "voicebot.cli", "cluster", "up", "--workers", str(workers),
                  "--port", str(self.port), "--folder", str(folder), *(a for t in TRUNKS for a in ("--trunk", t))],
-                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=procs.die_with_parent)
+                env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -181,16 +193,33 @@ class RunningCluster:
                         found += [{**record, "worker": name} for record in json.loads(answer.read())]
         return found
 
-    def records(self, tag: str, expected: int, wait_s: float = 20) -> List[dict]:
-        """The workers' records of the calls whose Call-ID starts with tag, once they are over (or
-        after wait_s)."""
+    def records(self, call_ids: Set[str], wait_s: float = 20) -> List[dict]:
+        """The workers' records of these calls, once they are over (or after wait_s)."""
         deadline = time.monotonic() + wait_s
         while True:
-            found = [r for r in self.worker_calls() if r["call_id"].startswith(tag)]
-            if (len(found) >= expected and all(r["state"] in ("ended", "transferred") for r in found)) \
+            found = [r for r in self.worker_calls() if r["call_id"] in call_ids]
+            if (len(found) >= len(call_ids) and all(r["state"] in ("ended", "transferred") for r in found)) \
                     or time.monotonic() > deadline:
                 return found
             time.sleep(0.5)
+
+    def restart_s(self, name: str) -> float:
+        """Kills one part and times it until it is healthy again (cluster up starts it again after
+        RESTART_AFTER_S)."""
+        part = self.components()[name]
+        began = time.monotonic()
+        os.kill(part["pid"], signal.SIGKILL)
+        url = f"http://127.0.0.1:{part['http']}/health"
+        while self.components()[name]["pid"] == part["pid"] or not is_healthy(url, timeout=2):
+            if time.monotonic() - began > START_TIMEOUT_S:
+                raise RuntimeError(f"{name} did not come back; see {self.folder / (name + '.log')}")
+            time.sleep(0.1)
+        return time.monotonic() - began
+
+    def ready_s(self, prefix: str) -> List[float]:
+        """How long the parts whose names start with prefix took from their start to healthy."""
+        return [part["ready_s"] for name, part in self.components().items()
+                if name.startswith(prefix) and part.get("ready_s") is not None]
 
     def rss(self) -> Dict[str, float]:
         return {name: rss_mb(part["pid"]) for name, part in self.components().items() if part.get("pid")}
@@ -227,23 +256,13 @@ def scenario(name: str, workdir: Path, **fill) -> Path:
     return path
 
 
-def ulaw_speech(text: str, path: Path) -> Tuple[Path, int]:
-    """Korean text spoken by espeak-ng as raw G.711 mu-law at 8 kHz (SIPp's rtp_stream), and its
-    length in ms."""
-    from voicebot.audio.tts import Synthesizer
-
-    pcm = Synthesizer("ko").render(text, 8000).pcm
-    path.write_bytes(audioop.lin2ulaw(pcm, 2))
-    return path, len(pcm) // 2 // 8
-
-
 class Sipp:
     """SIPp processes calling the front from `sources` addresses at once, sharing out the calls
     and the rate."""
 
     def __init__(self, port: int, path: Path, workdir: Path, tag: str, calls: int, rate: float, limit: int,
                  sources: int, timeout_s: float):
-        from voicebot.dialogue.action_server import free_port
+        from voicebot.ports import free_port
 
         self.workdir, self.tag, self.calls = workdir, tag, calls
         self.runs: List[Tuple[subprocess.Popen, Path]] = []
@@ -261,8 +280,8 @@ class Sipp:
                 "-timeout", f"{timeout_s:.0f}s", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
                 "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", "errors.log"]
             out = (folder / "sipp.out").open("wb")
-            self.runs.append((subprocess.Popen(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
-                                               stdin=subprocess.DEVNULL, preexec_fn=procs.die_with_parent), folder))
+            self.runs.append((procs.start(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL), folder))
             out.close()
 
     def stop_soon(self) -> None:
@@ -310,8 +329,8 @@ def read_stats(path: Path) -> Dict[str, str]:
 
 # -- phases
 
-def why_failed(outcome: SippOutcome, p95_ms: Optional[float] = None) -> str:
-    """What made a rate or a level fail, in words."""
+def why_failed(outcome: SippOutcome) -> str:
+    """What made a rate fail, in words."""
     reasons = []
     if outcome.codes.get(486):
         reasons.append(f"{outcome.codes[486]} x 486 Busy Here (every worker held all the calls it can)")
@@ -320,8 +339,6 @@ def why_failed(outcome: SippOutcome, p95_ms: Optional[float] = None) -> str:
         reasons.append(", ".join(f"{n} x {code}" for code, n in sorted(others.items())))
     if outcome.timeouts:
         reasons.append(f"{outcome.timeouts} timeouts")
-    if p95_ms is not None and p95_ms > MAX_P95_MS:
-        reasons.append(f"p95 turn latency {p95_ms:.0f} ms")
     return "; ".join(reasons) or "calls that did not go through"
 
 
@@ -345,47 +362,109 @@ class RateStep:
 
 @dataclass
 class CapacityLevel:
+    """One level of calls at once, as the callers (test phones) and the workers' records saw it."""
     calls: int
-    outcome: SippOutcome
-    latencies: List[float]  # the bot's turn_ms; unanswered turns are inf
-    recorded: int  # calls found in the workers' records
-    wrong_answers: int
-    per_worker: Counter
+    timelines: List[dict]  # voicebot call --json, one per call
+    records: List[dict]  # the workers' records of the answered calls
+    cluster_cpu_s: float  # every part of the cluster, during the level
+    wall_s: float
+    intent: str = INTENT  # what every turn asks for
+    max_p95_ms: int = MAX_P95_MS
+
+    @property
+    def answered(self) -> List[dict]:
+        return [t for t in self.timelines if t.get("connected")]
+
+    @property
+    def refused(self) -> Counter:
+        return Counter(str(t.get("status") or t.get("error")) for t in self.timelines if not t.get("connected"))
+
+    @property
+    def latencies(self) -> List[float]:
+        """Turn latency at the caller (end of its speech to the bot's first audio heard) of every
+        turn the answered calls were to have; a turn not answered or not reached counts as inf."""
+        heard = [math.inf if turn["latency_ms"] is None else turn["latency_ms"]
+                 for t in self.answered for turn in t["turns"]]
+        return heard + [math.inf] * (CAPACITY_TURNS * len(self.answered) - len(heard))
+
+    @property
+    def bot_ms(self) -> List[float]:
+        """The bot's own turn latency (its records' turn_ms)."""
+        return [t["turn_ms"] for r in self.records for t in bot_turns(r) if "turn_ms" in t]
+
+    def _frames(self, which: int) -> float:
+        counts = [frame_counts(t) for t in self.answered]  # (bad, expected, short) per call
+        return sum(c[which] for c in counts) / max(1, sum(c[1] for c in counts))
+
+    @property
+    def bad_share(self) -> float:
+        """The share of the bot's frames late or missing at the callers."""
+        return self._frames(0)
+
+    @property
+    def short_share(self) -> float:
+        """The share of frames the callers' own audio clock did not fetch: the callers' doing."""
+        return self._frames(2)
+
+    @property
+    def wrong_answers(self) -> int:
+        return wrong_answers(self.records, self.intent)
+
+    @property
+    def per_worker(self) -> Counter:
+        return Counter(r["worker"] for r in self.records)
 
     @property
     def passed(self) -> bool:
-        o = self.outcome
-        return (o.answered == self.calls and o.failed == 0 and self.recorded == self.calls
-                and pct(self.latencies, 95) <= MAX_P95_MS)
+        return (len(self.answered) == self.calls and len(self.records) == self.calls
+                and pct(self.latencies, 95) <= self.max_p95_ms and self.bad_share < MAX_BAD_FRAMES)
+
+    def why_failed(self) -> str:
+        reasons = [f"{n} x {status}" + (" (every worker held all the calls it can)" if status == "486" else "")
+                   for status, n in sorted(self.refused.items())]
+        if pct(self.latencies, 95) > self.max_p95_ms:
+            reasons.append(f"p95 turn latency {pct(self.latencies, 95):.0f} ms")
+        if self.bad_share >= MAX_BAD_FRAMES:
+            reasons.append(f"{self.bad_share:.2%} of frames late or missing")
+        if len(self.records) < len(self.answered):
+            reasons.append(f"{len(self.answered) - len(self.records)} calls without a record")
+        return "; ".join(reasons) or "calls that did not go through"
 
     def line(self) -> str:
-        o = self.outcome
         spread = "/".join(str(self.per_worker[name]) for name in sorted(self.per_worker)) or "-"
-        codes = ", ".join(f"{n}x{code}" for code, n in sorted(o.codes.items())) or "-"
-        return (f"  {self.calls:>5}{o.answered:>9}{o.failed:>7}{len(self.latencies):>7}{pct(self.latencies, 50):>7.0f}"
-                f"{pct(self.latencies, 95):>7.0f}{pct(self.latencies, 100):>7.0f}{self.wrong_answers:>7}   "
-                f"{spread:<10}{codes:<14}{'pass' if self.passed else 'FAIL'}")
+        refused = ", ".join(f"{n}x{status}" for status, n in sorted(self.refused.items())) or "-"
+        lat = self.latencies
+        return (f"  {self.calls:>5}{len(self.answered):>9}{len(lat):>7}{pct(lat, 50):>7.0f}{pct(lat, 95):>7.0f}"
+                f"{pct(self.bot_ms, 95):>8.0f}{self.bad_share:>9.3%}{self.short_share:>8.2%}{self.wrong_answers:>7}"
+                f"{self.cluster_cpu_s / max(self.wall_s, 1e-9):>7.2f}   {spread:<10}{refused:<12}"
+                f"{'pass' if self.passed else 'FAIL'}")
 
 
-def turn_latencies(records: Iterable[dict], turns: int) -> Tuple[List[float], int]:
-    """The bot's turn latency (turn_ms) of each expected turn (missing ones: inf), and the turns it
-    took for another intent than the opening hours."""
+def turn_latencies(records: Iterable[dict], turns: int) -> List[float]:
+    """The bot's turn latency (turn_ms) of each expected turn (missing ones: inf)."""
     latencies: List[float] = []
-    wrong = 0
     for record in records:
         answered = [t["turn_ms"] for t in bot_turns(record) if "turn_ms" in t][:turns]
         latencies += answered + [math.inf] * (turns - len(answered))
-        wrong += sum(e["event"] == "bot" and e.get("intent") != INTENT for e in record["events"])
-    return latencies, wrong
+    return latencies
 
 
 class Bench:
-    def __init__(self, root: Path, say: Callable[[str], None]):
-        self.root, self.say = root, say
+    """The line's installation under root; for the Korean line, SIPp's speech and scenarios too
+    (SIPp plays μ-law Korean: the other lines have only the test phones' capacity levels)."""
+
+    def __init__(self, root: Path, say: Callable[[str], None], line: BenchLine = LINES["korean"]):
+        self.root, self.say, self.line = root, say, line
+        if line.name != "korean":
+            self.config = linked_installation(REPO / "voicebot.yml", root / line.name, lambda settings: None, [line.name])
+            self.number = load_installation(self.config).tenant(line.name).numbers[0]
+            self.sipp = False
+            return
+        self.config, self.number, self.sipp = korean.build(root), korean.NUMBER, True
         self.work = root / "sipp"
         self.work.mkdir(parents=True, exist_ok=True)
-        self.config = korean.build(root)
-        speech, self.speech_ms = ulaw_speech(korean.ASK_OPENING_HOURS, self.work / "opening_hours.ulaw")
+        speech = self.work / "opening_hours.ulaw"
+        self.speech_ms = ulaw_speech(korean.ASK_OPENING_HOURS, "ko", speech)
         self.greeting_ms = self._greeting_ms()
         self.short = scenario("short_call.xml.in", self.work, hold_ms=HOLD_MS)
         self.talk = scenario("talk.xml.in", self.work, speech=speech, speech_ms=self.speech_ms + 300,
@@ -413,14 +492,15 @@ class Bench:
         return step
 
     def capacity_level(self, cluster: RunningCluster, calls: int) -> CapacityLevel:
-        tag = self.tag(f"cap{calls}")
-        sipp = Sipp(cluster.port, self.talk, self.work, tag, calls, rate=calls / STAGGER_WINDOW_S, limit=calls,
-                    sources=math.ceil(calls / CALLS_PER_SOURCE), timeout_s=self.call_s + 90)
-        outcome = sipp.wait(self.call_s + 120)
-        records = cluster.records(tag, outcome.answered)
-        latencies, wrong = turn_latencies(records, 2)
-        latencies += [math.inf] * 2 * max(0, outcome.answered - len(records))
-        level = CapacityLevel(calls, outcome, latencies, len(records), wrong, Counter(r["worker"] for r in records))
+        cpu, wall = tree_cpu_seconds(cluster.process.pid), time.monotonic()
+        timelines = place_calls(f"sip:{self.number}@127.0.0.1:{cluster.port}",
+                                ["--say", self.line.question] * CAPACITY_TURNS, calls, timeout=150,
+                                lang=self.line.caller_lang)
+        cpu, wall = tree_cpu_seconds(cluster.process.pid) - cpu, time.monotonic() - wall
+        ids = {t["call_id"] for t in timelines if t.get("call_id")}
+        level = CapacityLevel(calls, timelines, cluster.records(ids), cpu, wall, self.line.intent, self.line.max_p95_ms)
+        (self.root / f"capacity-{cluster.workers}-workers-{calls}-calls.json").write_text(
+            json.dumps({"callers": level.timelines, "records": level.records}, ensure_ascii=False))
         self.say(level.line())
         time.sleep(2)
         return level
@@ -460,9 +540,9 @@ class Bench:
                  f"  calls placed {outcome.calls}, answered {outcome.answered}, failed {outcome.failed}, "
                  f"timeouts {outcome.timeouts}; parts restarted {cluster.restarts() - restarts}"]
         for label, records in (("first half", early), ("last half", late)):
-            latencies, wrong = turn_latencies(records, 2)
+            latencies = turn_latencies(records, 2)
             lines.append(f"  {label}: {len(records)} calls, turn latency p50 {pct(latencies, 50):.0f} ms, "
-                         f"p95 {pct(latencies, 95):.0f} ms, wrong answers {wrong}")
+                         f"p95 {pct(latencies, 95):.0f} ms, wrong answers {wrong_answers(records, self.line.intent)}")
         lines.append(f"  {'part':<12}{'start MB':>9}{'end MB':>9}{'1st half MB/h':>15}{'2nd half MB/h':>15}")
         flagged = []
         for name in sorted(samples, key=lambda n: (n.startswith("front"), n)):
@@ -480,28 +560,31 @@ class Bench:
 
 
 def run(root: Path, workers_max: int, max_rate: int, max_calls: int, soak_minutes: float,
-        say: Callable[[str], None]) -> List[str]:
-    """Builds the Korean line under root, runs the phases for 1..workers_max workers (then the
-    soak on the largest cluster), returns the result lines."""
-    bench = Bench(root, say)
+        say: Callable[[str], None], workers_min: int = 1, line: BenchLine = LINES["korean"]) -> List[str]:
+    """Builds the line's installation under root, runs the phases for workers_min..workers_max
+    workers (then the soak on the largest cluster), returns the result lines."""
+    bench = Bench(root, say, line)
     store = root / "bench.sqlite3"
     rates: Dict[int, Tuple[Optional[int], List[RateStep]]] = {}
     capacities: Dict[int, Tuple[Optional[int], List[CapacityLevel]]] = {}
+    ready: Dict[int, Tuple[List[float], float]] = {}  # workers' start-up times, one's restart
     soak_lines: List[str] = []
-    for workers in range(1, workers_max + 1):
-        cluster = RunningCluster(bench.config, store, workers, root / f"cluster-{workers}")
+    for workers in range(workers_min, workers_max + 1):
+        cluster = RunningCluster(bench.config, store, workers, root / f"cluster-{workers}", line.clock)
         try:
             say(f"{workers} worker{'s' if workers > 1 else ''}: starting the cluster")
             cluster.wait_ready()
-            say(f"call attempts per second, {workers} worker(s)")
-            say(RATE_HEAD)
-            steps: Dict[int, RateStep] = {}
+            say(f"workers ready after {', '.join(f'{s:.1f}' for s in cluster.ready_s('worker-'))} s")
+            if bench.sipp:
+                say(f"call attempts per second, {workers} worker(s)")
+                say(RATE_HEAD)
+                steps: Dict[int, RateStep] = {}
 
-            def attempt_rate(rate: int) -> bool:
-                steps[rate] = bench.rate_step(cluster, rate)
-                return steps[rate].passed
-            best_rate, _ = search(1, 1, max_rate, attempt_rate)
-            rates[workers] = best_rate, [steps[r] for r in sorted(steps)]
+                def attempt_rate(rate: int) -> bool:
+                    steps[rate] = bench.rate_step(cluster, rate)
+                    return steps[rate].passed
+                best_rate, _ = search(1, 1, max_rate, attempt_rate)
+                rates[workers] = best_rate, [steps[r] for r in sorted(steps)]
             say(f"capacity, {workers} worker(s)")
             say(CAPACITY_HEAD)
             levels: Dict[int, CapacityLevel] = {}
@@ -511,24 +594,33 @@ def run(root: Path, workers_max: int, max_rate: int, max_calls: int, soak_minute
                 return levels[calls].passed
             best_calls, _ = search(CAPACITY_STEP, CAPACITY_STEP, max_calls, attempt_level)
             capacities[workers] = best_calls, [levels[c] for c in sorted(levels)]
-            if workers == workers_max and soak_minutes > 0:
+            if workers == workers_max and soak_minutes > 0 and bench.sipp:
                 say(f"soak: {soak_minutes:g} min")
                 soak_lines = bench.soak(cluster, max(1, (best_calls or 2) // 2), soak_minutes)
+            ready[workers] = cluster.ready_s("worker-"), cluster.restart_s("worker-1")
+            say(f"worker-1 killed and ready again after {ready[workers][1]:.1f} s")
         finally:
             cluster.stop()
-    return result_lines(bench, rates, capacities, soak_lines, max_rate, max_calls)
+    return result_lines(bench, rates, capacities, ready, soak_lines, max_rate, max_calls)
 
 
 RATE_HEAD = "   rate  calls answered    share timeouts  p50 ms  p95 ms   not 200"
-CAPACITY_HEAD = "  calls answered failed  turns    p50    p95    max  wrong   per worker  not 200"
+CAPACITY_HEAD = "  calls answered  turns    p50    p95 bot p95   frames   short  wrong  cores   per worker  refused"
 
 
-def result_lines(bench: Bench, rates: dict, capacities: dict, soak_lines: List[str], max_rate: int,
+def result_lines(bench: Bench, rates: dict, capacities: dict, ready: dict, soak_lines: List[str], max_rate: int,
                  max_calls: int) -> List[str]:
-    lines = [f"Korean test line through the Kamailio front (voicebot cluster up) over loopback SIP/RTP; "
-             f"SIPp callers, the front, Redis, the Rasa server and the workers share {os.cpu_count()} cores", "",
-             f"call attempts per second: short calls (answer, {HOLD_MS} ms, BYE), {RATE_STEP_S} s a rate; a rate passes "
-             f"with >= {MIN_ANSWERED:.0%} answered (200), no 5xx, no timeout (p50/p95: INVITE to 200)"]
+    line = bench.line
+    lines = [f"{line.title}, {line.recogniser}, through the Kamailio front (voicebot cluster up) over loopback "
+             f"SIP/RTP; the callers, the front, Redis, the Rasa server and the workers share {os.cpu_count()} cores", "",
+             "worker start-up (cluster up starts them together, after the Rasa server; ready = /health answers):"]
+    lines += [f" {workers} worker{'s' if workers > 1 else ''}: ready after "
+              f"{', '.join(f'{s:.1f}' for s in started)} s; worker-1 killed and ready again after {restart:.1f} s "
+              f"(cluster up waits {RESTART_AFTER_S:g} s before starting it again)"
+              for workers, (started, restart) in ready.items()]
+    if rates:
+        lines += ["", f"call attempts per second: short calls (answer, {HOLD_MS} ms, BYE), {RATE_STEP_S} s a rate; "
+                      f"a rate passes with >= {MIN_ANSWERED:.0%} answered (200), no 5xx, no timeout (p50/p95: INVITE to 200)"]
     for workers, (best, steps) in rates.items():
         lines += [f" {workers} worker{'s' if workers > 1 else ''}:", RATE_HEAD, *[s.line() for s in steps],
                   f"  highest rate passed: {best if best is not None else 'none'} calls/s"
@@ -537,22 +629,27 @@ def result_lines(bench: Bench, rates: dict, capacities: dict, soak_lines: List[s
         if failed:
             lines.append(f"  the next rate failed on: {why_failed(failed[0].outcome)}")
     lines += ["",
-              f"capacity: calls of 2 turns (greeting {bench.greeting_ms} ms, \"opening hours\" {bench.speech_ms} ms over "
-              f"RTP, {LISTEN_MS} ms listening, again, {LAST_LISTEN_MS} ms), started within {STAGGER_WINDOW_S:.0f} s;",
-              f"a level passes with every call through and p95 of the bot's turn latency (records' turn_ms) <= {MAX_P95_MS} ms"]
+              f"capacity: test phones (voicebot call, {MAX_CALLS} calls a process) place calls of {CAPACITY_TURNS} turns "
+              f"(the greeting heard, \"opening hours\" asked and the answer heard to its end, again), started within "
+              f"{STAGGER_WINDOW_S:.0f} s; a level passes with every call answered and recorded, p95 turn latency at the "
+              f"caller <= {line.max_p95_ms} ms and < {MAX_BAD_FRAMES:.0%} of the bot's frames late or missing at the callers;",
+              "p50/p95: at the caller, end of its speech to the bot's first audio heard; bot p95: the bot's own "
+              "(records' turn_ms); frames: the bot's, late or missing at the callers; short: frames the callers' "
+              "own audio clock missed; cores: the cluster's CPU seconds per second (callers not counted)"]
     for workers, (best, levels) in capacities.items():
         lines += [f" {workers} worker{'s' if workers > 1 else ''}:", CAPACITY_HEAD, *[level.line() for level in levels],
                   f"  most simultaneous calls: {best if best is not None else 'none'}"
                   + (" (the highest tried: raise --max-calls)" if best == max_calls else "")]
         failed = [level for level in levels if not level.passed and (best is None or level.calls > best)]
         if failed:
-            lines.append(f"  the next level failed on: {why_failed(failed[0].outcome, pct(failed[0].latencies, 95))}")
-    if 1 in rates and len(rates) > 1:
-        top = max(rates)
-        lines += ["", f"{top} workers : 1 worker on this machine:",
-                  f"  call attempts per second {ratio(rates[top][0], rates[1][0])} ({rates[top][0]} / {rates[1][0]})",
-                  f"  simultaneous calls       {ratio(capacities[top][0], capacities[1][0])} "
-                  f"({capacities[top][0]} / {capacities[1][0]})"]
+            lines.append(f"  the next level failed on: {failed[0].why_failed()}")
+    if 1 in capacities and len(capacities) > 1:
+        top = max(capacities)
+        lines += ["", f"{top} workers : 1 worker on this machine:"]
+        if rates:
+            lines.append(f"  call attempts per second {ratio(rates[top][0], rates[1][0])} ({rates[top][0]} / {rates[1][0]})")
+        lines.append(f"  simultaneous calls       {ratio(capacities[top][0], capacities[1][0])} "
+                     f"({capacities[top][0]} / {capacities[1][0]})")
     return lines + ([""] + soak_lines if soak_lines else [])
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, List
 
 from voicebot.bench.call import BotProcess, pct, place_calls, row
-from voicebot.dialogue.action_server import free_port
+from voicebot.ports import free_port
 from voicebot.testing import agents
 
 CLOCK = "2026-11-24T10:00:00+01:00"  # a Tuesday morning in Denmark: agents at work

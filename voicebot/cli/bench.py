@@ -100,8 +100,8 @@ def bench_call(line_name: str, turns: int, max_calls: int, root: Optional[Path],
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Results file (default benchmarks/RESULTS.md).")
 def bench_frames(calls: int, rounds: int, root: Optional[Path], output: Optional[Path]) -> None:
-    """The bot's audio at the caller, calls at once, with its long-lived objects kept out of
-    Python's full garbage collections and without (about 2 minutes a round)."""
+    """The bot's audio at the caller, calls at once, with Rasa in the bot's process and in a
+    Rasa server of its own (about 2 minutes a round)."""
     from voicebot.bench.frames import run
 
     command = f"voicebot bench frames --calls {calls} --rounds {rounds}"
@@ -170,29 +170,40 @@ def bench_load(chats: int, turns: int, turns_at_once: Optional[int], wait_for_ca
 
 
 @bench.command("cluster")
+@click.option("--workers-min", default=1, show_default=True, type=click.IntRange(1, 8),
+              help="The smallest cluster to measure (the ratio to 1 worker needs 1).")
 @click.option("--workers-max", default=2, show_default=True, type=click.IntRange(1, 8),
-              help="Clusters of 1 .. this many workers; the soak runs on the largest.")
+              help="Clusters of --workers-min .. this many workers; the soak runs on the largest.")
 @click.option("--max-rate", default=32, show_default=True, type=click.IntRange(1, 45),
               help="Most call attempts per second to try (the ramp doubles from 1, then narrows down).")
 @click.option("--max-calls", default=16, show_default=True, type=click.IntRange(2, 120),
               help="Most calls at once to try (the ramp doubles from 2, then narrows down).")
 @click.option("--soak-minutes", default=30.0, show_default=True, type=click.FloatRange(0),
               help="Soak at half the capacity found, sampling memory each minute (0: none).")
+@click.option("--line", "line_name", type=click.Choice(["korean", "demo-city"]), default="korean", show_default=True,
+              help="The Korean test line (Vosk), or Demo City's English line (Whisper; capacity only).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
-              help="Build the Korean test line here and keep it, with the clusters' logs and SIPp's files "
+              help="Build the line's installation here and keep it, with the clusters' logs and SIPp's files "
                    "(default: a temporary folder).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Results file (default benchmarks/RESULTS.md).")
-def bench_cluster(workers_max: int, max_rate: int, max_calls: int, soak_minutes: float, root: Optional[Path],
-                  output: Optional[Path]) -> None:
-    """The cluster (voicebot cluster up) with 1 and 2 workers, called by SIPp through the front:
-    call attempts per second, most simultaneous calls with p95 turn latency <= 1 s, the 2:1
-    ratio, and a soak watching every part's memory (Korean test line)."""
+def bench_cluster(workers_min: int, workers_max: int, max_rate: int, max_calls: int, soak_minutes: float,
+                  line_name: str, root: Optional[Path], output: Optional[Path]) -> None:
+    """The cluster (voicebot cluster up) with 1, 2 ... workers, called through the front: worker
+    start-up, call attempts per second (SIPp), most simultaneous calls with p95 turn latency <= 1 s
+    (Whisper: 1.5 s) and < 1% of frames late or missing at the callers (test phones), the ratio to
+    1 worker, and a soak watching every part's memory (Korean test line)."""
+    from voicebot.bench.call import LINES
     from voicebot.bench.cluster import run
 
-    _run_bench("Cluster", f"voicebot bench cluster --workers-max {workers_max} --max-rate {max_rate} "
-               f"--max-calls {max_calls} --soak-minutes {soak_minutes:g}", root, output,
-               lambda folder: run(folder, workers_max, max_rate, max_calls, soak_minutes, click.echo))
+    if workers_min > workers_max:
+        raise click.BadParameter("must not be above --workers-max", param_hint="--workers-min")
+    korean = line_name == "korean"  # SIPp's rates and soak only there
+    command = (f"voicebot bench cluster --workers-min {workers_min} --workers-max {workers_max} --max-calls {max_calls} "
+               + (f"--max-rate {max_rate} --soak-minutes {soak_minutes:g}" if korean else f"--line {line_name}"))
+    _run_bench("Cluster" if korean else f"Cluster: {line_name}", command, root, output,
+               lambda folder: run(folder, workers_max, max_rate, max_calls, soak_minutes, click.echo, workers_min,
+                                  LINES[line_name]))
 
 
 @bench.command("records")

@@ -20,15 +20,17 @@ from typing import Dict, List, Optional
 from voicebot import procs
 from voicebot.channels.http import CONVERSATION_KEY_ENV
 from voicebot.config import Installation
-from voicebot.dialogue.action_server import free_port, is_healthy
+from voicebot.dialogue.action_server import is_healthy
+from voicebot.ports import free_port
 from voicebot.store import RecordStore
 
 logger = logging.getLogger(__name__)
 
 # How many workers a machine carries unless told (workers_for): calls per core to aim for (a
-# call costs about 4% of a core; a worker holds MAX_CALLS), and each part's resident memory as
-# measured in `voicebot bench cluster`'s soak (worker 650 MB, Rasa server 960 MB), with room.
-CALLS_PER_CORE = 5
+# worker holds MAX_CALLS; `voicebot bench cluster` carried 20 calls with speech both ways on 5
+# workers and 2 cores, the cluster using half a core, with the callers on the same cores), and
+# each part's resident memory as measured in its soak (worker 650 MB, Rasa server 960 MB), with room.
+CALLS_PER_CORE = 10
 WORKER_MB, RASA_SERVER_MB = 700, 1000
 START_TIMEOUT_S = 300
 RESTART_AFTER_S = 1.0
@@ -42,11 +44,14 @@ class Component:
     ports: Dict[str, int] = field(default_factory=dict)
     process: Optional[subprocess.Popen] = None
     restarts: int = 0
+    started_at: float = 0.0  # time.monotonic() of the last start
+    ready_s: Optional[float] = None  # from the first start to healthy
 
     def start(self, folder: Path, env: dict) -> None:
+        self.started_at = time.monotonic()
         log = open(folder / f"{self.name}.log", "ab")
-        self.process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, preexec_fn=procs.die_with_parent)
+        self.process = procs.start(self.command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT)
         log.close()
 
     def wait_ready(self, folder: Path) -> None:
@@ -56,9 +61,11 @@ class Component:
                 tail = (folder / f"{self.name}.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{self.name} did not start; the end of {folder / self.name}.log:\n{tail}")
             time.sleep(0.5)
+        self.ready_s = round(time.monotonic() - self.started_at, 2)
 
     def as_dict(self) -> dict:
-        return {"pid": self.process.pid if self.process else None, "restarts": self.restarts, **self.ports}
+        return {"pid": self.process.pid if self.process else None, "restarts": self.restarts,
+                "ready_s": self.ready_s, **self.ports}
 
 
 def redis_command(host: str, port: int, folder: Path) -> List[str]:
@@ -142,7 +149,8 @@ class Cluster:
                     component.start(self.folder, self.env)
                 for component in started:
                     component.wait_ready(self.folder)
-                    report(f"{component.name} ready " + " ".join(f"{k}={v}" for k, v in component.ports.items()))
+                    report(f"{component.name} ready after {component.ready_s:.1f} s "
+                           + " ".join(f"{k}={v}" for k, v in component.ports.items()))
             self._write_state(ready=True)
             report(f"cluster ready: calls to sip:NUMBER@{self.host}:{self.port}; state in {self.folder / 'cluster.json'}")
             self._supervise(report)
