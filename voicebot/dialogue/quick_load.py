@@ -16,10 +16,14 @@ from typing import Any, Optional
 
 
 def load_agent(path: str, **options: Any):
-    """Rasa's Agent.load, quickly."""
+    """Rasa's Agent.load, quickly, its action server's replies checked quickly too
+    (voicebot/dialogue/reply_check.py)."""
     from rasa.core.agent import Agent
 
+    from voicebot.dialogue.reply_check import use_compiled_reply_check
+
     use_quick_load()
+    use_compiled_reply_check()
     return Agent.load(path, **options)
 
 

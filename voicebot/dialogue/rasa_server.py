@@ -132,8 +132,10 @@ def serve(inst: Installation, lang: str, host: str, port: int, action_url: str, 
     from rasa.core.run import serve_application
 
     from voicebot.dialogue.quick_load import use_quick_load
+    from voicebot.dialogue.reply_check import use_compiled_reply_check
 
     use_quick_load()
+    use_compiled_reply_check()
     path = model_path(inst, lang)
     if not path.exists():
         raise ConfigError(f"no trained model for {lang!r} at {path}: run 'voicebot train'")
