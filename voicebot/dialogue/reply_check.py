@@ -10,7 +10,6 @@ import functools
 
 
 def use_compiled_reply_check() -> None:
-    from jsonschema.exceptions import best_match
     from jsonschema.validators import validator_for
     from rasa.core.actions.action import RemoteAction
 
@@ -24,9 +23,7 @@ def use_compiled_reply_check() -> None:
 
     @functools.wraps(rasa_check)
     def check(self, result) -> bool:
-        if best_match(validator.iter_errors(result)) is None:
-            return True
-        return rasa_check(self, result)
+        return validator.is_valid(result) or rasa_check(self, result)
 
     check.compiled = True
     RemoteAction._validate_action_result = check
