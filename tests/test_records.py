@@ -281,6 +281,29 @@ def test_the_report_counts_containment_handoffs_service_level_and_misses(store):
     assert store.report(dt.datetime.utcnow() + dt.timedelta(minutes=1)).total.calls == 0
 
 
+def test_stores_opened_on_several_threads_at_once_are_all_migrated(tmp_path):
+    """Alembic keeps a migration's context in module globals; a test harness opened two bots' stores
+    at once and one failed with KeyError: 'config'. Eight threads, released together, four rounds."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+    from voicebot.store.database import open_store
+
+    start = Barrier(8)
+
+    def migrated_tables(name):
+        start.wait()
+        engine = open_store(f"sqlite:///{tmp_path / name}.sqlite3")
+        try:
+            return set(sa.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+
+    for round_ in range(4):
+        with ThreadPoolExecutor(8) as pool:
+            tables = list(pool.map(migrated_tables, [f"r{round_}-{n}" for n in range(8)]))
+        assert all({"calls", "turns", "alembic_version"} <= found for found in tables), tables
+
+
 def test_postgresql_is_migrated_and_a_database_away_costs_a_delay_not_a_record(postgres, tmp_path):
     store = RecordStore(postgres.url, tmp_path)
     try:

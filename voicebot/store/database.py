@@ -1,6 +1,7 @@
 """Opening the store: SQLite by default, PostgreSQL by URL, the schema brought up to date by
 Alembic on start-up, and a clear error when the database cannot be reached."""
 
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -11,6 +12,9 @@ from sqlalchemy.engine import Engine, make_url
 from voicebot.config.errors import ConfigError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Alembic keeps a running migration's context in module globals (alembic.context, op): two threads
+# migrating at once, even different databases, delete each other's and fail with KeyError.
+_MIGRATING = threading.Lock()
 
 
 def engine_for(url: str, root: Path = Path(".")) -> Engine:
@@ -49,6 +53,6 @@ def open_store(url: str, root: Path = Path(".")) -> Engine:
 def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with _MIGRATING, engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
