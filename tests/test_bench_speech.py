@@ -121,6 +121,23 @@ def test_bot_turns_carry_the_recognisers_busy_time():
                                   "dialogue_ms": 50, "turn_ms": 780}]
 
 
+def test_an_early_answer_taken_back_is_no_turn_of_its_own():
+    """The caller went on after an early answer: the bot's turns match the caller's, one."""
+    from voicebot.bench.call import bot_turns
+
+    record = {"events": [
+        {"event": "heard", "text": "opening hours", "end_of_speech_ms": 60, "asr_ms": 0, "turn_end": "early"},
+        {"event": "bot", "intent": "opening_hours", "dialogue_ms": 30},
+        {"event": "playing", "purpose": "answer", "turn_ms": 95},
+        {"event": "taken_back", "text": "opening hours", "intent": "opening_hours"},
+        {"event": "heard", "text": "opening hours on saturday", "end_of_speech_ms": 200, "asr_ms": 9,
+         "turn_end": "complete"},
+        {"event": "bot", "intent": "opening_hours", "dialogue_ms": 31},
+        {"event": "playing", "purpose": "answer", "turn_ms": 245},
+    ]}
+    assert [(t["turn_end"], t["turn_ms"]) for t in bot_turns(record)] == [("complete", 245)]
+
+
 def test_a_capacity_level_passes_on_its_lines_own_p95_limit():
     from voicebot.bench.call import LINES, Level
 

@@ -350,3 +350,84 @@ def test_the_call_judges_the_words_at_a_pause_with_its_lines_nlu(installation, s
             await call.until(lambda: call.said("We are open."))
             assert call.events("heard")[-1]["turn_end"] == "complete"
     run(scenario)
+
+
+SATURDAY = "Borgerservice har lukket på lørdag."
+
+
+def test_a_routine_question_answered_before_its_turn_ended_stands_when_the_caller_said_no_more(installation, store):
+    async def scenario():
+        async with Call(installation, store, KOMMUNE, {"hvornår har i åbent": answer(HOURS, "Andet?")}) as call:
+            call.ear.pause("hvornår har i åbent")
+            await call.until(lambda: call.said(HOURS))  # before the turn has ended
+            assert [e["turn_end"] for e in call.events("heard")] == ["early"]
+            call.ear.end("hvornår har i åbent")
+            await call.until(lambda: call.said("Andet?") and not call.port.playing)
+            assert call.rasa.conversations[call.session.call_id] == ["hvornår har i åbent"]
+            assert len(call.events("bot")) == 1 and not call.events("taken_back")
+            assert call.voice.said.count(HOURS) == 1 and len(call.events("barge_in")) == 1  # the greeting's
+            assert call.events("playing")[-1]["purpose"] == "answer" and "turn_ms" in call.events("playing")[-1]
+    run(scenario)
+
+
+def test_a_caller_who_goes_on_stops_the_early_answer_and_it_is_taken_back(installation, store):
+    long_hours = " ".join([HOURS] * 6)
+    replies = {"hvornår har i åbent": answer(long_hours, "Andet?"), "hvornår har i åbent på lørdag": answer(SATURDAY)}
+    async def scenario():
+        async with Call(installation, store, KOMMUNE, replies) as call:
+            call.ear.pause("hvornår har i åbent")
+            await call.until(lambda: call.said(HOURS))
+            call.ear.go_on()
+            await call.until(lambda: not call.port.playing)  # stopped at once, not at the turn's end
+            assert call.voice.said.count(HOURS) < 6 and not call.said("Andet?")
+            call.ear.end("hvornår har i åbent på lørdag")
+            await call.until(lambda: call.said(SATURDAY))
+            assert call.rasa.conversations[call.session.call_id] == ["hvornår har i åbent på lørdag"]
+            assert [e["text"] for e in call.events("taken_back")] == ["hvornår har i åbent"]
+            assert [e["turn_end"] for e in call.events("heard")] == ["early", "complete"]
+            assert [e["texts"] for e in call.events("bot")] == [[long_hours, "Andet?"], [SATURDAY]]
+    run(scenario)
+
+
+def test_final_words_that_differ_from_the_early_ones_but_ask_the_same_keep_the_early_answer(installation, store):
+    """A streaming recogniser's last word may change at the end of the turn (Vosk: 주세요, 계세요):
+    the same request, understood alike, keeps the answer playing."""
+    async def scenario():
+        async with Call(installation, store, KOMMUNE, {"hvornår har i åbent": answer(HOURS)}) as call:
+            call.rasa.intents["hvornår har I åbent"] = "hvornår har i åbent"
+            call.ear.pause("hvornår har i åbent")
+            await call.until(lambda: call.said(HOURS))
+            call.ear.end("hvornår har I åbent")
+            await call.until(lambda: not call.port.playing)
+            assert call.rasa.conversations[call.session.call_id] == ["hvornår har i åbent"]
+            assert not call.events("taken_back") and call.voice.said.count(HOURS) == 1
+    run(scenario)
+
+
+def test_a_caller_who_only_made_a_sound_hears_the_early_answer_again_from_its_start(installation, store):
+    async def scenario():
+        async with Call(installation, store, KOMMUNE, {"hvornår har i åbent": answer(HOURS)}) as call:
+            call.ear.pause("hvornår har i åbent")
+            await call.until(lambda: call.said(HOURS))
+            call.ear.go_on()
+            call.ear.end("hvornår har i åbent")
+            await call.until(lambda: call.voice.said.count(HOURS) == 2)
+            assert call.rasa.conversations[call.session.call_id] == ["hvornår har i åbent"]
+            assert not call.events("taken_back") and len(call.events("bot")) == 1
+    run(scenario)
+
+
+def test_an_early_answer_that_would_hand_off_waits_for_the_turn_s_end(installation, store):
+    """Handing off (or hanging up, or taking a callback) is not done on words the caller may go
+    on with: the dialogue's turn is taken back, and the whole turn answered as usual."""
+    text = "hvornår har i åbent jeg vil tale med en person"
+    async def scenario():
+        async with Call(installation, store, KOMMUNE, {text: handoff(text, QUEUE)}) as call:
+            call.ear.pause(text)
+            await call.until(lambda: call.rasa.conversations.get(call.session.call_id) == [])  # sent, taken back
+            assert not call.said("Et øjeblik.") and not call.events("bot")
+            call.ear.end(text)
+            await call.until(lambda: call.said("Et øjeblik."))
+            assert call.rasa.conversations[call.session.call_id] == [text] and len(call.events("bot")) == 1
+            assert call.events("bot")[0]["handoff"]["reason"] == "requested"
+    run(scenario)

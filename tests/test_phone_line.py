@@ -142,11 +142,13 @@ def test_a_recognised_korean_utterance_drives_the_dialogue(korean_bot):
     assert len(timeline["transfers"]) == 1
     first = timeline["turns"][0]
     assert first["latency_ms"] is not None and first["bot_ms"] > 1000
-    # Turns end on the words' verdict (a whole request) or the silence, never waiting as if the
-    # caller stopped mid-sentence. How long each waited is counted in frames and tested in
-    # test_turn_end: this record's end_of_speech_ms is wall-clock, shorter than the frames counted
-    # when they arrive in a burst after a stall (CI once saw it below the wait).
-    assert {e["turn_end"] for e in events(record, "heard")} <= {"complete", "silence"}
+    # Turns end on the words' verdict (a whole request; the opening hours, a routine question, may
+    # be answered early) or the silence, never waiting as if the caller stopped mid-sentence. How
+    # long each waited is counted in frames and tested in test_turn_end: this record's
+    # end_of_speech_ms is wall-clock, shorter than the frames counted when they arrive in a burst
+    # after a stall (CI once saw it below the wait).
+    ends = [e["turn_end"] for e in events(record, "heard")]
+    assert ends[0] in {"early", "complete", "silence"} and ends[1] in {"complete", "silence"}, ends
     # The recogniser's real-time factor per utterance reaches the metrics.
     assert all(e["speech_ms"] > 500 and e["asr_busy_ms"] > 0 for e in events(record, "heard"))
     assert metric(korean_bot.text("/metrics"), "voicebot_asr_real_time_factor_count", language="ko") >= 2

@@ -15,6 +15,7 @@ import redis
 
 from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, events, place_call
 from test_dialogue import say
+from test_take_back import check, follow_ups
 from voicebot import procs
 from voicebot.ports import free_port
 
@@ -60,6 +61,13 @@ def test_a_conversation_begun_on_one_worker_goes_on_on_another(workers, redis_se
     assert recorded["messages"][0] == say("en", "callback_recorded", last_digits="4 6 7 8",
                                           promise="within two working days")
     assert any(conversation_id in key.decode() for key in redis.Redis.from_url(redis_server.url).keys("voicebot*"))
+
+
+def test_an_answer_taken_back_on_the_rasa_server_leaves_the_conversation_as_before_it(trained, rasa_en):
+    from voicebot.dialogue.runtime import Dialogue
+
+    dialogue = Dialogue(trained, "http://127.0.0.1:9", ["en"], servers={"en": rasa_en.url}).load()
+    check(follow_ups(dialogue, trained.tenant("demo-city")))
 
 
 def test_with_redis_away_conversations_go_on_on_the_rasa_server_and_are_shared_again_after(workers, redis_server):

@@ -13,7 +13,7 @@ import pytest
 
 from voicebot.audio.asr import Transcript
 from voicebot.audio.format import FRAME_BYTES, FRAME_MS, RATE
-from voicebot.audio.listener import Listener, Utterance
+from voicebot.audio.listener import Answerable, Listener, Utterance, WentOn
 from voicebot.audio.turn_end import TurnEnd, TurnEndSettings, Verdict, done, ends_unfinished
 from voicebot.audio.vad import VadSettings
 from voicebot.knowledge.phrasebook import phrasebook
@@ -47,16 +47,17 @@ def audio(*parts) -> List[bytes]:
 
 
 def listen(frames: List[bytes], phrases: List[str], verdicts: Optional[Dict[str, Verdict]] = None,
-           listen_to_words: bool = True) -> List[Utterance]:
-    """The utterances the listener makes of `frames`, judged by `verdicts` (text -> verdict,
-    else unsure) when it listens to the words."""
+           listen_to_words: bool = True, answer_early_ms: int = 0, kinds: tuple = (Utterance,)) -> list:
+    """The utterances (or events of `kinds`) the listener makes of `frames`, judged by
+    `verdicts` (text -> verdict, else unsure) when it listens to the words."""
     asked: List[str] = []
 
     def judge(text: str, nlu: bool) -> "concurrent.futures.Future[Verdict]":
         asked.append(text)
         return done((verdicts or {}).get(text, Verdict.UNSURE))
 
-    settings = TurnEndSettings(judge, HANGOVER_MS, COMPLETE_MS, UNFINISHED_MS) if listen_to_words else None
+    settings = (TurnEndSettings(judge, HANGOVER_MS, COMPLETE_MS, UNFINISHED_MS, answer_early_ms)
+                if listen_to_words else None)
     received, emitted = queue.SimpleQueue(), []
     listener = Listener(received, emitted.append, VadSettings(hangover_ms=HANGOVER_MS),
                         lambda: WordsRecognizer(phrases), turn_end=settings)
@@ -68,7 +69,7 @@ def listen(frames: List[bytes], phrases: List[str], verdicts: Optional[Dict[str,
         time.sleep(0.01)
     time.sleep(0.3)  # the last frames taken are handled
     listener.stop()
-    return [event for event in emitted if isinstance(event, Utterance)]
+    return [event for event in emitted if isinstance(event, kinds)]
 
 
 def waited_ms(utterance: Utterance, before_ms: int) -> int:
@@ -107,6 +108,42 @@ def test_a_caller_who_stops_mid_sentence_is_waited_for_not_cut_off():
     long_pause = audio(("pause", 200), ("tone", 400), ("pause", UNFINISHED_MS + 200), ("tone", 400), ("pause", 1200))
     first, second = listen(long_pause, phrases, unfinished)
     assert (first.text, first.turn_end, waited_ms(first, 600)) == ("I would like to", "unfinished", UNFINISHED_MS)
+
+
+ANSWER_EARLY_MS = 60
+EARLY_EVENTS = (Answerable, WentOn, Utterance)
+
+
+def test_a_routine_question_may_be_answered_before_its_turn_ends_which_ends_as_before():
+    frames = audio(("pause", 200), ("tone", 400), ("pause", 1000))
+    early, utterance = listen(frames, ["opening hours"], {"opening hours": Verdict.ANSWERABLE},
+                              answer_early_ms=ANSWER_EARLY_MS, kinds=EARLY_EVENTS)
+    assert isinstance(early, Answerable) and early.text == "opening hours" and not early.went_on.is_set()
+    assert early.ended_at == utterance.ended_at and early.speech_ms == 600 + ANSWER_EARLY_MS
+    assert (utterance.text, utterance.turn_end, waited_ms(utterance, 600)) == ("opening hours", "complete", COMPLETE_MS)
+    # Not early: a request that is no routine question, or a line that does not answer early.
+    for verdict, answer_early_ms in ((Verdict.COMPLETE, ANSWER_EARLY_MS), (Verdict.ANSWERABLE, 0)):
+        events = listen(frames, ["opening hours"], {"opening hours": verdict}, answer_early_ms=answer_early_ms,
+                        kinds=EARLY_EVENTS)
+        assert [(type(e), e.turn_end) for e in events] == [(Utterance, "complete")]
+
+
+def test_a_caller_who_goes_on_after_an_early_answer_withdraws_it_within_the_same_turn():
+    """"opening hours ... [100 ms] ... for saturday": answerable at the pause, then not; the
+    turn is one, with every word, and the next pause may be answered again."""
+    frames = audio(("pause", 200), ("tone", 400), ("pause", 100), ("tone", 400), ("pause", 1000))
+    verdicts = {"opening hours": Verdict.ANSWERABLE, "opening hours for saturday": Verdict.ANSWERABLE}
+    events = listen(frames, ["opening hours", "for saturday"], verdicts, answer_early_ms=ANSWER_EARLY_MS,
+                    kinds=EARLY_EVENTS)
+    assert [type(e) for e in events] == [Answerable, WentOn, Answerable, Utterance]
+    assert events[0].text == "opening hours" and events[0].went_on.is_set()
+    assert events[2].text == events[3].text == "opening hours for saturday" and not events[2].went_on.is_set()
+    # With a pause shorter than answer_early_ms, nothing is answered before the words are whole.
+    frames = audio(("pause", 200), ("tone", 400), ("pause", 40), ("tone", 400), ("pause", 1000))
+    events = listen(frames, ["opening hours", "for saturday"], verdicts, answer_early_ms=ANSWER_EARLY_MS,
+                    kinds=EARLY_EVENTS)
+    assert [(type(e), e.text) for e in events] == [(Answerable, "opening hours for saturday"),
+                                                   (Utterance, "opening hours for saturday")]
 
 
 class BurstsRecognizer:

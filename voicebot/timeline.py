@@ -19,6 +19,7 @@ class Kind(str, enum.Enum):
     ERROR = "error"  # where, detail
     SILENCE = "silence"  # count: no speech for audio.silence_timeout_s, the nth time
     BARGE_IN = "barge_in"  # stop_ms, dropped_ms, during
+    TAKEN_BACK = "taken_back"  # text, intent: an answer given early, stopped as the caller went on
     TRANSFER = "transfer"  # uri and headers of a REFER, or ok False with the reason
     TRANSFER_RESULT = "transfer_result"  # code (detail)
     # The bot's own queue

@@ -8,8 +8,9 @@ pauses (`early_decode_ms`), and is kept if they do not go on, which hides most o
 inside the end-of-speech hangover.
 
 Events go to `emit` (the call's owner), typed: SpeechStarted, BargeIn once the turn has
-`barge_in_ms` of voice, Partial, Utterance and RecognizerFailed. A sound shorter than
-min_speech_ms is never reported. Utterances are emitted in the order they were spoken.
+`barge_in_ms` of voice, Partial, Answerable (a routine question may be answered before the turn
+ends) and WentOn (the caller spoke again after it), Utterance and RecognizerFailed. A sound
+shorter than min_speech_ms is never reported. Utterances are emitted in the order they were spoken.
 """
 
 import collections
@@ -18,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Deque, List, Optional, Union
 
 from voicebot.audio.asr.base import (Recognizer, RecognizerError, SegmentedRecognizer, StreamingRecognizer,
@@ -49,6 +50,24 @@ class Partial:
 
 
 @dataclass(frozen=True)
+class Answerable:
+    """The words so far are a whole routine question and the caller has paused for the line's
+    answer_early_ms: it may be answered now, while the turn is still open. Should the caller go on
+    in the same turn, `went_on` is set (at once, on the listener's thread) and WentOn follows."""
+    text: str
+    ended_at: float  # monotonic time of the last voiced frame
+    at: float  # when it was judged answerable
+    speech_ms: int
+    asr_busy_ms: int  # recogniser time spent on these words
+    went_on: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+@dataclass(frozen=True)
+class WentOn:
+    """The caller spoke again in the turn of an Answerable: its answer is to stop."""
+
+
+@dataclass(frozen=True)
 class RecognizerFailed:
     why: str
 
@@ -66,7 +85,7 @@ class Utterance:
     turn_end: str = "silence"  # what ended it: silence, or the words' verdict (complete, unfinished)
 
 
-ListenerEvent = Union[SpeechStarted, BargeIn, Partial, Utterance, RecognizerFailed]
+ListenerEvent = Union[SpeechStarted, BargeIn, Partial, Answerable, WentOn, Utterance, RecognizerFailed]
 
 
 @dataclass
@@ -81,6 +100,8 @@ class _Turn:
     decoding: Optional[concurrent.futures.Future] = None  # of the frames up to the caller's pause
     end: Optional[TurnEnd] = None  # verdicts on the words so far, when the line judges them
     ended_by: str = "silence"
+    early: Optional[Answerable] = None  # emitted at this pause, the caller not having gone on
+    fed_s: float = 0.0  # a streaming recogniser's time on the turn so far
 
 
 class Listener:
@@ -141,10 +162,16 @@ class Listener:
                 if not turn.barged_in and turn.voiced_ms >= self.barge_in_ms:
                     turn.barged_in = True
                     self.emit(BargeIn(turn.started_at))
+                if turn.early is not None:
+                    turn.early.went_on.set()
+                    self.emit(WentOn())
+                    turn.early = None
             ended = event == "end" or turn.speech_ms >= self.max_utterance_ms
             try:
                 if isinstance(recognizer, StreamingRecognizer):
+                    fed = time.perf_counter()
                     text = recognizer.feed(b"".join(turn.frames) if event == "start" else frame)
+                    turn.fed_s += time.perf_counter() - fed
                     if text and text != partial:
                         partial = text
                         self.emit(Partial(text))
@@ -198,17 +225,22 @@ class Listener:
             turn.decoding = (self.decoder.submit(recognizer.transcribe, audio) if self.decoder
                              else _done(recognizer.transcribe, audio))
 
-    @staticmethod
-    def _judge_words(turn: _Turn, detector: SpeechDetector, partial: str) -> None:
+    def _judge_words(self, turn: _Turn, detector: SpeechDetector, partial: str) -> None:
         """The next frame's hangover, from the verdict on the words so far: the streaming
-        recogniser's partial text, or the early decoding's (waited for while it runs)."""
-        text, decoded = partial, turn.decoding
+        recogniser's partial text, or the early decoding's (waited for while it runs); and
+        whether those words may be answered now."""
+        text, busy_s, decoded = partial, turn.fed_s, turn.decoding
         if decoded is not None and decoded.done():
-            text = decoded.result().text if not decoded.cancelled() and not decoded.exception() else ""
+            transcript = decoded.result() if not decoded.cancelled() and not decoded.exception() else Transcript("", 0.0)
+            text, busy_s = transcript.text, transcript.busy_s
         pending = decoded is not None and not decoded.done()
         detector.hangover_ms = turn.end.hangover_ms(text, detector.quiet_ms, decoding=pending)
         verdict = turn.end.verdict
-        turn.ended_by = verdict.value if verdict in (Verdict.COMPLETE, Verdict.UNFINISHED) else "silence"
+        turn.ended_by = {Verdict.COMPLETE: "complete", Verdict.ANSWERABLE: "complete",
+                         Verdict.UNFINISHED: "unfinished"}.get(verdict, "silence")
+        if turn.early is None and text.strip() and turn.end.settings.answers_early(verdict, detector.quiet_ms):
+            turn.early = Answerable(text.strip(), turn.ended_at, time.monotonic(), turn.speech_ms, round(busy_s * 1000))
+            self.emit(turn.early)
 
     def _emit_decoded(self) -> None:
         """Utterances whose decoding finished, oldest first (a later one waits for an earlier)."""

@@ -5,6 +5,10 @@ middle of a sentence ("I would like to ... erm ... renew my passport"). Here a j
 words heard so far at each pause (`Verdict`): a complete request the NLU is sure of ends the
 turn after `complete_ms` of silence; words a sentence does not end on (a filler, "to", "and")
 make it wait `unfinished_ms`; anything else, or no verdict yet, keeps the usual hangover.
+A complete routine question (`ANSWERABLE`: opening hours, a topic) may be answered sooner still,
+after `answer_early_ms`, while the turn is still open: if the caller goes on, that answer is
+stopped and taken back (voicebot.call.session), so a pause mid-sentence costs a few
+milliseconds of the bot's voice, not a wrong answer.
 
 The judge runs elsewhere (the NLU is on the dialogue's loop) and answers with a future, so the
 listener's thread never waits for it: it looks at each frame whether the verdict has come.
@@ -22,6 +26,7 @@ MAX_VERDICTS_PER_TURN = 8  # distinct texts judged per turn: bounds the NLU's ex
 
 class Verdict(enum.Enum):
     COMPLETE = "complete"  # a whole request, understood with confidence
+    ANSWERABLE = "answerable"  # ... and a routine question, which can be answered before the turn ends
     UNFINISHED = "unfinished"  # stopped mid-sentence
     UNSURE = "unsure"
 
@@ -37,10 +42,14 @@ class TurnEndSettings:
     hangover_ms: int  # without a verdict
     complete_ms: int
     unfinished_ms: int
+    answer_early_ms: int = 0  # silence after an answerable question before it is answered (0: never early)
 
     def hangover(self, verdict: Verdict) -> int:
-        return {Verdict.COMPLETE: self.complete_ms, Verdict.UNFINISHED: self.unfinished_ms}.get(
-            verdict, self.hangover_ms)
+        return {Verdict.COMPLETE: self.complete_ms, Verdict.ANSWERABLE: self.complete_ms,
+                Verdict.UNFINISHED: self.unfinished_ms}.get(verdict, self.hangover_ms)
+
+    def answers_early(self, verdict: Optional[Verdict], quiet_ms: int) -> bool:
+        return verdict == Verdict.ANSWERABLE and 0 < self.answer_early_ms <= quiet_ms
 
 
 class TurnEnd:

@@ -12,9 +12,11 @@ first pause), served from the project's own voicebot.yml with only that line loa
 - Latency: calls one at a time. The answer to "opening hours" lasts about 13 s, so waiting for
   each answer would make 50 turns take a quarter of an hour: the caller instead speaks each turn
   BARGE_IN_AFTER_S into the bot's speech, so every turn also measures barge-in.
-- End of turn: the latency phase again, and calls whose turns pause mid-sentence (the line's
-  `paused` turns), on a second bot whose turns end on the fixed hangover alone: how much sooner
-  judging the words ends a turn, and whether it cuts off more callers who pause.
+- End of turn: the latency phase, and calls whose turns pause mid-sentence (the line's `paused`
+  turns), on three bots: the line as configured (routine questions answered early, taken back if
+  the caller goes on), one whose turns are judged by the words but answered only once they end,
+  and one whose turns end on the fixed hangover alone: how much sooner each answers, and whether
+  it cuts off more callers who pause.
 - Capacity: levels of 2, 4, 8 ... calls at once, each call hearing its answers to the end; once
   a level fails, the gap to the last pass is halved down to 2 calls. A level fails on p95 turn
   latency above the line's limit (1 s on Vosk, 1.5 s on Whisper), on 1% or more of the bot's
@@ -125,13 +127,13 @@ def linked_installation(config: Path, folder: Path, change: Callable[[dict], Non
     return linked
 
 
-def with_fixed_hangover(config: Path, root: Path) -> Path:
-    """The same installation, its turns ended by the fixed hangover alone (as before the words
-    were judged)."""
-    def fixed(settings: dict) -> None:
+def with_end_of_turn(config: Path, root: Path, name: str, **end_of_turn) -> Path:
+    """The same installation with other audio.end_of_turn settings: listen_to_words False (the
+    fixed hangover, as before the words were judged), answer_early_ms 0 (no early answers)."""
+    def change(settings: dict) -> None:
         audio = settings.setdefault("audio", {})
-        audio["end_of_turn"] = {**audio.get("end_of_turn", {}), "listen_to_words": False}
-    return linked_installation(config, root / "fixed-hangover", fixed)
+        audio["end_of_turn"] = {**audio.get("end_of_turn", {}), **end_of_turn}
+    return linked_installation(config, root / name, change)
 
 
 class BotProcess:
@@ -295,6 +297,8 @@ def bot_turns(record: dict) -> List[dict]:
             turns[-1]["dialogue_ms"] = event["dialogue_ms"]
         elif event["event"] == "playing" and "turn_ms" in event and turns:
             turns[-1]["turn_ms"] = event["turn_ms"]
+        elif event["event"] == "taken_back" and turns:  # an early answer; the caller went on in that turn
+            turns.pop()
     return turns
 
 
@@ -435,7 +439,8 @@ def run(root: Path, turns: int, max_calls: int, say: Callable[[str], None], line
     root.mkdir(parents=True, exist_ok=True)
     config, number, serve_args = prepare(line, root)
     hangover_ms = load_installation(config).settings.audio.hangover_ms
-    modes = {"words": config, "fixed": with_fixed_hangover(config, root)}
+    modes = {"early": config, "words": with_end_of_turn(config, root, "words-only", answer_early_ms=0),
+             "fixed": with_end_of_turn(config, root, "fixed-hangover", listen_to_words=False)}
     raw: List[dict] = []
     ends: Dict[str, EndOfTurn] = {}
     try:
@@ -445,10 +450,14 @@ def run(root: Path, turns: int, max_calls: int, say: Callable[[str], None], line
             try:
                 bot.wait_ready()
                 say(f"{mode}: latency: {turns} turns, one call at a time")
+                first = len(raw)
                 lines, p50, spoken = latency_phase(bot, line, turns, hangover_ms, raw)
                 say(f"{mode}: pauses mid-sentence")
-                ends[mode] = end_of_turn_figures(spoken, pauses_phase(bot, line, raw))
-                if mode == "words":
+                pauses = pauses_phase(bot, line, raw)
+                taken_back = sum(e["event"] == "taken_back"
+                                 for call in raw[first:] for e in (call["bot"] or {}).get("events", []))
+                ends[mode] = end_of_turn_figures(spoken, pauses, taken_back)
+                if mode == "early":  # the line as configured
                     result, words_p50 = lines, p50
                     idle_rss = bot.rss_mb()
                     levels = capacity_phase(bot, line, max_calls, raw, say)
@@ -509,13 +518,14 @@ class LatencyTurns:
 
 def pauses_phase(bot: BotProcess, line: BenchLine, raw: List[dict]) -> Tuple[int, int]:
     """Calls whose turns pause PAUSE_S mid-sentence: (turns, turns cut off), a turn being cut
-    off when the bot took it for more than one (it answered the first part)."""
+    off when the bot took it for more than one (it answered the first part, and did not take
+    that answer back)."""
     turns = cut_off = 0
     for _ in range(PAUSED_CALLS):
         script = [arg for text in line.paused for arg in ("--barge-in", "--say", text)]
         [timeline] = place_calls(bot.uri, script, 1, timeout=60 + 5 * len(script), lang=line.caller_lang)
         [record] = keep(raw, "pauses", [timeline], bot)
-        heard = sum(e["event"] == "heard" and bool(e.get("text")) for e in (record or {}).get("events", []))
+        heard = len(bot_turns(record or {"events": []}))
         turns += len(line.paused)
         cut_off += max(0, heard - len(line.paused))
     return turns, cut_off
@@ -525,14 +535,14 @@ def pauses_phase(bot: BotProcess, line: BenchLine, raw: List[dict]) -> Tuple[int
 class EndOfTurn:
     latencies: List[float]
     end_of_speech: List[float]
-    ended_by: Dict[str, int]  # complete, unfinished, silence
+    ended_by: Dict[str, int]  # early (answered early; taken back: taken_back), complete, unfinished, silence
     split: int  # unpaused turns the bot heard as two
     paused_turns: int
     cut_off: int
 
 
-def end_of_turn_figures(spoken: LatencyTurns, pauses: Tuple[int, int]) -> EndOfTurn:
-    ended_by: Dict[str, int] = {}
+def end_of_turn_figures(spoken: LatencyTurns, pauses: Tuple[int, int], taken_back: int) -> EndOfTurn:
+    ended_by: Dict[str, int] = {"taken_back": taken_back}
     for turn in spoken.turns:
         if turn.bot:
             ended_by[turn.bot["turn_end"]] = ended_by.get(turn.bot["turn_end"], 0) + 1
@@ -541,9 +551,9 @@ def end_of_turn_figures(spoken: LatencyTurns, pauses: Tuple[int, int]) -> EndOfT
 
 
 def end_of_turn_lines(ends: Dict[str, EndOfTurn], hangover_ms: int, line: BenchLine) -> List[str]:
-    modes = ["words", "fixed"]
+    modes = ["early", "words", "fixed"]
     note = f"against the fixed {hangover_ms} ms hangover alone, each on its own bot, one after the other"
-    titles = {"words": "judged by the words", "fixed": "fixed hangover"}
+    titles = {"early": "answered early", "words": "judged by the words", "fixed": "fixed hangover"}
 
     def cells(value: Callable[[EndOfTurn], str]) -> str:
         return "".join(f"{value(ends[m]):>22}" for m in modes)
@@ -553,8 +563,9 @@ def end_of_turn_lines(ends: Dict[str, EndOfTurn], hangover_ms: int, line: BenchL
             + cells(lambda e: f"{pct(e.latencies, 50):.0f} / {pct(e.latencies, 95):.0f} ms"),
             f"  {'end-of-speech detection, p50 / p95':<40}"
             + cells(lambda e: f"{pct(e.end_of_speech, 50):.0f} / {pct(e.end_of_speech, 95):.0f} ms"),
-            f"  {'turns ended: complete/unfinished/silence':<40}"
-            + cells(lambda e: "/".join(str(e.ended_by.get(k, 0)) for k in ("complete", "unfinished", "silence"))),
+            f"  {'turns ended: early/complete/unfinished/silence':<40}"
+            + cells(lambda e: "/".join(str(e.ended_by.get(k, 0)) for k in ("early", "complete", "unfinished", "silence"))),
+            f"  {'early answers taken back':<40}" + cells(lambda e: str(e.ended_by["taken_back"])),
             f"  {'unpaused turns heard as two':<40}" + cells(lambda e: str(e.split)),
             f"  {'paused turns cut off':<40}" + cells(lambda e: f"{e.cut_off} of {e.paused_turns}"),
             f"  (paused: {' | '.join(repr(t) for t in line.paused)}, \"...\" a {PAUSE_S} s pause; cut off: the bot "
@@ -635,7 +646,7 @@ def target_lines(line: BenchLine, p50: float, ends: Dict[str, EndOfTurn], best: 
     lines = ["", "targets:",
              f"  {line.recogniser.split(' (')[0]}: p50 turn latency <= {line.target_p50_ms} ms: "
              f"{verdict(p50 <= line.target_p50_ms)} ({p50:.0f} ms)"]
-    words = ends["words"].cut_off + ends["words"].split
+    words = ends["early"].cut_off + ends["early"].split
     fixed = ends["fixed"].cut_off + ends["fixed"].split
     lines.append(f"  no more turns cut off than the fixed hangover: {verdict(words <= fixed)} "
                  f"({words} against {fixed}, paused or not)")

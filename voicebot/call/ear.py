@@ -37,7 +37,7 @@ class RecognizingEar:
                judge: Optional[Judge] = None) -> Listener:
         audio, lang = self.settings.audio, tenant.language
         end = audio.end_of_turn
-        turn_end = (TurnEndSettings(judge, audio.hangover_ms, end.complete_ms, end.unfinished_ms)
+        turn_end = (TurnEndSettings(judge, audio.hangover_ms, end.complete_ms, end.unfinished_ms, end.answer_early_ms)
                     if judge and end.listen_to_words else None)
         make_recognizer = None
         if self.asr.has(lang):

@@ -4,7 +4,8 @@ listener (voicebot.audio.listener). The call's session handles them one by one o
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from voicebot.audio.listener import BargeIn, ListenerEvent, Partial, RecognizerFailed, SpeechStarted, Utterance
+from voicebot.audio.listener import (Answerable, BargeIn, ListenerEvent, Partial, RecognizerFailed, SpeechStarted,
+                                     Utterance, WentOn)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,6 @@ AGENT_LEG_EVENTS = (AgentAlerting, AgentAnswered, AgentMedia, AgentHungUp)
 PhoneEvent = Union[MediaReady, KeyPressed, TransferStatus, HungUp, AgentLegEvent]
 CallEvent = Union[PhoneEvent, ListenerEvent]
 
-__all__ = ["AgentAlerting", "AgentAnswered", "AgentHungUp", "AgentLegEvent", "AgentMedia", "AGENT_LEG_EVENTS",
+__all__ = ["AgentAlerting", "Answerable", "AgentAnswered", "AgentHungUp", "AgentLegEvent", "AgentMedia", "AGENT_LEG_EVENTS",
            "BargeIn", "CallEvent", "HungUp", "KeyPressed", "MediaReady", "Partial", "PhoneEvent",
-           "RecognizerFailed", "SpeechStarted", "TransferStatus", "Utterance"]
+           "RecognizerFailed", "SpeechStarted", "TransferStatus", "Utterance", "WentOn"]

@@ -10,10 +10,11 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import List, Optional
 
-from voicebot.call.events import (AGENT_LEG_EVENTS, BargeIn, CallEvent, HungUp, KeyPressed, MediaReady, Partial,
-                                  RecognizerFailed, SpeechStarted, TransferStatus, Utterance)
+from voicebot.call.events import (AGENT_LEG_EVENTS, Answerable, BargeIn, CallEvent, HungUp, KeyPressed, MediaReady,
+                                  Partial, RecognizerFailed, SpeechStarted, TransferStatus, Utterance, WentOn)
 from voicebot.call.phone import Phone, PhoneError
 from voicebot.call.queue_wait import QueuedCaller
 from voicebot.call.services import CallServices
@@ -22,7 +23,7 @@ from voicebot.call.state import CallState, CallStatus, StateChanged
 from voicebot.call.turn_judge import WordsJudge
 from voicebot.clock import ms
 from voicebot.config import Tenant
-from voicebot.dialogue.runtime import BotReply
+from voicebot.dialogue.runtime import BotReply, clean_utterance
 from voicebot.knowledge.phrasebook import phrasebook
 from voicebot.timeline import Kind
 
@@ -40,6 +41,14 @@ def context_headers(tenant: Tenant, handoff: dict, call_id: str, intent: Optiona
             "X-Voicebot-Summary": clean(handoff.get("summary", "")),
             "X-Voicebot-Conversation": clean(call_id),
             **({"X-Voicebot-Municipality": clean(handoff["municipality"])} if handoff.get("municipality") else {})}
+
+
+@dataclass
+class EarlyAnswer:
+    """A routine question answered before its turn ended (Answerable), until the turn ends."""
+    words: Answerable
+    reply: BotReply
+    stopped: bool = False  # the caller went on, so its audio was stopped
 
 
 class CallSession:
@@ -62,6 +71,7 @@ class CallSession:
         self.queued: Optional[QueuedCaller] = None  # waiting in the bot's queue, or with an agent
         self.queue_task: Optional[asyncio.Future] = None  # the wait in the queue, held while it runs
         self.handoff_at = 0.0
+        self.early: Optional[EarlyAnswer] = None
         self.ended = False
 
     @property
@@ -134,6 +144,10 @@ class CallSession:
                 self._hold_text_turns()
             case BargeIn(at=at):
                 self._on_barge_in(at)
+            case Answerable():
+                await self._answering(self._answer_early(event))
+            case WentOn():
+                self._went_on()
             case Utterance():
                 self.caller_speaking = False
                 self.quiet_since = time.monotonic()
@@ -187,7 +201,63 @@ class CallSession:
     def _cut_off(self) -> dict:
         return self.speaker.cut_off() if self.speaker else {}
 
+    async def _answer_early(self, words: Answerable) -> None:
+        """Answer a routine question while its turn is still open. An answer that would do more
+        than speak (hand off, hang up, take a callback) waits for the turn's end like any other:
+        the dialogue takes this turn back, and answers again then."""
+        if self.state != CallState.TALKING or self.queued is not None or self.early or words.went_on.is_set():
+            return
+        started = time.monotonic()
+        reply = await self._dialogue(words.text, None)
+        if words.went_on.is_set() or reply.ends_conversation or reply.callback or not reply.texts:
+            await self.dialogue.take_back(self.tenant, self.call_id, reply)
+            return
+        self.early = EarlyAnswer(words, reply)
+        self.silences = 0
+        self.record.add(Kind.HEARD, text=words.text, end_of_speech_ms=ms(words.at - words.ended_at), asr_ms=0,
+                        speech_ms=words.speech_ms, asr_busy_ms=words.asr_busy_ms, turn_end="early")
+        self._replied(reply, started)
+        self.say(reply.texts, "answer", words.ended_at)
+
+    def _went_on(self) -> None:
+        if self.early and not self.early.stopped:
+            self.early.stopped = True
+            self.speaker.interrupt()
+
+    async def _settle_early(self, utterance: Utterance) -> bool:
+        """The turn of an early answer has ended: whether that answer stands (the same request,
+        or no words recognised). Else the caller said more: the answer stops and is taken back,
+        and the whole turn is answered as usual."""
+        early, self.early = self.early, None
+        if not utterance.text or await self._same_request(utterance.text, early.words.text, early.reply):
+            if early.stopped:  # the caller only made a sound: the answer, from the start
+                self.say(early.reply.texts, "answer", utterance.ended_at)
+            return True
+        if not early.stopped:
+            self.speaker.interrupt()
+        await self.dialogue.take_back(self.tenant, self.call_id, early.reply)
+        self.record.add(Kind.TAKEN_BACK, text=early.words.text, intent=early.reply.intent)
+        return False
+
+    async def _same_request(self, text: str, early_text: str, early: BotReply) -> bool:
+        """Whether the turn's final words ask what the early answer answered. A streaming
+        recogniser's final words may differ from its partial ones in a word (Vosk: 주세요, 계세요)
+        and mean the same: the intent and entities decide."""
+        if clean_utterance(text) == clean_utterance(early_text):
+            return True
+        try:
+            parsed = await self.dialogue.parse(self.tenant.language, text)
+        except Exception:  # the NLU is away: the turn is answered anew, and says so
+            return False
+
+        def found(entities) -> list:
+            return sorted((e.get("entity"), str(e.get("value"))) for e in entities or [])
+        return ((parsed.get("intent") or {}).get("name") == early.intent
+                and found(parsed.get("entities")) == found(early.entities))
+
     async def _on_utterance(self, utterance: Utterance) -> None:
+        if self.early and await self._settle_early(utterance):
+            return
         timing = {"end_of_speech_ms": ms(utterance.detected_at - utterance.ended_at),
                   "asr_ms": ms(utterance.recognised_at - utterance.detected_at),
                   "speech_ms": utterance.speech_ms, "asr_busy_ms": utterance.asr_busy_ms,
@@ -217,6 +287,7 @@ class CallSession:
             self.say([self.phrases.keypad_menu(menu)], "keypad")
             return
         self._interrupt()
+        self.early = None  # keys overrule it; the turn stays in the conversation
         self.silences = 0
         await self._reply_to("", intent, time.monotonic())
 
@@ -238,13 +309,18 @@ class CallSession:
         if self.state != CallState.TALKING:
             return
         started = time.monotonic()
+        reply = await self._dialogue(text, intent)
+        self._replied(reply, started)
+        await self._act_on(reply, heard_at)
+
+    async def _dialogue(self, text: str, intent: Optional[str]) -> BotReply:
         own_queue = self.tenant.handoff.via == "queue"
         refusal = self.services.queues.refusal(self.tenant.handoff.queue) if own_queue else None
-        reply: BotReply = await self.dialogue.handle(self.tenant, self.call_id, text, self.caller, intent,
-                                                     queue_refusal=refusal)
+        return await self.dialogue.handle(self.tenant, self.call_id, text, self.caller, intent, queue_refusal=refusal)
+
+    def _replied(self, reply: BotReply, started: float) -> None:
         self.last_intent = reply.intent or self.last_intent
         self.record.add(Kind.BOT, **reply.as_event(), dialogue_ms=ms(time.monotonic() - started))
-        await self._act_on(reply, heard_at)
 
     async def _act_on(self, reply: BotReply, heard_at: float) -> None:
         """Say the reply, then hand off, transfer or hang up as it decides."""

@@ -164,6 +164,10 @@ class EndOfTurnSettings(Strict):
     # after words the NLU is already sure of ("opening hours" ... "for Saturday") ends the turn.
     complete_ms: int = pydantic.Field(200, ge=60, le=2000)
     unfinished_ms: int = pydantic.Field(900, ge=100, le=3000)
+    # A routine question the NLU is sure of (opening hours, a topic) is answered after this much
+    # silence, while the turn is still open (0: only once it ends): should the caller go on, the
+    # answer stops at once and the dialogue takes that turn back (voicebot/call/session.py).
+    answer_early_ms: int = pydantic.Field(60, ge=0, le=2000)
     # A "no" often leads a correction ("no ... I meant Sunday"): it never ends a turn early.
     wait_after: List[str] = ["deny"]
 
@@ -194,6 +198,9 @@ class AudioSettings(Strict):
         if not end.complete_ms <= values["hangover_ms"] <= end.unfinished_ms:
             raise ValueError(f"end_of_turn: complete_ms ({end.complete_ms}) <= hangover_ms ({values['hangover_ms']}) "
                              f"<= unfinished_ms ({end.unfinished_ms}) does not hold")
+        if end.answer_early_ms > end.complete_ms:
+            raise ValueError(f"end_of_turn: answer_early_ms ({end.answer_early_ms}) is longer than complete_ms "
+                             f"({end.complete_ms}): the turn would end first")
         return values
 
 

@@ -1,7 +1,7 @@
 """Where a language's Rasa runs: in the bot's own process (the embedded default), or as its own
 server (`voicebot rasa serve`) that workers reach over HTTP, so that several workers share the
 models, the conversations (a Redis tracker store) and the locks (a Redis lock store).
-Both answer the same three questions, so the dialogue does not care which it talks to."""
+Both answer the same questions, so the dialogue does not care which it talks to."""
 
 import asyncio
 import logging
@@ -36,12 +36,38 @@ class LocalRasa:
     async def parse(self, text: str) -> dict:
         return await _on_rasa_loop(self.agent.parse_message(text))
 
+    async def take_back(self, conversation_id: str, sent: List[str]) -> None:
+        await _on_rasa_loop(self._take_back(conversation_id, sent))
+
+    async def _take_back(self, conversation_id: str, sent: List[str]) -> None:
+        from rasa.shared.core.events import Event
+
+        async with self.agent.lock_store.lock(conversation_id):
+            tracker = await self.agent.processor.get_tracker(conversation_id)
+            if rewinds(tracker.latest_message and tracker.latest_message.text, sent):
+                for event in rewind_events(len(sent)):
+                    tracker.update(Event.from_parameters(event))
+                await self.agent.processor.save_tracker(tracker)
+
     def forget(self, conversation_id: str) -> None:
         """The in-memory tracker store keeps every conversation forever: drop a finished one."""
         tracker_store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
         store = getattr(tracker_store, "store", None)
         if isinstance(store, dict):
             _rasa_loop().call_soon_threadsafe(store.pop, conversation_id, None)
+
+
+def rewinds(latest_text: Optional[str], sent: List[str]) -> bool:
+    """Whether to rewind `sent`: only when its last message is the conversation's latest (a
+    message that failed on its way never reached it, and the caller's previous turn must stay)."""
+    return bool(sent) and latest_text == sent[-1]
+
+
+def rewind_events(turns: int) -> List[dict]:
+    """Rasa's events that undo the last `turns` user messages and what followed them, then
+    listen: the next message must follow an action_listen, as every user message does, or the
+    policies' rules (prev_action_listen) predict nothing for it."""
+    return [{"event": "rewind"}] * turns + [{"event": "action", "name": "action_listen"}]
 
 
 _loop: Optional[asyncio.AbstractEventLoop] = None
@@ -82,6 +108,12 @@ class RemoteRasa:
 
     async def parse(self, text: str) -> dict:
         return await self._request("POST", "/model/parse", {"text": text})
+
+    async def take_back(self, conversation_id: str, sent: List[str]) -> None:
+        path = f"/conversations/{quote(conversation_id, safe='')}/tracker"
+        latest = (await self._request("GET", path + "?include_events=NONE")).get("latest_message") or {}
+        if rewinds(latest.get("text"), sent):
+            await self._request("POST", path + "/events?include_events=NONE", rewind_events(len(sent)))
 
     async def replace_model(self, path: Path) -> None:
         """The server loads a new model from its disk (the same machine's, or a shared folder)."""

@@ -42,6 +42,7 @@ class BotReply:
     intent: Optional[str] = None
     confidence: Optional[float] = None
     entities: List[dict] = field(default_factory=list)
+    sent: List[str] = field(default_factory=list)  # the messages Rasa was sent for it, in order
 
     @property
     def ends_conversation(self) -> bool:
@@ -169,7 +170,8 @@ class Dialogue:
         reply = self._reply(messages)
         await self._understood(rasa, conversation_id, reply)
         if not reply.texts and not reply.ends_conversation:
-            return self.technical_fault(tenant, text, self._unanswered(tenant))
+            reply = self.technical_fault(tenant, text, self._unanswered(tenant))
+        reply.sent = [message_text]
         return reply
 
     async def _requests(self, lang: str, text: str) -> List[str]:
@@ -204,7 +206,8 @@ class Dialogue:
                         callback=next((r.callback for r in replies if r.callback), None),
                         municipality=next((r.municipality for r in reversed(replies) if r.municipality), None),
                         intent=replies[0].intent, confidence=replies[0].confidence,
-                        entities=[e for reply in replies for e in reply.entities])
+                        entities=[e for reply in replies for e in reply.entities],
+                        sent=[m for reply in replies for m in reply.sent])
 
     async def _send(self, rasa, conversation_id: str, message_text: str, metadata: dict) -> List[dict]:
         # Rasa would run the turn without its actions (it logs the failure and goes on) and the
@@ -212,6 +215,15 @@ class Dialogue:
         while not self.actions_up():
             await asyncio.sleep(0.05)
         return await rasa.send(conversation_id, message_text, metadata)
+
+    async def take_back(self, tenant: Tenant, conversation_id: str, reply: BotReply) -> None:
+        """The conversation as before the turn that made `reply` (answered early; the caller went
+        on): Rasa rewinds its messages, slots the actions set with them. A failure leaves the turn
+        in the conversation, which then reads as the caller having said more."""
+        try:
+            await self.agents[tenant.language].take_back(conversation_id, reply.sent)
+        except Exception:
+            logger.exception("could not take back a turn of conversation %s", conversation_id)
 
     def forget(self, tenant: Tenant, conversation_id: str) -> None:
         """A finished call's conversation is no longer needed."""

@@ -149,6 +149,8 @@ class Journal:
             self._update(Turn, {"turn_ms": event["turn_ms"]}, seq=self.seq)
         elif kind == Kind.BARGE_IN and event.get("during") == "answer":
             self.talked_over = True
+        elif kind == Kind.TAKEN_BACK:  # the caller's fuller words follow: not a doubt on that answer
+            self.answered = None
         elif kind == Kind.HANGUP and event.get("during") == "answer":  # see Speaker.cut_off
             self._doubt("hung_up")
         if kind in STORED_EVENTS:

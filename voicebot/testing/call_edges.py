@@ -10,7 +10,7 @@ import queue
 import time
 from typing import Callable, Dict, List, Optional
 
-from voicebot.audio.listener import BargeIn, SpeechStarted, Utterance
+from voicebot.audio.listener import Answerable, BargeIn, SpeechStarted, Utterance, WentOn
 from voicebot.call.events import HungUp
 from voicebot.call.phone import PhoneError, ShownAs
 from voicebot.telephony.media import SendQueue
@@ -79,6 +79,25 @@ class ScriptedEar:
         self.emit(BargeIn(now))
         self.emit(Utterance(text, confidence, speech_ms, now, now, now, turn_end=turn_end))
 
+    def pause(self, text: str) -> Answerable:
+        """A turn begun with `text`, at a pause where the listener finds those words answerable."""
+        now = time.monotonic()
+        self.emit(SpeechStarted(now))
+        self.emit(BargeIn(now))
+        self.early = Answerable(text, now, now, 800, 20)
+        self.emit(self.early)
+        return self.early
+
+    def go_on(self) -> None:
+        """The caller speaks again in that turn."""
+        self.early.went_on.set()
+        self.emit(WentOn())
+
+    def end(self, text: str, confidence: float = 0.9) -> None:
+        """That turn ends with `text`."""
+        now = time.monotonic()
+        self.emit(Utterance(text, confidence, 1200, now, now, now, turn_end="complete"))
+
 
 class FakePhone:
     """The SIP side of one call. Hanging up is confirmed (HungUp) as the network would; agent
@@ -127,12 +146,16 @@ class ScriptedRasa:
     """Rasa's side of the dialogue: `replies` maps a message (the caller's text, or "/intent"
     for a key) to the bot messages Rasa would send; anything else is not understood."""
 
-    def __init__(self, replies: Dict[str, List[dict]], fallback: str = "Sorry, I did not understand."):
+    def __init__(self, replies: Dict[str, List[dict]], fallback: str = "Sorry, I did not understand.",
+                 intents: Optional[Dict[str, str]] = None):
         self.replies, self.fallback = replies, fallback
+        self.intents = intents or {}  # other words for a message's intent (text -> message)
         self.latest: Dict[str, dict] = {}
         self.forgotten: List[str] = []
+        self.conversations: Dict[str, List[str]] = {}  # the messages each holds, the taken back removed
 
     async def send(self, conversation_id: str, text: str, metadata: dict) -> List[dict]:
+        self.conversations.setdefault(conversation_id, []).append(text)
         known = text in self.replies
         self.latest[conversation_id] = {"intent": {"name": text.lstrip("/") if known else "nlu_fallback",
                                                    "confidence": 0.95 if known else 0.3}, "entities": []}
@@ -141,7 +164,13 @@ class ScriptedRasa:
     async def latest_message(self, conversation_id: str) -> dict:
         return self.latest.get(conversation_id, {})
 
+    async def take_back(self, conversation_id: str, sent: List[str]) -> None:
+        held = self.conversations.get(conversation_id, [])
+        if sent and held[-len(sent):] == sent:
+            del held[-len(sent):]
+
     async def parse(self, text: str) -> dict:
+        text = self.intents.get(text, text)
         return {"text": text, "intent": {"name": text.lstrip("/") if text in self.replies else "nlu_fallback",
                                          "confidence": 0.9}, "entities": []}
 
