@@ -231,7 +231,8 @@ class Listener:
         whether those words may be answered now."""
         text, busy_s, decoded = partial, turn.fed_s, turn.decoding
         if decoded is not None and decoded.done():
-            transcript = decoded.result() if not decoded.cancelled() and not decoded.exception() else Transcript("", 0.0)
+            failed = decoded.cancelled() or decoded.exception()
+            transcript = Transcript("", 0.0) if failed else decoded.result()
             text, busy_s = transcript.text, transcript.busy_s
         pending = decoded is not None and not decoded.done()
         detector.hangover_ms = turn.end.hangover_ms(text, detector.quiet_ms, decoding=pending)

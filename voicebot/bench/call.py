@@ -564,7 +564,8 @@ def end_of_turn_lines(ends: Dict[str, EndOfTurn], hangover_ms: int, line: BenchL
             f"  {'end-of-speech detection, p50 / p95':<40}"
             + cells(lambda e: f"{pct(e.end_of_speech, 50):.0f} / {pct(e.end_of_speech, 95):.0f} ms"),
             f"  {'turns ended: early/complete/unfinished/silence':<40}"
-            + cells(lambda e: "/".join(str(e.ended_by.get(k, 0)) for k in ("early", "complete", "unfinished", "silence"))),
+            + cells(lambda e: "/".join(str(e.ended_by.get(k, 0))
+                                       for k in ("early", "complete", "unfinished", "silence"))),
             f"  {'early answers taken back':<40}" + cells(lambda e: str(e.ended_by["taken_back"])),
             f"  {'unpaused turns heard as two':<40}" + cells(lambda e: str(e.split)),
             f"  {'paused turns cut off':<40}" + cells(lambda e: f"{e.cut_off} of {e.paused_turns}"),

@@ -63,6 +63,6 @@ AGENT_LEG_EVENTS = (AgentAlerting, AgentAnswered, AgentMedia, AgentHungUp)
 PhoneEvent = Union[MediaReady, KeyPressed, TransferStatus, HungUp, AgentLegEvent]
 CallEvent = Union[PhoneEvent, ListenerEvent]
 
-__all__ = ["AgentAlerting", "Answerable", "AgentAnswered", "AgentHungUp", "AgentLegEvent", "AgentMedia", "AGENT_LEG_EVENTS",
-           "BargeIn", "CallEvent", "HungUp", "KeyPressed", "MediaReady", "Partial", "PhoneEvent",
+__all__ = ["AgentAlerting", "AgentAnswered", "AgentHungUp", "AgentLegEvent", "AgentMedia", "AGENT_LEG_EVENTS",
+           "Answerable", "BargeIn", "CallEvent", "HungUp", "KeyPressed", "MediaReady", "Partial", "PhoneEvent",
            "RecognizerFailed", "SpeechStarted", "TransferStatus", "Utterance", "WentOn"]
