@@ -225,18 +225,18 @@ class CallSession:
             self.speaker.interrupt()
 
     async def _settle_early(self, utterance: Utterance) -> bool:
-        """The turn of an early answer has ended: whether that answer stands (the same request,
-        or no words recognised). Else the caller said more: the answer stops and is taken back,
-        and the whole turn is answered as usual."""
+        """The turn of an early answer has ended: whether that answer stands (the caller did not
+        go on, and the final words ask the same, or none were recognised). Else it is stopped and
+        taken back, and the whole turn answered as usual (from the start: the caller heard some
+        of it while they spoke)."""
         early, self.early = self.early, None
-        if not utterance.text or await self._same_request(utterance.text, early.words.text, early.reply):
-            if early.stopped:  # the caller only made a sound: the answer, from the start
-                self.say(early.reply.texts, "answer", utterance.ended_at)
+        if not early.stopped and (not utterance.text or
+                                  await self._same_request(utterance.text, early.words.text, early.reply)):
             return True
         if not early.stopped:
             self.speaker.interrupt()
         await self.dialogue.take_back(self.tenant, self.call_id, early.reply)
-        self.record.add(Kind.TAKEN_BACK, text=early.words.text, intent=early.reply.intent)
+        self.record.add(Kind.TAKEN_BACK, text=early.words.text, intent=early.reply.intent, went_on=early.stopped)
         return False
 
     async def _same_request(self, text: str, early_text: str, early: BotReply) -> bool:
