@@ -7,7 +7,8 @@ import math
 
 from conftest import REPO
 from voicebot.bench.call import INTENT, linked_installation
-from voicebot.bench.cluster import GROWTH_LIMIT_MB_PER_H, CapacityLevel, growth, highest_pass, search, slope_per_hour
+from voicebot.bench.cluster import (GROWTH_LIMIT_MB_PER_H, CapacityLevel, growth, highest_pass, search, searched,
+                                    slope_per_hour)
 from voicebot.config import load_installation
 from voicebot.dialogue.training import is_stale
 
@@ -30,6 +31,14 @@ def test_rates_double_then_the_gap_is_halved_down_to_the_step():
 def test_the_search_stops_at_the_maximum_or_at_a_first_failure():
     assert tried(2, 2, 12, limit=100) == (12, [2, 4, 8, 12])
     assert tried(1, 1, 32, limit=0) == (None, [1])
+
+
+def test_each_measured_step_is_kept_in_order_with_the_best_that_passed():
+    class Step:
+        def __init__(self, value):
+            self.value, self.passed = value, value <= 5
+    best, steps = searched(1, 1, 32, Step)
+    assert best == 5 and [step.value for step in steps] == [1, 2, 4, 5, 6, 8]
 
 
 def test_a_pass_above_a_failure_does_not_count():

@@ -415,7 +415,8 @@ def test_a_caller_who_only_made_a_sound_hears_the_answer_anew_from_its_start(ins
             call.ear.end("hvornår har i åbent")
             await call.until(lambda: call.voice.said.count(HOURS) == 2)
             assert call.rasa.conversations[call.session.call_id] == ["hvornår har i åbent"]
-            assert [e["went_on"] for e in call.events("taken_back")] == [True]
+            [taken_back] = call.events("taken_back")
+            assert taken_back["went_on"] and taken_back["stopped_after_ms"] >= 0
             assert [e["turn_end"] for e in call.events("heard")] == ["early", "complete"]
     run(scenario)
 

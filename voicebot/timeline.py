@@ -19,8 +19,8 @@ class Kind(str, enum.Enum):
     ERROR = "error"  # where, detail
     SILENCE = "silence"  # count: no speech for audio.silence_timeout_s, the nth time
     BARGE_IN = "barge_in"  # stop_ms, dropped_ms, during
-    TAKEN_BACK = "taken_back"  # text, intent, went_on: an answer given early, stopped and rewound (the
-    # caller went on in its turn, or their final words asked something else)
+    TAKEN_BACK = "taken_back"  # text, intent, went_on (stopped_after_ms): an answer given early, stopped
+    # and rewound (the caller went on in its turn, or their final words asked something else)
     TRANSFER = "transfer"  # uri and headers of a REFER, or ok False with the reason
     TRANSFER_RESULT = "transfer_result"  # code (detail)
     # The bot's own queue

@@ -44,7 +44,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from voicebot import procs
 from voicebot.bench.call import (CAPACITY_STEP, CAPACITY_TURNS, INTENT, LINES, MAX_BAD_FRAMES, MAX_P95_MS,
@@ -559,6 +559,18 @@ class Bench:
         return lines
 
 
+def searched(first: int, step: int, most: int, measure: Callable[[int], Any]) -> Tuple[Optional[int], list]:
+    """search() with each step measured (a RateStep or CapacityLevel, which says if it passed):
+    the highest value passed, and every step measured, in order."""
+    steps: Dict[int, Any] = {}
+
+    def attempt(value: int) -> bool:
+        steps[value] = measure(value)
+        return steps[value].passed
+    best, _ = search(first, step, most, attempt)
+    return best, [steps[value] for value in sorted(steps)]
+
+
 def run(root: Path, workers_max: int, max_rate: int, max_calls: int, soak_minutes: float,
         say: Callable[[str], None], workers_min: int = 1, line: BenchLine = LINES["korean"]) -> List[str]:
     """Builds the line's installation under root, runs the phases for workers_min..workers_max
@@ -578,22 +590,12 @@ def run(root: Path, workers_max: int, max_rate: int, max_calls: int, soak_minute
             if bench.sipp:
                 say(f"call attempts per second, {workers} worker(s)")
                 say(RATE_HEAD)
-                steps: Dict[int, RateStep] = {}
-
-                def attempt_rate(rate: int) -> bool:
-                    steps[rate] = bench.rate_step(cluster, rate)
-                    return steps[rate].passed
-                best_rate, _ = search(1, 1, max_rate, attempt_rate)
-                rates[workers] = best_rate, [steps[r] for r in sorted(steps)]
+                rates[workers] = searched(1, 1, max_rate, lambda rate: bench.rate_step(cluster, rate))
             say(f"capacity, {workers} worker(s)")
             say(CAPACITY_HEAD)
-            levels: Dict[int, CapacityLevel] = {}
-
-            def attempt_level(calls: int) -> bool:
-                levels[calls] = bench.capacity_level(cluster, calls)
-                return levels[calls].passed
-            best_calls, _ = search(CAPACITY_STEP, CAPACITY_STEP, max_calls, attempt_level)
-            capacities[workers] = best_calls, [levels[c] for c in sorted(levels)]
+            capacities[workers] = searched(CAPACITY_STEP, CAPACITY_STEP, max_calls,
+                                           lambda calls: bench.capacity_level(cluster, calls))
+            best_calls = capacities[workers][0]
             if workers == workers_max and soak_minutes > 0 and bench.sipp:
                 say(f"soak: {soak_minutes:g} min")
                 soak_lines = bench.soak(cluster, max(1, (best_calls or 2) // 2), soak_minutes)

@@ -48,7 +48,7 @@ class EarlyAnswer:
     """A routine question answered before its turn ended (Answerable), until the turn ends."""
     words: Answerable
     reply: BotReply
-    stopped: bool = False  # the caller went on, so its audio was stopped
+    stopped_at: Optional[float] = None  # the caller went on, so its audio was stopped
 
 
 class CallSession:
@@ -220,8 +220,8 @@ class CallSession:
         self.say(reply.texts, "answer", words.ended_at)
 
     def _went_on(self) -> None:
-        if self.early and not self.early.stopped:
-            self.early.stopped = True
+        if self.early and self.early.stopped_at is None:
+            self.early.stopped_at = time.monotonic()
             self.speaker.interrupt()
 
     async def _settle_early(self, utterance: Utterance) -> bool:
@@ -230,13 +230,16 @@ class CallSession:
         taken back, and the whole turn answered as usual (from the start: the caller heard some
         of it while they spoke)."""
         early, self.early = self.early, None
-        if not early.stopped and (not utterance.text or
-                                  await self._same_request(utterance.text, early.words.text, early.reply)):
+        went_on = early.stopped_at is not None
+        if not went_on and (not utterance.text or
+                            await self._same_request(utterance.text, early.words.text, early.reply)):
             return True
-        if not early.stopped:
+        if not went_on:
             self.speaker.interrupt()
         await self.dialogue.take_back(self.tenant, self.call_id, early.reply)
-        self.record.add(Kind.TAKEN_BACK, text=early.words.text, intent=early.reply.intent, went_on=early.stopped)
+        # stopped_after_ms: from the answer's decision to its stop (the caller heard less of it)
+        self.record.add(Kind.TAKEN_BACK, text=early.words.text, intent=early.reply.intent, went_on=went_on,
+                        **({"stopped_after_ms": ms(early.stopped_at - early.words.at)} if went_on else {}))
         return False
 
     async def _same_request(self, text: str, early_text: str, early: BotReply) -> bool:
