@@ -20,6 +20,7 @@ from voicebot.dialogue.training import TRAINING_FILES, train_stale
 from voicebot.ports import free_port
 from voicebot import procs
 from voicebot.testing.phone import timeline_from_output
+from voicebot.timeline import without_taken_back
 
 # Fixtures of their own modules: a private PostgreSQL server, a headless browser, private Redis,
 # the Kamailio front, the Norwegian and Swedish demo lines' bot; and the fixture timing report.
@@ -202,6 +203,12 @@ def metric(text, name, **labels):
 def events(record: dict, kind: str) -> list:
     """The events of one kind in the bot's record of a call."""
     return [e for e in record["events"] if e["event"] == kind]
+
+
+def answered(record: dict, kind: str) -> list:
+    """The events of one kind in the bot's record of a call, less those of early answers it took
+    back (the caller went on: voicebot.call.session): one spoken turn, one heard and one bot."""
+    return [e for e in without_taken_back(record["events"]) if e["event"] == kind]
 
 
 def place_call(uri: str, *args: str, timeout: float = 60, record: Optional[Path] = None,

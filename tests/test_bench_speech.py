@@ -134,8 +134,11 @@ def test_an_early_answer_taken_back_is_no_turn_of_its_own():
          "turn_end": "complete"},
         {"event": "bot", "intent": "opening_hours", "dialogue_ms": 31},
         {"event": "playing", "purpose": "answer", "turn_ms": 245},
+        {"event": "heard", "text": "and on sunday", "end_of_speech_ms": 100, "asr_ms": 0, "turn_end": "early"},
+        {"event": "bot", "intent": "opening_hours", "dialogue_ms": 20},
+        {"event": "playing", "purpose": "answer", "turn_ms": 130},  # it stood
     ]}
-    assert [(t["turn_end"], t["turn_ms"]) for t in bot_turns(record)] == [("complete", 245)]
+    assert [(t["turn_end"], t["turn_ms"]) for t in bot_turns(record)] == [("complete", 245), ("early", 130)]
 
 
 def test_a_capacity_level_passes_on_its_lines_own_p95_limit():
@@ -148,3 +151,32 @@ def test_a_capacity_level_passes_on_its_lines_own_p95_limit():
     assert level(LINES["demo-city"].max_p95_ms).passed
     assert not level(LINES["korean"].max_p95_ms).passed
     assert (LINES["korean"].target_p50_ms, LINES["demo-city"].target_p50_ms) == (300, 900)  # issue 21 on Vosk
+
+
+def test_the_caller_times_how_much_of_the_bot_it_heard_over_its_own_words():
+    """A turn spoken after the answer was heard to its end: the bot's audio that began while the
+    caller spoke (an early answer it went on after) is measured, the answer after it is not."""
+    from voicebot.testing.phone import Spoken, answer_timing
+
+    turn = Spoken({"kind": "say", "value": "opening hours on saturday", "barge_in": False}, 10.0, 11.2)
+    blip, answer = [10.5, 10.62], [11.45, 14.0]
+    timed = answer_timing(turn, None, [[8.0, 9.5], blip, answer])
+    assert (timed["latency_ms"], timed["bot_over_caller_ms"]) == (250, 140)
+    assert answer_timing(turn, None, [[8.0, 9.5], answer])["bot_over_caller_ms"] == 0
+    # A barge-in turn begins over the bot: how soon it stopped is what counts there.
+    barge_in = Spoken({**turn.entry, "barge_in": True}, 10.0, 11.2)
+    assert answer_timing(barge_in, None, [[9.0, 10.5], answer])["bot_stopped_after_ms"] == 500
+
+
+def test_bench_call_reports_how_soon_early_answers_were_stopped_and_how_much_the_callers_heard():
+    from voicebot.bench.call import LINES, Level, over_caller_line, stopped_after
+
+    assert stopped_after([{"event": "taken_back", "stopped_after_ms": ms} for ms in (40, 90, 60)]) == "60 / 90 ms"
+    assert stopped_after([{"event": "taken_back"}]) == stopped_after([]) == "-"  # the caller did not go on
+
+    def level(over: tuple) -> Level:
+        return Level(2, latencies=[200, 300], bad_frames=0, expected_frames=1000, caller_short_frames=0, refused=[],
+                     cut_short=0, wrong_answers=0, bot_cpu_s=1, asr_busy_s=1, call_s=10, wall_s=10, caller_cpu_s=1,
+                     peak_rss_mb=900, max_p95_ms=LINES["korean"].max_p95_ms, over_caller_ms=over)
+    assert over_caller_line([level((0, 0)), level((0, 0, 0, 0))]).endswith(": 0 of 6 turns")
+    assert over_caller_line([level((0, 40)), level((0, 0, 100, 20))]).endswith(": 3 of 6 turns, p50 40 ms, at most 100 ms")

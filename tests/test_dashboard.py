@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, events, place_call
+from conftest import AGENT_HOURS, DEMO_CITY, REPO, TextBot, answered, events, place_call
 from test_topics import PARKING_ANSWER, PARKING_EXAMPLES
 from voicebot.config import load_installation
 from voicebot.store import RecordStore
@@ -385,7 +385,7 @@ def test_a_caller_who_says_no_over_a_confident_answer_puts_it_in_the_inbox(dash,
                           "--barge-in", "--say", "no that is wrong", timeout=90)
     record = dash.call_record(timeline["call_id"])
     assert [e.get("during") for e in events(record, "barge_in")] == ["answer"]
-    assert [e["intent"] for e in events(record, "bot")] == ["opening_hours", "deny"], events(record, "heard")
+    assert [e["intent"] for e in answered(record, "bot")] == ["opening_hours", "deny"], events(record, "heard")
     sign_in(page, dash, "tom")
     row = page.locator("#inbox tr", has_text="opening hours tomorrow").first
     expect(row.locator(".reason")).to_have_text("answered, and the caller said no to it at once")

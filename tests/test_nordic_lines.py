@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import events, place_call
+from conftest import answered, events, place_call
 from nordic import ASK_OPENING_HOURS, LANGUAGES, LINES, NORDIC_OFFICE_HOURS, NUMBERS
 from test_dialogue import ALL_INTENTS, check_outcome, heldout, say
 from voicebot.knowledge.phrasebook import phrasebook
@@ -64,12 +64,12 @@ def test_a_spoken_question_is_heard_by_whisper_and_answered(nordic_bot, lang):
     timeline = place_call(nordic_bot.sip_uri(NUMBERS[lang]), "--lang", lang, "--say", ASK_OPENING_HOURS[lang])
     assert timeline["connected"]
     record = nordic_bot.call_record(timeline["call_id"])
-    heard = [e["text"] for e in events(record, "heard")]
+    heard = [e["text"] for e in answered(record, "heard")]
     print(f"{lang}: said {ASK_OPENING_HOURS[lang]!r}, Whisper heard {heard}")
     # Whisper's words, not the caller's script: espeak-ng's nb and sv are hard even for it.
     assert heard and heard[0], record["events"]
-    assert events(record, "heard")[0]["asr_busy_ms"] > 0
-    replies = events(record, "bot")
+    assert answered(record, "heard")[0]["asr_busy_ms"] > 0
+    replies = answered(record, "bot")
     assert replies and replies[0]["texts"], record["events"]
     assert replies[0]["intent"] == "opening_hours", (heard, replies)
     first_turn = timeline["turns"][0]

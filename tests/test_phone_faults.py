@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, SEOUL_OFFICE_HOURS, TextBot, events, place_call
+from conftest import REPO, SEOUL_OFFICE_HOURS, TextBot, answered, events, place_call
 from voicebot import procs
 from voicebot.audio.tts import Synthesizer
 from voicebot.ports import free_port
@@ -57,7 +57,7 @@ def test_white_noise_is_not_taken_for_a_request(korean_bot, tmp_path):
     timeline = call_korean(korean_bot, "--wav", wav_file(tmp_path / "noise.wav", noise),
                                 "--say", ASK_OPENING_HOURS)
     record = korean_bot.call_record(timeline["call_id"])
-    replies = events(record, "bot")
+    replies = answered(record, "bot")
     # Noise neither answers a topic nor hands off: the one reply is to the real question.
     assert [r["intent"] for r in replies] == ["opening_hours"], replies
     assert replies[0]["handoff"] is None and timeline["hung_up_by"] == "caller"
@@ -69,8 +69,8 @@ def test_clipped_speech_is_still_understood(korean_bot, tmp_path):
     clipped = wav_file(tmp_path / "clipped.wav", spoken(ASK_OPENING_HOURS) * 4)
     timeline = call_korean(korean_bot, "--wav", clipped)
     record = korean_bot.call_record(timeline["call_id"])
-    assert events(record, "heard")[0]["text"].startswith("영업 시간")
-    assert events(record, "bot")[0]["intent"] == "opening_hours"
+    assert answered(record, "heard")[0]["text"].startswith("영업 시간")
+    assert answered(record, "bot")[0]["intent"] == "opening_hours"
 
 
 def test_two_calls_at_once_do_not_hear_each_other(korean_bot, tmp_path):
@@ -83,8 +83,8 @@ def test_two_calls_at_once_do_not_hear_each_other(korean_bot, tmp_path):
     assert asking["call_id"] != quiet["call_id"]
     asked = korean_bot.call_record(asking["call_id"])
     kept_quiet = korean_bot.call_record(quiet["call_id"])
-    assert events(asked, "heard")[0]["text"].startswith("영업 시간")
-    assert events(asked, "bot")[0]["intent"] == "opening_hours"
+    assert answered(asked, "heard")[0]["text"].startswith("영업 시간")
+    assert answered(asked, "bot")[0]["intent"] == "opening_hours"
     # The quiet caller's line heard nothing and was told nothing but its own greeting (and,
     # being silent, perhaps the reprompt).
     assert not events(kept_quiet, "heard") and not events(kept_quiet, "bot")

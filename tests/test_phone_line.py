@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import DEMO_CITY, events, metric, place_call
+from conftest import DEMO_CITY, answered, events, metric, place_call
 from voicebot.audio.tts import Synthesizer, voice_for
 from voicebot.telephony.media import RATE
 from voicebot.testing import korean
@@ -129,29 +129,13 @@ def test_a_hundred_calls_in_a_row_leave_no_growing_memory_or_open_handles(bot):
 KOREAN_LINE = korean.NUMBER
 
 
-def answered_turns(record: dict) -> list:
-    """(heard, bot) events of each turn the caller was answered, an early answer the bot took
-    back (the caller went on: voicebot.call.session) left out."""
-    turns = []
-    for event in record["events"]:
-        if event["event"] == "heard" and event.get("text"):
-            turns.append([event, None])
-        elif event["event"] == "bot" and turns:
-            turns[-1][1] = event
-        elif event["event"] == "taken_back":
-            turns.pop()
-    return turns
-
-
 def test_a_recognised_korean_utterance_drives_the_dialogue(korean_bot):
     timeline = place_call(korean_bot.sip_uri(KOREAN_LINE), "--lang", "ko",
                           "--say", korean.ASK_OPENING_HOURS, "--say", korean.ASK_FOR_A_PERSON)
     record = korean_bot.call_record(timeline["call_id"])
-    turns = answered_turns(record)
-    heard = [h["text"] for h, _ in turns]
+    heard, replies = answered(record, "heard"), answered(record, "bot")
     # Vosk's words, not the caller's script: the recogniser may swap a word (주세요/계세요).
-    assert heard[0].startswith("영업 시간") and heard[1].startswith("사람 바꿔"), heard
-    replies = [bot for _, bot in turns]
+    assert heard[0]["text"].startswith("영업 시간") and heard[1]["text"].startswith("사람 바꿔"), heard
     assert [r["intent"] for r in replies] == ["opening_hours", "request_agent"]
     assert replies[1]["handoff"]["reason"] == "requested"
     assert len(timeline["transfers"]) == 1
@@ -162,10 +146,10 @@ def test_a_recognised_korean_utterance_drives_the_dialogue(korean_bot):
     # long each waited is counted in frames and tested in test_turn_end: this record's
     # end_of_speech_ms is wall-clock, shorter than the frames counted when they arrive in a burst
     # after a stall (CI once saw it below the wait).
-    ends = [h["turn_end"] for h, _ in turns]
+    ends = [h["turn_end"] for h in heard]
     assert ends[0] in {"early", "complete", "silence"} and ends[1] in {"complete", "silence"}, ends
     # The recogniser's real-time factor per utterance reaches the metrics.
-    assert all(h["speech_ms"] > 500 and h["asr_busy_ms"] > 0 for h, _ in turns)
+    assert all(h["speech_ms"] > 500 and h["asr_busy_ms"] > 0 for h in heard)
     assert metric(korean_bot.text("/metrics"), "voicebot_asr_real_time_factor_count", language="ko") >= 2
 
 
@@ -187,14 +171,15 @@ def test_a_chat_waits_while_a_callers_turn_is_heard_and_answered(korean_bot):
         stop.set()
         chatting.join(60)
     record = korean_bot.call_record(timeline["call_id"])
-    [heard] = events(record, "heard")
-    [answer] = [e for e in events(record, "playing") if e["purpose"] == "answer"]
+    [heard] = answered(record, "heard")
+    [answer] = [e for e in answered(record, "playing") if e["purpose"] == "answer"]
     spoken_until = record["started"] + heard["t"] - (heard["end_of_speech_ms"] + heard["asr_ms"]) / 1000
-    answered = record["started"] + answer["t"]
+    answer_at = record["started"] + answer["t"]
     assert sum(t < spoken_until - 2 for t in answered_at) >= 5, "the chat was not going before the caller spoke"
-    assert answered - spoken_until > 0.2  # the turn ends at least audio.end_of_turn.complete_ms after the words
-    assert not [t for t in answered_at if spoken_until < t < answered], (spoken_until, answered, answered_at)
-    assert any(t > answered for t in answered_at)
+    # The bot waited for the caller's silence: at least audio.end_of_turn.answer_early_ms (0.1 s) of it.
+    assert answer_at - spoken_until > 0.05
+    assert not [t for t in answered_at if spoken_until < t < answer_at], (spoken_until, answer_at, answered_at)
+    assert any(t > answer_at for t in answered_at)
 
 
 def test_models_get_fails_clearly_when_the_model_host_is_unreachable(tmp_path):

@@ -6,7 +6,7 @@ import socket
 import numpy as np
 import pytest
 
-from conftest import DEMO_CITY, events
+from conftest import DEMO_CITY, answered, events
 from peers import DTMF_PCAP, baresip_call, run_sipp, wav_samples
 from voicebot.audio.tts import Synthesizer
 from voicebot.testing import korean
@@ -62,9 +62,9 @@ def assert_heard_the_question_and_answered_it(bot, record) -> None:
     주세요 계세요", "영업 시간 알려 계세요" and "영업 아니요 계세요", and CI once heard it end in
     "아니요", which the NLU rightly did not take for a request. The first words show that the
     audio arrived whole; the answer is checked against what was heard."""
-    [heard] = events(record, "heard")  # the question, and nothing after the stream stopped
+    [heard] = answered(record, "heard")  # the question, and nothing after the stream stopped
     assert heard["text"].startswith("영업")
-    assert events(record, "bot")[0]["intent"] == bot.conversation("ko-test", heard["text"])[0]["intent"]
+    assert answered(record, "bot")[0]["intent"] == bot.conversation("ko-test", heard["text"])[0]["intent"]
     assert events(record, "playing")[-1]["purpose"] == "answer"
 
 
@@ -77,7 +77,7 @@ def test_sipp_speech_over_rtp_is_recognised_and_answered(korean_bot, tmp_path):
     record = korean_bot.call_record(run.call_id)
     # SIPp hangs up once it has listened, unless the bot rightly did first, on a goodbye it heard:
     # at 8 kHz Vosk often adds "계세요" at the end, a word of "안녕히 계세요" (CI: unexpected BYE).
-    bot_hung_up = "unexpected BYE" in run.output and events(record, "bot")[0]["hangup"]
+    bot_hung_up = "unexpected BYE" in run.output and answered(record, "bot")[0]["hangup"]
     assert run.returncode == 0 or bot_hung_up, run.output
     assert_heard_the_question_and_answered_it(korean_bot, record)
 

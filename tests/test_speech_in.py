@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from conftest import DEMO_CITY, DEMO_KOMMUNE, STADT_KREIS, events, place_call
+from conftest import DEMO_CITY, DEMO_KOMMUNE, STADT_KREIS, answered, events, place_call
 from test_phone_faults import wav_file
 from voicebot.audio.asr import RecognizerError, Transcript
 from voicebot.audio.format import FRAME_BYTES, RATE
@@ -35,7 +35,7 @@ ENGLISH_TURNS = ("how do I renew my passport", "what are your opening hours tomo
 
 def test_an_english_caller_is_heard_and_answered(bot):
     record = spoken_call(bot, DEMO_CITY, "en-gb", *ENGLISH_TURNS)
-    heard, replies = events(record, "heard"), events(record, "bot")
+    heard, replies = answered(record, "heard"), answered(record, "bot")
     assert [r["intent"] for r in replies] == ["passport", "opening_hours", "request_agent"], (heard, replies)
     # The hours said are the ones the text channel gives for the same question at the same time.
     assert replies[1]["texts"][0] == bot.conversation("demo-city", ENGLISH_TURNS[1])[0]["messages"][0]
@@ -48,9 +48,9 @@ def test_a_caller_who_pauses_mid_sentence_is_waited_for(bot):
     300 ms hangover made a turn of "I would like to"; the turn waits for Whisper's words, and
     their last one says that more is coming (audio.end_of_turn)."""
     record = spoken_call(bot, DEMO_CITY, "en-gb", "I would like to ... know your opening hours")
-    heard = [h for h in events(record, "heard") if h["text"]]
+    heard = [h for h in answered(record, "heard") if h["text"]]
     assert len(heard) == 1 and "opening hours" in heard[0]["text"].lower(), heard
-    assert [r["intent"] for r in events(record, "bot")] == ["opening_hours"]
+    assert [r["intent"] for r in answered(record, "bot")] == ["opening_hours"]
 
 
 def test_a_german_caller_is_heard_in_german(bot):
@@ -58,14 +58,14 @@ def test_a_german_caller_is_heard_in_german(bot):
     # what it understands is the speech benchmark's figure (38% of intents), not a test's luck;
     # this sentence came back with its first words right at all eight offsets tried.
     record = spoken_call(bot, STADT_KREIS, "de", "Guten Tag, ich habe eine Frage zum Reisepass")
-    heard = events(record, "heard")
+    heard = answered(record, "heard")
     assert heard and heard[0]["text"].lower().startswith("guten tag, ich habe"), heard
     assert events(record, "bot"), "what it heard reached the dialogue"
 
 
 def test_the_danish_line_hears_speech_not_just_keys(bot):
     record = spoken_call(bot, DEMO_KOMMUNE, "da", "hvornår har I åbent i morgen")
-    heard = events(record, "heard")
+    heard = answered(record, "heard")
     assert heard and heard[0]["text"], heard  # decoded as Danish: the line's language is fixed
     assert events(record, "bot"), "what it heard reached the dialogue"
     assert not [e for e in events(record, "playing") if e["purpose"] == "keypad"]
@@ -80,7 +80,7 @@ def test_noise_music_and_silence_are_no_request(bot, tmp_path):
              for arg in ("--wav", wav_file(tmp_path / f"{name}.wav", np.resize(samples, seconds)))]
     timeline = place_call(bot.sip_uri(DEMO_CITY), *turns, timeout=90)
     record = bot.call_record(timeline["call_id"])
-    assert not events(record, "bot"), events(record, "heard")  # no intent, no handoff
+    assert not events(record, "bot"), record["events"]  # no intent, no handoff
     assert all(not h["text"] for h in events(record, "heard")), events(record, "heard")
 
 

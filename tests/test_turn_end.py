@@ -14,7 +14,7 @@ import pytest
 from voicebot.audio.asr import Transcript
 from voicebot.audio.format import FRAME_BYTES, FRAME_MS, RATE
 from voicebot.audio.listener import Answerable, Listener, Utterance, WentOn
-from voicebot.audio.turn_end import TurnEnd, TurnEndSettings, Verdict, done, ends_unfinished
+from voicebot.audio.turn_end import EarlyWait, TurnEnd, TurnEndSettings, Verdict, done, ends_unfinished
 from voicebot.audio.vad import VadSettings
 from voicebot.knowledge.phrasebook import phrasebook
 
@@ -144,6 +144,37 @@ def test_a_caller_who_goes_on_after_an_early_answer_withdraws_it_within_the_same
                     kinds=EARLY_EVENTS)
     assert [(type(e), e.text) for e in events] == [(Answerable, "opening hours for saturday"),
                                                    (Utterance, "opening hours for saturday")]
+
+
+def test_a_caller_who_went_on_after_a_gap_is_answered_early_only_after_a_longer_silence_for_the_rest_of_the_call():
+    """Two turns of one call: "opening hours ... [100 ms] ... for saturday", then "opening hours".
+    The first taught the listener that this caller leaves 100 ms between words, so the second
+    is answered early after 120 ms of silence, not 60."""
+    frames = audio(("pause", 200), ("tone", 400), ("pause", 100), ("tone", 400), ("pause", 1000),
+                   ("tone", 400), ("pause", 1000))
+    verdicts = {text: Verdict.ANSWERABLE for text in ("opening hours", "opening hours for saturday")}
+    events = listen(frames, ["opening hours", "for saturday", "opening hours"], verdicts,
+                    answer_early_ms=ANSWER_EARLY_MS, kinds=EARLY_EVENTS)
+    assert [type(e) for e in events] == [Answerable, WentOn, Answerable, Utterance, Answerable, Utterance]
+    quiet_before = [utterance.speech_ms - early.speech_ms for early, utterance in ((events[2], events[3]),
+                                                                                   (events[4], events[5]))]
+    assert quiet_before == [COMPLETE_MS - 120] * 2  # silent for 120 ms when answered, the turn ending at 140
+
+
+def test_the_wait_for_an_early_answer_rises_only_past_gaps_at_answerable_words_and_stays_below_the_turns_end():
+    wait = EarlyWait(TurnEndSettings(done, HANGOVER_MS, COMPLETE_MS, UNFINISHED_MS, ANSWER_EARLY_MS))
+    for verdict in (Verdict.UNFINISHED, Verdict.COMPLETE, Verdict.UNSURE, None):  # "I would like to ... erm"
+        wait.went_on(verdict, 120)
+    assert wait.ms == ANSWER_EARLY_MS and wait.answers(Verdict.ANSWERABLE, ANSWER_EARLY_MS)
+    assert not wait.answers(Verdict.COMPLETE, 120)
+    wait.went_on(Verdict.ANSWERABLE, 40)  # a gap shorter than the wait changes nothing
+    wait.went_on(Verdict.ANSWERABLE, 80)
+    assert wait.ms == 100 and not wait.answers(Verdict.ANSWERABLE, 80) and wait.answers(Verdict.ANSWERABLE, 100)
+    wait.went_on(Verdict.ANSWERABLE, COMPLETE_MS - FRAME_MS)  # this caller pauses as long as a turn's end
+    assert wait.ms == COMPLETE_MS and not wait.answers(Verdict.ANSWERABLE, 1000)
+    off = EarlyWait(TurnEndSettings(done, HANGOVER_MS, COMPLETE_MS, UNFINISHED_MS, 0))
+    off.went_on(Verdict.ANSWERABLE, 80)
+    assert off.ms == 0 and not off.answers(Verdict.ANSWERABLE, 1000)
 
 
 class BurstsRecognizer:

@@ -3,6 +3,7 @@ the text channel write, and what the journal, the metrics and the dashboard read
 enum: a kind is stored and sent as its value, and compares equal to it when read back."""
 
 import enum
+from typing import Iterable, List, Optional
 
 
 class Kind(str, enum.Enum):
@@ -51,3 +52,20 @@ def frames_late_or_missing(audio_in: dict) -> int:
     """Of a stream's receive statistics (a hangup's audio_in; telephony.sip.audio_received): the
     jitter buffer's frames that were missing when due, lost, or came too late to play."""
     return audio_in["jbuf_empty"] + audio_in["jbuf_lost"] + audio_in["jbuf_discarded"]
+
+
+def without_taken_back(events: Iterable[dict]) -> List[dict]:
+    """A call record's events less the turns of early answers the bot took back (their heard, bot
+    and playing events, and the taken_back itself): each turn the caller was answered in is then
+    one heard event with words and the bot's reply to it."""
+    kept: List[dict] = []
+    turn_at: Optional[int] = None  # where the turn of the last words heard begins in `kept`
+    for event in events:
+        if event["event"] == Kind.HEARD and event.get("text"):
+            turn_at = len(kept)
+        elif event["event"] == Kind.TAKEN_BACK and turn_at is not None:
+            del kept[turn_at:]
+            turn_at = None
+            continue
+        kept.append(event)
+    return kept

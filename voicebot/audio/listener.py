@@ -25,7 +25,7 @@ from typing import Callable, Deque, List, Optional, Union
 from voicebot.audio.asr.base import (Recognizer, RecognizerError, SegmentedRecognizer, StreamingRecognizer,
                                      Transcript)
 from voicebot.audio.format import FRAME_MS
-from voicebot.audio.turn_end import TurnEnd, TurnEndSettings, Verdict
+from voicebot.audio.turn_end import EarlyWait, TurnEnd, TurnEndSettings, Verdict
 from voicebot.audio.vad import SpeechDetector, VadSettings
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ class _Turn:
     end: Optional[TurnEnd] = None  # verdicts on the words so far, when the line judges them
     ended_by: str = "silence"
     early: Optional[Answerable] = None  # emitted at this pause, the caller not having gone on
+    pause_ms: int = 0  # silence since the last voiced frame
     fed_s: float = 0.0  # a streaming recogniser's time on the turn so far
 
 
@@ -116,6 +117,7 @@ class Listener:
         self.make_detector = make_detector or (lambda: SpeechDetector(vad))
         self.max_utterance_ms = max_utterance_ms
         self.decoder, self.early_decode_ms, self.barge_in_ms = decoder, early_decode_ms, barge_in_ms
+        self.early_wait = turn_end and EarlyWait(turn_end)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._pending: Deque[tuple] = collections.deque()  # (turn, detected_at) awaiting decoding, in order
@@ -166,6 +168,9 @@ class Listener:
                     turn.early.went_on.set()
                     self.emit(WentOn())
                     turn.early = None
+                if turn.end and turn.pause_ms:
+                    self.early_wait.went_on(turn.end.verdict, turn.pause_ms)
+            turn.pause_ms = detector.quiet_ms
             ended = event == "end" or turn.speech_ms >= self.max_utterance_ms
             try:
                 if isinstance(recognizer, StreamingRecognizer):
@@ -239,7 +244,7 @@ class Listener:
         verdict = turn.end.verdict
         turn.ended_by = {Verdict.COMPLETE: "complete", Verdict.ANSWERABLE: "complete",
                          Verdict.UNFINISHED: "unfinished"}.get(verdict, "silence")
-        if turn.early is None and text.strip() and turn.end.settings.answers_early(verdict, detector.quiet_ms):
+        if turn.early is None and text.strip() and self.early_wait.answers(verdict, detector.quiet_ms):
             turn.early = Answerable(text.strip(), turn.ended_at, time.monotonic(), turn.speech_ms, round(busy_s * 1000))
             self.emit(turn.early)
 

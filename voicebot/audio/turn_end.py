@@ -8,7 +8,8 @@ make it wait `unfinished_ms`; anything else, or no verdict yet, keeps the usual 
 A complete routine question (`ANSWERABLE`: opening hours, a topic) may be answered sooner still,
 after `answer_early_ms`, while the turn is still open: if the caller goes on, that answer is
 stopped and taken back (voicebot.call.session), so a pause mid-sentence costs a few
-milliseconds of the bot's voice, not a wrong answer.
+milliseconds of the bot's voice, not a wrong answer. A caller who leaves longer gaps between
+words than that is learnt from (`EarlyWait`): their early answers wait past their longest such gap.
 
 The judge runs elsewhere (the NLU is on the dialogue's loop) and answers with a future, so the
 listener's thread never waits for it: it looks at each frame whether the verdict has come.
@@ -19,6 +20,8 @@ import enum
 import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Optional
+
+from voicebot.audio.format import FRAME_MS
 
 ASK_AFTER_MS = 40  # a gap between words this long is worth a verdict (shorter ones are within a word)
 MAX_VERDICTS_PER_TURN = 8  # distinct texts judged per turn: bounds the NLU's extra work
@@ -48,8 +51,24 @@ class TurnEndSettings:
         return {Verdict.COMPLETE: self.complete_ms, Verdict.ANSWERABLE: self.complete_ms,
                 Verdict.UNFINISHED: self.unfinished_ms}.get(verdict, self.hangover_ms)
 
-    def answers_early(self, verdict: Optional[Verdict], quiet_ms: int) -> bool:
-        return verdict == Verdict.ANSWERABLE and 0 < self.answer_early_ms <= quiet_ms
+
+
+class EarlyWait:
+    """One call's silence before a routine question is answered early: the line's answer_early_ms
+    at first, raised for the rest of the call past each pause after which this caller went on
+    although the words so far were answerable (someone who leaves longer gaps between words
+    would otherwise hear the start of an answer over every sentence). It never reaches
+    complete_ms, where the turn ends anyway: early answers then stop for the call."""
+
+    def __init__(self, settings: TurnEndSettings):
+        self.ms, self.most_ms = settings.answer_early_ms, settings.complete_ms
+
+    def went_on(self, verdict: Optional[Verdict], pause_ms: int) -> None:
+        if self.ms and verdict == Verdict.ANSWERABLE:
+            self.ms = min(max(self.ms, pause_ms + FRAME_MS), self.most_ms)
+
+    def answers(self, verdict: Optional[Verdict], quiet_ms: int) -> bool:
+        return verdict == Verdict.ANSWERABLE and 0 < self.ms <= quiet_ms and self.ms < self.most_ms
 
 
 class TurnEnd:

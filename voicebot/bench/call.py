@@ -13,10 +13,12 @@ first pause), served from the project's own voicebot.yml with only that line loa
   each answer would make 50 turns take a quarter of an hour: the caller instead speaks each turn
   BARGE_IN_AFTER_S into the bot's speech, so every turn also measures barge-in.
 - End of turn: the latency phase, and calls whose turns pause mid-sentence (the line's `paused`
-  turns), on three bots: routine questions answered early (answer_early_ms ANSWER_EARLY_MS, taken
-  back if the caller goes on), turns judged by the words but answered only once they end (the
-  default), and turns ended by the fixed hangover alone: how much sooner each answers, and
-  whether it cuts off more callers who pause. Capacity is measured on the first.
+  turns), on three bots: the line as configured (routine questions answered early, taken back
+  if the caller goes on), turns judged by the words but answered only once they end
+  (answer_early_ms 0), and turns ended by the fixed hangover alone: how much sooner each
+  answers, and whether it cuts off more callers who pause. Capacity is measured on the first,
+  whose callers, hearing each answer to the end before they speak, also show how much of the
+  bot they heard over their own words (early answers they went on after).
 - Capacity: levels of 2, 4, 8 ... calls at once, each call hearing its answers to the end; once
   a level fails, the gap to the last pass is halved down to 2 calls. A level fails on p95 turn
   latency above the line's limit (1 s on Vosk, 1.5 s on Whisper), on 1% or more of the bot's
@@ -51,7 +53,7 @@ from voicebot.telephony.media import FRAME_MS
 from voicebot.testing import korean
 from voicebot.testing.lines import REPO
 from voicebot.testing.phone import BARGE_IN_AFTER_S, MAX_CALLS, PAUSE_S, timeline_from_output
-from voicebot.timeline import frames_late_or_missing
+from voicebot.timeline import frames_late_or_missing, without_taken_back
 
 CLOCK = "2026-11-24T10:00:00+09:00"  # a Tuesday morning in Seoul: the office is open
 INTENT = "opening_hours"  # what every test turn asks about
@@ -63,7 +65,6 @@ MAX_P95_MS = 1000
 MAX_BAD_FRAMES = 0.01
 TARGET_CALLS = 10
 PAUSED_CALLS = 4  # calls of the line's paused turns, per way of ending a turn
-ANSWER_EARLY_MS = 60  # audio.end_of_turn.answer_early_ms of the bot that answers early
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -288,9 +289,10 @@ class TurnTimes:
 
 
 def bot_turns(record: dict) -> List[dict]:
-    """The bot's side of each caller utterance it found words in: heard, answered, playing."""
+    """The bot's side of each caller utterance it found words in: heard, answered, playing (an
+    early answer taken back is no turn of its own: the caller went on in that turn)."""
     turns: List[dict] = []
-    for event in record["events"]:
+    for event in without_taken_back(record["events"]):
         if event["event"] == "heard" and event.get("text"):
             turns.append({"end_of_speech_ms": event["end_of_speech_ms"], "asr_ms": event["asr_ms"],
                           "asr_busy_ms": event.get("asr_busy_ms", 0), "turn_end": event.get("turn_end", "silence")})
@@ -298,8 +300,6 @@ def bot_turns(record: dict) -> List[dict]:
             turns[-1]["dialogue_ms"] = event["dialogue_ms"]
         elif event["event"] == "playing" and "turn_ms" in event and turns:
             turns[-1]["turn_ms"] = event["turn_ms"]
-        elif event["event"] == "taken_back" and turns:  # an early answer; the caller went on in that turn
-            turns.pop()
     return turns
 
 
@@ -367,6 +367,7 @@ class Level:
     caller_cpu_s: float
     peak_rss_mb: float
     max_p95_ms: float = MAX_P95_MS
+    over_caller_ms: Tuple[int, ...] = ()  # per turn: the bot heard over the caller's own words
 
     @property
     def bad_share(self) -> float:
@@ -416,7 +417,8 @@ def run_level(bot: BotProcess, line: BenchLine, calls: int, raw: List[dict]) -> 
         bot_cpu_s=cpu, asr_busy_s=sum(e.get("asr_busy_ms", 0) for r in records for e in (r or {}).get("events", [])
                                       if e["event"] == "heard") / 1000,
         call_s=sum(t["received"]["media_ms"] for t in answered if t.get("received")) / 1000,
-        wall_s=wall, caller_cpu_s=caller_cpu, peak_rss_mb=peak[0], max_p95_ms=line.max_p95_ms)
+        wall_s=wall, caller_cpu_s=caller_cpu, peak_rss_mb=peak[0], max_p95_ms=line.max_p95_ms,
+        over_caller_ms=tuple(turn.get("bot_over_caller_ms", 0) for t in answered for turn in t["turns"]))
 
 
 def level_line(level: Level) -> str:
@@ -440,7 +442,7 @@ def run(root: Path, turns: int, max_calls: int, say: Callable[[str], None], line
     root.mkdir(parents=True, exist_ok=True)
     config, number, serve_args = prepare(line, root)
     hangover_ms = load_installation(config).settings.audio.hangover_ms
-    modes = {"early": with_end_of_turn(config, root, "answered-early", answer_early_ms=ANSWER_EARLY_MS),
+    modes = {"early": config,
              "words": with_end_of_turn(config, root, "words-only", answer_early_ms=0),
              "fixed": with_end_of_turn(config, root, "fixed-hangover", listen_to_words=False)}
     raw: List[dict] = []
@@ -456,11 +458,11 @@ def run(root: Path, turns: int, max_calls: int, say: Callable[[str], None], line
                 lines, p50, spoken = latency_phase(bot, line, turns, hangover_ms, raw)
                 say(f"{mode}: pauses mid-sentence")
                 pauses = pauses_phase(bot, line, raw)
-                taken_back = sum(e["event"] == "taken_back"
-                                 for call in raw[first:] for e in (call["bot"] or {}).get("events", []))
+                taken_back = [e for call in raw[first:] for e in (call["bot"] or {}).get("events", [])
+                              if e["event"] == "taken_back"]
                 ends[mode] = end_of_turn_figures(spoken, pauses, taken_back)
                 if mode == "early":
-                    result, words_p50 = lines, p50
+                    result, early_p50 = lines, p50
                     idle_rss = bot.rss_mb()
                     levels = capacity_phase(bot, line, max_calls, raw, say)
             finally:
@@ -470,7 +472,7 @@ def run(root: Path, turns: int, max_calls: int, say: Callable[[str], None], line
     best = most_calls(levels)
     return (result + end_of_turn_lines(ends, hangover_ms, line)
             + capacity_lines(levels, best, idle_rss, max_calls, line)
-            + target_lines(line, words_p50, ends, best, max_calls))
+            + target_lines(line, early_p50, ends, best, max_calls))
 
 
 def latency_phase(bot: BotProcess, line: BenchLine, turns: int, hangover_ms: int, raw: List[dict]
@@ -537,19 +539,21 @@ def pauses_phase(bot: BotProcess, line: BenchLine, raw: List[dict]) -> Tuple[int
 class EndOfTurn:
     latencies: List[float]
     end_of_speech: List[float]
-    ended_by: Dict[str, int]  # early (answered early; taken back: taken_back), complete, unfinished, silence
+    ended_by: Dict[str, int]  # early (answered early), complete, unfinished, silence
+    taken_back: List[dict]  # the records' events of early answers taken back
     split: int  # unpaused turns the bot heard as two
     paused_turns: int
     cut_off: int
 
 
-def end_of_turn_figures(spoken: LatencyTurns, pauses: Tuple[int, int], taken_back: int) -> EndOfTurn:
-    ended_by: Dict[str, int] = {"taken_back": taken_back}
+def end_of_turn_figures(spoken: LatencyTurns, pauses: Tuple[int, int], taken_back: List[dict]) -> EndOfTurn:
+    ended_by: Dict[str, int] = {}
     for turn in spoken.turns:
         if turn.bot:
             ended_by[turn.bot["turn_end"]] = ended_by.get(turn.bot["turn_end"], 0) + 1
     return EndOfTurn([t.latency_ms for t in spoken.turns if t.latency_ms is not None],
-                     [t.bot["end_of_speech_ms"] for t in spoken.turns if t.bot], ended_by, spoken.split, *pauses)
+                     [t.bot["end_of_speech_ms"] for t in spoken.turns if t.bot], ended_by, taken_back,
+                     spoken.split, *pauses)
 
 
 def end_of_turn_lines(ends: Dict[str, EndOfTurn], hangover_ms: int, line: BenchLine) -> List[str]:
@@ -568,11 +572,19 @@ def end_of_turn_lines(ends: Dict[str, EndOfTurn], hangover_ms: int, line: BenchL
             f"  {'turns ended: early/complete/unfinished/silence':<40}"
             + cells(lambda e: "/".join(str(e.ended_by.get(k, 0))
                                        for k in ("early", "complete", "unfinished", "silence"))),
-            f"  {'early answers taken back':<40}" + cells(lambda e: str(e.ended_by["taken_back"])),
+            f"  {'early answers taken back':<40}" + cells(lambda e: str(len(e.taken_back))),
+            f"  {'  stopped after them, p50 / most':<40}" + cells(lambda e: stopped_after(e.taken_back)),
             f"  {'unpaused turns heard as two':<40}" + cells(lambda e: str(e.split)),
             f"  {'paused turns cut off':<40}" + cells(lambda e: f"{e.cut_off} of {e.paused_turns}"),
             f"  (paused: {' | '.join(repr(t) for t in line.paused)}, \"...\" a {PAUSE_S} s pause; cut off: the bot "
             "took one turn for two)"]
+
+
+def stopped_after(taken_back: List[dict]) -> str:
+    """How soon the bot stopped the early answers taken back, from their decision (the caller
+    hears about the last RTP and playout delay less of each: see the latency parts)."""
+    stops = [e["stopped_after_ms"] for e in taken_back if e.get("stopped_after_ms") is not None]
+    return f"{pct(stops, 50):.0f} / {max(stops)} ms" if stops else "-"
 
 
 def capacity_phase(bot: BotProcess, line: BenchLine, max_calls: int, raw: List[dict],
@@ -616,7 +628,8 @@ def capacity_lines(levels: List[Level], best: Optional[Level], idle_rss: float, 
              "   cores: CPU seconds per second; cut: calls that ended early; wrong: turns taken for another intent)",
              *([f"  refused: {', '.join(refusals)}"] if refusals else []),
              "  recogniser busy (its seconds per second of the level): "
-             + ", ".join(f"{level.calls} calls {level.asr_busy_s / level.wall_s:.2f}" for level in levels)]
+             + ", ".join(f"{level.calls} calls {level.asr_busy_s / level.wall_s:.2f}" for level in levels),
+             over_caller_line(levels)]
     if best is None:
         return lines + ["  no level passed"]
     more = " (the highest tried: raise --max-calls)" if best.calls >= max_calls else ""
@@ -625,6 +638,13 @@ def capacity_lines(levels: List[Level], best: Optional[Level], idle_rss: float, 
         f"  per call at {best.calls} calls: {best.cpu_per_call:.1%} of one core (bot CPU per second of call), "
         f"{(best.peak_rss_mb - idle_rss) / best.calls:.1f} MB resident (peak {best.peak_rss_mb:.0f} MB "
         f"over {idle_rss:.0f} MB idle, bot and action server)", *limit_lines(levels, best, line)]
+
+
+def over_caller_line(levels: List[Level]) -> str:
+    over = [ms for level in levels for ms in level.over_caller_ms]
+    heard = [ms for ms in over if ms]
+    return (f"  the bot heard over the caller's words (an early answer the caller went on after): {len(heard)} of "
+            f"{len(over)} turns" + (f", p50 {pct(heard, 50):.0f} ms, at most {max(heard)} ms" if heard else ""))
 
 
 def limit_lines(levels: List[Level], best: Level, line: BenchLine) -> List[str]:

@@ -165,11 +165,12 @@ class EndOfTurnSettings(Strict):
     complete_ms: int = pydantic.Field(200, ge=60, le=2000)
     unfinished_ms: int = pydantic.Field(900, ge=100, le=3000)
     # A routine question the NLU is sure of (opening hours, a topic) is answered after this much
-    # silence, while the turn is still open (0, the default: only once it ends): should the caller
-    # go on, the answer stops at once and the dialogue takes that turn back (voicebot/call/session.py).
-    # Off by default: at 60 ms, a fifth of the bench's turns were answered at a gap between words,
-    # the caller hearing the answer begin over their own (voicebot bench call, benchmarks/RESULTS.md).
-    answer_early_ms: int = pydantic.Field(0, ge=0, le=2000)
+    # silence, while the turn is still open (0: only once it ends): should the caller go on, the
+    # answer stops at once and the dialogue takes that turn back (voicebot/call/session.py), and
+    # the call's early answers wait longer from then on (voicebot/audio/turn_end.py EarlyWait).
+    # Not much shorter: at 60 ms, gaps between words over the phone set off a fifth of the bench's
+    # turns (voicebot bench call, benchmarks/RESULTS.md).
+    answer_early_ms: int = pydantic.Field(100, ge=0, le=2000)
     # A "no" often leads a correction ("no ... I meant Sunday"): it never ends a turn early.
     wait_after: List[str] = ["deny"]
 

@@ -331,8 +331,9 @@ class TestPhone:
 
 def answer_timing(turn: Spoken, next_began: Optional[float], segments: List[List[float]]) -> dict:
     """The turn's entry with the bot's answer: latency from the end of the caller's audio to the
-    first bot speech, how long the bot spoke until the next turn, and for a barge-in how long the
-    bot went on talking after the caller began."""
+    first bot speech, how long the bot spoke until the next turn; for a barge-in how long the bot
+    went on talking after the caller began, else how much of the bot the caller heard over their
+    own words (an early answer they went on after: voicebot.call.session)."""
     entry = dict(turn.entry)
     answer = [(s, e) for s, e in segments if turn.ended <= s and (next_began is None or s < next_began)]
     entry["latency_ms"] = round((answer[0][0] - turn.ended) * 1000) if answer else None
@@ -340,6 +341,9 @@ def answer_timing(turn: Spoken, next_began: Optional[float], segments: List[List
     if turn.entry["barge_in"]:
         talked_over = [e for s, e in segments if s < turn.ended and e >= turn.began]
         entry["bot_stopped_after_ms"] = round((talked_over[-1] - turn.began) * 1000) if talked_over else None
+    else:
+        over = [(s, min(e, turn.ended)) for s, e in segments if turn.began <= s < turn.ended]
+        entry["bot_over_caller_ms"] = round(sum(e - s for s, e in over) * 1000) + FRAME_MS * len(over)
     return entry
 
 
