@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import answered, events, place_call
+from conftest import answered, place_call
 from nordic import ASK_OPENING_HOURS, LANGUAGES, LINES, NORDIC_OFFICE_HOURS, NUMBERS
 from test_dialogue import ALL_INTENTS, check_outcome, heldout, say
 from voicebot.knowledge.phrasebook import phrasebook

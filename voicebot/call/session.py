@@ -232,7 +232,7 @@ class CallSession:
         early, self.early = self.early, None
         went_on = early.stopped_at is not None
         if not went_on and (not utterance.text or
-                            await self._same_request(utterance.text, early.words.text, early.reply)):
+                            await self._same_request(utterance.text, early)):
             return True
         if not went_on:
             self.speaker.interrupt()
@@ -242,11 +242,11 @@ class CallSession:
                         **({"stopped_after_ms": ms(early.stopped_at - early.words.at)} if went_on else {}))
         return False
 
-    async def _same_request(self, text: str, early_text: str, early: BotReply) -> bool:
+    async def _same_request(self, text: str, early: EarlyAnswer) -> bool:
         """Whether the turn's final words ask what the early answer answered. A streaming
         recogniser's final words may differ from its partial ones in a word (Vosk: 주세요, 계세요)
         and mean the same: the intent and entities decide."""
-        if clean_utterance(text) == clean_utterance(early_text):
+        if clean_utterance(text) == clean_utterance(early.words.text):
             return True
         try:
             parsed = await self.dialogue.parse(self.tenant.language, text)
@@ -255,8 +255,8 @@ class CallSession:
 
         def found(entities) -> list:
             return sorted((e.get("entity"), str(e.get("value"))) for e in entities or [])
-        return ((parsed.get("intent") or {}).get("name") == early.intent
-                and found(parsed.get("entities")) == found(early.entities))
+        return ((parsed.get("intent") or {}).get("name") == early.reply.intent
+                and found(parsed.get("entities")) == found(early.reply.entities))
 
     async def _on_utterance(self, utterance: Utterance) -> None:
         if self.early and await self._settle_early(utterance):

@@ -76,6 +76,7 @@ STOCK_CREDITS = ("amara org", "subtitles by", "captions by", "undertekster af", 
                  "untertitel", "untertitelung", "copyright wdr", "www")
 STOCK_SIGN_OFFS = {
     "you",  # the English "transcript" of silence
+    "the",  # of white noise or hold music (test_speech_in, 2026-12-03: "The", confidence 0.24)
     "thank you for watching", "thanks for watching", "thank you for listening", "please subscribe",
     "tak fordi du så med", "tak fordi i så med", "tak for at se med",
     "takk for at du så på", "takk for at dere så på",
