@@ -179,4 +179,5 @@ def test_bench_call_reports_how_soon_early_answers_were_stopped_and_how_much_the
                      cut_short=0, wrong_answers=0, bot_cpu_s=1, asr_busy_s=1, call_s=10, wall_s=10, caller_cpu_s=1,
                      peak_rss_mb=900, max_p95_ms=LINES["korean"].max_p95_ms, over_caller_ms=over)
     assert over_caller_line([level((0, 0)), level((0, 0, 0, 0))]).endswith(": 0 of 6 turns")
-    assert over_caller_line([level((0, 40)), level((0, 0, 100, 20))]).endswith(": 3 of 6 turns, p50 40 ms, at most 100 ms")
+    line = over_caller_line([level((0, 40)), level((0, 0, 100, 20))])
+    assert line.endswith(": 3 of 6 turns, p50 40 ms, at most 100 ms")

@@ -129,7 +129,8 @@ def _segment(text, no_speech=0.1, log_prob=-0.3, ratio=0.8):
 
 @pytest.mark.parametrize("segment", [
     _segment(" Undertekster af Nicolai Winther"), _segment(" Untertitel der Amara.org-Community"),
-    _segment(" Thank you for watching!"), _segment(" you"), _segment(" The", log_prob=-1.41), _segment(" Tack för att du tittade."),
+    _segment(" Thank you for watching!"), _segment(" you"), _segment(" The", log_prob=-1.41),
+    _segment(" Tack för att du tittade."),
     _segment(" ..."), _segment(" Hør, hør, hør, hør, hør, hør", ratio=5.9),
     _segment(" I'm sorry.", log_prob=-1.93), _segment(" Det er en kæmpe.", no_speech=0.88)])
 def test_whispers_stock_phrases_and_weak_guesses_are_no_words(segment):

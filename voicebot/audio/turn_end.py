@@ -52,7 +52,6 @@ class TurnEndSettings:
                 Verdict.UNFINISHED: self.unfinished_ms}.get(verdict, self.hangover_ms)
 
 
-
 class EarlyWait:
     """One call's silence before a routine question is answered early: the line's answer_early_ms
     at first, raised for the rest of the call past each pause after which this caller went on
