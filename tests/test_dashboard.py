@@ -380,6 +380,42 @@ def test_a_caller_who_hangs_up_on_a_confident_answer_puts_it_in_the_inbox(dash, 
     expect(row.locator(".reason")).to_have_text("answered, and the caller hung up while the answer was being said")
 
 
+def test_an_answer_given_early_and_taken_back_is_marked_so_in_the_conversation(dash, page):
+    """The caller went on after "opening hours": the bot's early answer was stopped, and the
+    whole turn answered. The stored call shows both answers, the first marked taken back."""
+    store = RecordStore(dash.store_url)
+    record = store.record("early-taken-back", "demo-city", "en", None)
+    record.add("answered")
+    record.add("heard", text="opening hours", confidence=0.9, end_of_speech_ms=100, asr_ms=0, turn_end="early")
+    record.add("bot", intent="opening_hours", confidence=0.97, texts=["We are open today from 9 to 5."], dialogue_ms=30)
+    record.add("taken_back", text="opening hours", intent="opening_hours", went_on=True, stopped_after_ms=80)
+    record.add("heard", text="opening hours on saturday", confidence=0.9, end_of_speech_ms=200, asr_ms=5)
+    record.add("bot", intent="opening_hours", confidence=0.96, texts=["On Saturday we are closed."], dialogue_ms=30)
+    record.add("hangup", by="caller")
+    record.end()
+    assert store.flush()
+    store.close()
+    sign_in(page, dash, "olga")
+    page.goto(f"{dash.url}/dashboard/calls/early-taken-back")
+    answers = page.locator("#conversation .bot")
+    expect(answers).to_have_count(2)
+    expect(answers.nth(0).locator(".taken-back")).to_have_text("taken back")
+    expect(answers.nth(1).locator(".taken-back")).to_have_count(0)
+    expect(answers.nth(1)).to_contain_text("On Saturday we are closed.")
+
+
+def test_a_live_calls_conversation_marks_an_answer_taken_back():
+    from voicebot.dashboard.desk import conversation
+
+    said = conversation([{"event": "heard", "text": "opening hours"},
+                         {"event": "bot", "texts": ["We are open from 9."], "intent": "opening_hours"},
+                         {"event": "taken_back", "text": "opening hours", "went_on": True},
+                         {"event": "heard", "text": "opening hours on saturday"},
+                         {"event": "bot", "texts": ["Closed on Saturday."], "intent": "opening_hours"}])
+    assert [(t["who"], t.get("taken_back", False)) for t in said] == [
+        ("caller", False), ("bot", True), ("caller", False), ("bot", False)]
+
+
 def test_a_caller_who_says_no_over_a_confident_answer_puts_it_in_the_inbox(dash, page):
     timeline = place_call(dash.sip_uri(DEMO_CITY), "--say", "what are your opening hours tomorrow",
                           "--barge-in", "--say", "no that is wrong", timeout=90)
