@@ -27,8 +27,11 @@ def test_a_new_topic_and_its_answer_are_written_with_the_files_comments_kept(edi
     assert inst.tenant("demo-kommune").topics["parking_permit"].offer_callback  # the topic's default
     assert (install_copy / "topics.yml").read_text().startswith("# The topics callers ask about, shared by every line.")
     assert "# Demo City: an English-speaking line" in (install_copy / "tenants" / "demo-city.yml").read_text()
-    assert editor.written(inst, "demo-city") >= {"parking_permit", "passport"}
-    assert "parking_permit" not in editor.written(inst, "demo-kommune")
+    written = editor.written(inst)
+    assert written["demo-city", None] >= {"parking_permit", "passport"}
+    assert "parking_permit" not in written["demo-kommune", None]
+    assert "waste_collection" in written["faelles-hotline", "aadal"]  # a municipality's own answer
+    assert "passport" in written["faelles-hotline", None] - written["faelles-hotline", "aadal"]
 
 
 def test_an_edit_that_would_not_load_is_undone_and_says_which_line_lacks_what(editor, install_copy):

@@ -246,13 +246,13 @@ def conversation(events: List[Dict]) -> List[Dict]:
         elif event["event"] == Kind.BOT:
             turns.append({"who": "bot", "text": " ".join(event.get("texts") or []), "intent": event.get("intent")})
         elif event["event"] == Kind.TAKEN_BACK:
-            mark_taken_back(turns)
+            _mark_taken_back(turns)
     return turns
 
 
-def mark_taken_back(turns: List[Dict]) -> None:
+def _mark_taken_back(turns: List[Dict]) -> None:
     """The bot's last answer was given early and taken back (voicebot.call.session): the caller
-    went on, and the whole turn was answered after it."""
+    went on, or the turn's final words asked something else; the whole turn was answered after it."""
     answer = next((turn for turn in reversed(turns) if turn["who"] == "bot"), None)
     if answer is not None:
         answer["taken_back"] = True

@@ -23,7 +23,7 @@ from sanic.exceptions import SanicException
 from voicebot.config import ConfigError, Installation
 from voicebot.config.live import LiveConfiguration
 from voicebot.dashboard.auth import LockedOut, Logins, SignedIn
-from voicebot.dashboard.desk import add_callback_pages, add_desk_pages, conversation, mark_taken_back
+from voicebot.dashboard.desk import add_callback_pages, add_desk_pages, conversation
 from voicebot.dashboard.retrain import Retrainer
 from voicebot.dashboard.topics import Kit, add_topic_pages, intent_names
 from voicebot.dialogue.examples import add_example
@@ -472,20 +472,14 @@ def _stored_conversation(turns: list, events: list) -> list:
     """A stored call's turns: what the caller said or pressed, what the bot understood of it and
     how sure it was, then what the bot said back (and whether it took that back)."""
     said = []
-    taken_back = sorted(e["at"] for e in events if e["kind"] == Kind.TAKEN_BACK)
+    taken_back = {(e["data"] or {}).get("turn") for e in events if e["kind"] == Kind.TAKEN_BACK}
     for turn in turns:
-        # A take-back comes at the end of its turn, a tenth of a second or more after the early
-        # answer's row; the next turn's row may bear the same time (the store's clock is coarse).
-        while taken_back and taken_back[0] <= turn["at"]:
-            mark_taken_back(said)
-            taken_back.pop(0)
         understood = {"intent": turn["intent"], "confidence": turn["confidence"]}
         if turn["text"]:
             text = f"(key {turn['text']})" if turn["source"] == "keypad" else turn["text"]
             said.append({"who": "caller", "text": text, **understood})
             understood = {}
         if turn["replies"]:
-            said.append({"who": "bot", "text": " ".join(turn["replies"]), **understood})
-    for _ in taken_back:
-        mark_taken_back(said)
+            said.append({"who": "bot", "text": " ".join(turn["replies"]), **understood,
+                         **({"taken_back": True} if turn["seq"] in taken_back else {})})
     return said

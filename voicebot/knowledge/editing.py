@@ -9,7 +9,7 @@ import io
 import os
 import threading
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
@@ -171,12 +171,20 @@ class TopicEditor:
             _write(path, _dump(data))
             return True
 
-    def written(self, inst: Installation, line_id: str, municipality: Optional[str] = None) -> set:
-        """The topics the line's own file (or a municipality in it) says something about; the
-        rest follow their default (a municipality: the line's shared behaviour)."""
-        data = _read(self.line_file(inst, line_id)) or {}
-        holder = (data.get("municipalities") or {}).get(municipality) or {} if municipality else data
-        return set(holder.get("topics") or {})
+    @staticmethod
+    def written(inst: Installation) -> Dict[Tuple[str, Optional[str]], set]:
+        """For each line, and each municipality of a shared line (line id, municipality or None):
+        the topics its own file says something about; the rest follow their default (a
+        municipality: the line's shared behaviour). Each line's file is read once."""
+        found = {}
+        for path in sorted(inst.path(inst.settings.tenants_dir).glob("*.yml")):
+            data = _read(path) or {}
+            if data.get("id") not in inst.tenants:
+                continue
+            found[data["id"], None] = set(data.get("topics") or {})
+            for municipality, holder in (data.get("municipalities") or {}).items():
+                found[data["id"], municipality] = set((holder or {}).get("topics") or {})
+        return found
 
     @staticmethod
     def line_file(inst: Installation, line_id: str) -> Path:

@@ -137,6 +137,7 @@ class Journal:
 
     def add(self, event: dict) -> None:
         kind = Kind(event["event"])
+        more = {}  # stored with the event
         if kind == Kind.HEARD and event.get("text"):
             self.heard, self.heard_event = {
                 "source": event.get("source", "speech"), "text": event["text"],
@@ -151,10 +152,11 @@ class Journal:
             self.talked_over = True
         elif kind == Kind.TAKEN_BACK:  # the caller's fuller words follow: not a doubt on that answer
             self.answered = None
+            more = {"turn": self.seq}  # the turn row of the answer taken back (the call page marks it)
         elif kind == Kind.HANGUP and event.get("during") == "answer":  # see Speaker.cut_off
             self._doubt("hung_up")
         if kind in STORED_EVENTS:
-            self._event(event)
+            self._event(event, **more)
         self._follow_outcome(event)
 
     def reword(self, event: dict) -> None:
@@ -227,8 +229,8 @@ class Journal:
         if reason and self.answered is not None:
             self._update(Turn, {"review": "pending", "review_reason": reason}, seq=self.answered[0])
 
-    def _event(self, event: dict) -> None:
-        data = {k: v for k, v in event.items() if k not in ("t", "event")}
+    def _event(self, event: dict, **more) -> None:
+        data = {**{k: v for k, v in event.items() if k not in ("t", "event")}, **more}
         self.submit(Write(CallEvent.__tablename__, dict(
             call_id=self.record.call_id, at=_at(self.record.started, event["t"]), kind=event["event"],
             data=data or None)))
