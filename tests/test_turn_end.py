@@ -47,7 +47,8 @@ def audio(*parts) -> List[bytes]:
 
 
 def listen(frames: List[bytes], phrases: List[str], verdicts: Optional[Dict[str, Verdict]] = None,
-           listen_to_words: bool = True, answer_early_ms: int = 0, kinds: tuple = (Utterance,)) -> list:
+           listen_to_words: bool = True, answer_early_ms: int = 0, kinds: tuple = (Utterance,),
+           recognizer=None) -> list:
     """The utterances (or events of `kinds`) the listener makes of `frames`, judged by
     `verdicts` (text -> verdict, else unsure) when it listens to the words."""
     asked: List[str] = []
@@ -60,7 +61,7 @@ def listen(frames: List[bytes], phrases: List[str], verdicts: Optional[Dict[str,
                 if listen_to_words else None)
     received, emitted = queue.SimpleQueue(), []
     listener = Listener(received, emitted.append, VadSettings(hangover_ms=HANGOVER_MS),
-                        lambda: WordsRecognizer(phrases), turn_end=settings)
+                        lambda: (recognizer or WordsRecognizer)(phrases), turn_end=settings)
     for frame in frames:
         received.put((time.monotonic(), frame))
     listener.start()
@@ -70,6 +71,24 @@ def listen(frames: List[bytes], phrases: List[str], verdicts: Optional[Dict[str,
     time.sleep(0.3)  # the last frames taken are handled
     listener.stop()
     return [event for event in emitted if isinstance(event, kinds)]
+
+
+class SlowWordsRecognizer(WordsRecognizer):
+    """2 ms a frame, 50 ms for the final words."""
+
+    def feed(self, pcm: bytes) -> str:
+        time.sleep(0.002)
+        return super().feed(pcm)
+
+    def final(self) -> Transcript:
+        time.sleep(0.05)
+        return super().final()
+
+
+def test_a_streaming_recognisers_time_on_a_turn_counts_its_feeding_and_its_final_words():
+    frames = audio(("pause", 200), ("tone", 400), ("pause", 1000))
+    [utterance] = listen(frames, ["opening hours"], listen_to_words=False, recognizer=SlowWordsRecognizer)
+    assert utterance.asr_busy_ms >= 50 + 2 * 15  # the tone's frames are fed one by one
 
 
 def waited_ms(utterance: Utterance, before_ms: int) -> int:

@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Deque, List, Optional, Union
 
 from voicebot.audio.asr.base import (Recognizer, RecognizerError, SegmentedRecognizer, StreamingRecognizer,
@@ -195,7 +195,7 @@ class Listener:
                 else:
                     transcript = Transcript("", 0.0)
                     try:
-                        transcript = recognizer.final() if recognizer else transcript
+                        transcript = self._final(recognizer, turn) if recognizer else transcript
                     except Exception as error:
                         recognizer = self._failed(error)
                     self._emit_utterance(turn, transcript, detected_at)
@@ -203,6 +203,13 @@ class Listener:
                 turn, partial = None, ""
         self._emit_decoded()
         detector.close()
+
+    @staticmethod
+    def _final(recognizer: StreamingRecognizer, turn: _Turn) -> Transcript:
+        """A streaming recogniser's transcript of the turn, with its time on the whole turn."""
+        started = time.perf_counter()
+        transcript = recognizer.final()
+        return replace(transcript, busy_s=turn.fed_s + time.perf_counter() - started)
 
     def _make_recognizer(self) -> Optional[Recognizer]:
         try:

@@ -3,7 +3,6 @@ language shared by every call (cache_dir/vosk/<lang>, from `voicebot models get 
 asr.models.<lang>.path). No Danish or Norwegian Vosk model exists: those lines get Whisper."""
 
 import json
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -63,33 +62,27 @@ class VoskRecognizer:
         args = (json.dumps(phrases + ["[unk]"], ensure_ascii=False),) if phrases else ()
         self._recognizer = vosk.KaldiRecognizer(model, RATE, *args)
         self._recognizer.SetWords(True)
-        self._busy_s = 0.0
         self._ended_words: List[dict] = []  # of segments Vosk ended within the current turn
 
     def feed(self, pcm: bytes) -> str:
-        started = time.perf_counter()
-        try:
-            if self._recognizer.AcceptWaveform(pcm):
-                # Vosk's own endpoint (about half a second of silence) ends a segment: it is
-                # part of the caller's turn, which ends when the listener says so.
-                self._ended_words += json.loads(self._recognizer.Result()).get("result", [])
-                partial = ""
-            else:
-                partial = json.loads(self._recognizer.PartialResult()).get("partial", "")
-            return " ".join(filter(None, [_text_of(self._ended_words), partial.replace("[unk]", "").strip()]))
-        finally:
-            self._busy_s += time.perf_counter() - started
+        if self._recognizer.AcceptWaveform(pcm):
+            # Vosk's own endpoint (about half a second of silence) ends a segment: it is
+            # part of the caller's turn, which ends when the listener says so.
+            self._ended_words += json.loads(self._recognizer.Result()).get("result", [])
+            partial = ""
+        else:
+            partial = json.loads(self._recognizer.PartialResult()).get("partial", "")
+        return " ".join(filter(None, [_text_of(self._ended_words), partial.replace("[unk]", "").strip()]))
 
     def final(self) -> Transcript:
-        """The utterance's transcript and mean word confidence; resets for the next one."""
-        started = time.perf_counter()
+        """The utterance's transcript and mean word confidence; resets for the next one (the
+        listener times the recogniser)."""
         result = json.loads(self._recognizer.FinalResult())
-        busy_s, self._busy_s = self._busy_s + time.perf_counter() - started, 0.0
         words, self._ended_words = self._ended_words + result.get("result", []), []
         words = [w for w in words if w.get("word") != "[unk]"]
         text = _text_of(words) if words else result.get("text", "").replace("[unk]", "")
         confidence = sum(w.get("conf", 0.0) for w in words) / len(words) if words else 0.0
-        return Transcript(" ".join(text.split()), confidence, busy_s)
+        return Transcript(" ".join(text.split()), confidence)
 
 
 def _text_of(words: List[dict]) -> str:
