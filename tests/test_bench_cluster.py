@@ -7,8 +7,8 @@ import math
 
 from conftest import REPO
 from voicebot.bench.call import INTENT, linked_installation
-from voicebot.bench.cluster import (GROWTH_LIMIT_MB_PER_H, CapacityLevel, growth, highest_pass, search, searched,
-                                    slope_per_hour)
+from voicebot.bench.cluster import (GROWTH_LIMIT_MB_PER_H, CapacityLevel, full_workers_lines, growth, highest_pass,
+                                    search, searched, slope_per_hour)
 from voicebot.config import load_installation
 from voicebot.dialogue.training import is_stale
 
@@ -101,6 +101,19 @@ def test_a_level_fails_on_a_busy_worker_a_late_or_missing_turn_bad_frames_or_a_l
     assert not crackly.passed and "1.00% of frames late or missing" in crackly.why_failed()
     unrecorded = level([timeline("a")], [])
     assert not unrecorded.passed and "1 calls without a record" in unrecorded.why_failed()
+
+
+def test_clean_audio_is_judged_on_the_levels_where_every_worker_is_full():
+    def full(calls, bad=0):
+        return level([timeline(str(n), bad=bad if n == 0 else 0) for n in range(calls)],
+                     [record(str(n)) for n in range(calls)])
+    clean = {1: (4, [full(2, bad=5), full(4)]), 2: (8, [full(4), full(8, bad=2)])}
+    assert full_workers_lines(clean)[1:] == [
+        "the bot's frames late or missing at the callers with every worker holding 4 calls: "
+        "1 worker 0.000%, 2 workers 0.025%", "  < 0.1%: met"]
+    crackly = {**clean, 2: (8, [full(8, bad=8)])}  # 8 of 8000 frames: 0.1%
+    assert full_workers_lines(crackly)[-1] == "  < 0.1%: NOT met"
+    assert full_workers_lines({1: (2, [full(2)])}) == []
 
 
 def test_a_turn_taken_for_another_intent_is_counted_wrong():

@@ -63,6 +63,7 @@ CAPACITY_STEP = 2
 STAGGER_WINDOW_S = 5.0  # a level's calls start spread over this, so that turns do not all coincide
 MAX_P95_MS = 1000
 MAX_BAD_FRAMES = 0.01
+CLEAN_FRAMES = 0.001  # issue 21: the share late or missing at the callers with every worker full
 TARGET_CALLS = 10
 PAUSED_CALLS = 4  # calls of the line's paused turns, per way of ending a turn
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

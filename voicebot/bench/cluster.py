@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from voicebot import procs
-from voicebot.bench.call import (CAPACITY_STEP, CAPACITY_TURNS, INTENT, LINES, MAX_BAD_FRAMES, MAX_P95_MS,
+from voicebot.bench.call import (CAPACITY_STEP, CAPACITY_TURNS, CLEAN_FRAMES, INTENT, LINES, MAX_BAD_FRAMES, MAX_P95_MS,
                                  STAGGER_WINDOW_S, BenchLine, bot_turns, frame_counts, linked_installation, pct,
                                  place_calls, process_tree, tree_cpu_seconds, wrong_answers)
 from voicebot.cluster.up import RESTART_AFTER_S
@@ -645,6 +645,7 @@ def result_lines(bench: Bench, rates: dict, capacities: dict, ready: dict, soak_
         failed = [level for level in levels if not level.passed and (best is None or level.calls > best)]
         if failed:
             lines.append(f"  the next level failed on: {failed[0].why_failed()}")
+    lines += full_workers_lines(capacities)
     if 1 in capacities and len(capacities) > 1:
         top = max(capacities)
         lines += ["", f"{top} workers : 1 worker on this machine:"]
@@ -653,6 +654,20 @@ def result_lines(bench: Bench, rates: dict, capacities: dict, ready: dict, soak_
         lines.append(f"  simultaneous calls       {ratio(capacities[top][0], capacities[1][0])} "
                      f"({capacities[top][0]} / {capacities[1][0]})")
     return lines + ([""] + soak_lines if soak_lines else [])
+
+
+def full_workers_lines(capacities: Dict[int, Tuple[Optional[int], List[CapacityLevel]]]) -> List[str]:
+    """Issue 21's clean audio: the bot's frames at the callers on the levels where every worker
+    held all the calls it can."""
+    full = {workers: level for workers, (_, levels) in capacities.items() for level in levels
+            if level.calls == workers * MAX_CALLS and len(level.answered) == level.calls}
+    if not full:
+        return []
+    worst = max(level.bad_share for level in full.values())
+    return ["", f"the bot's frames late or missing at the callers with every worker holding {MAX_CALLS} calls: "
+            + ", ".join(f"{workers} worker{'s' if workers > 1 else ''} {level.bad_share:.3%}"
+                        for workers, level in full.items()),
+            f"  < {CLEAN_FRAMES:.1%}: {'met' if worst < CLEAN_FRAMES else 'NOT met'}"]
 
 
 def ratio(many: Optional[int], one: Optional[int]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Sequence
 
 from voicebot import procs
-from voicebot.bench.call import LINES, BotProcess, Level, pct, run_level
+from voicebot.bench.call import CLEAN_FRAMES, LINES, BotProcess, Level, pct, run_level
 from voicebot.dialogue.action_server import is_healthy
 from voicebot.ports import free_port
 from voicebot.testing import korean
@@ -78,6 +78,6 @@ def run(root: Path, calls: int, rounds: int, say: Callable[[str], None]) -> List
         per_round = ", ".join(f"{r.bad_share:.2%}" for r in runs)
         lines.append(f"  {mode:<17}{f'{bad} of {expected} ({share:.3%})':<24}{per_round:<28}"
                      f"{short / max(1, expected):<14.3%}{pct(latencies, 50):.0f} / {pct(latencies, 95):.0f} ms")
-        targets.append(f"  < 0.1% of frames late or missing at {calls} calls per worker, {mode}: "
-                       f"{'met' if share < 0.001 else 'NOT met'} ({share:.3%})")
+        targets.append(f"  < {CLEAN_FRAMES:.1%} of frames late or missing at {calls} calls per worker, {mode}: "
+                       f"{'met' if share < CLEAN_FRAMES else 'NOT met'} ({share:.3%})")
     return lines + targets
