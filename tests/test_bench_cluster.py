@@ -61,12 +61,12 @@ def test_slope_needs_two_samples_in_time():
     assert math.isclose(slope_per_hour([(0, 100), (1800, 110)]), 20)
 
 
-def timeline(call_id, latencies=(300, 320), bad=0, status=None):
+def timeline(call_id, latencies=(300, 320), bad=0, status=None, stalls=0):
     if status:
         return {"connected": False, "status": status, "turns": []}
     return {"connected": True, "call_id": call_id, "turns": [{"latency_ms": ms} for ms in latencies],
             "received": {"media_ms": 20_000, "jbuf_empty": bad, "jbuf_lost": 0, "jbuf_discarded": 0,
-                         "frames_heard": 1000}}
+                         "frames_heard": 1000, "clock_stalls": stalls}}
 
 
 def record(call_id, worker="worker-1", intents=(INTENT, INTENT)):
@@ -86,6 +86,8 @@ def test_a_level_passes_with_every_call_answered_recorded_on_time_and_clean():
     passed = level([timeline("a"), timeline("b")], [record("a"), record("b", "worker-2")])
     assert passed.passed and passed.per_worker == {"worker-1": 1, "worker-2": 1}
     assert passed.bad_share == 0 and passed.bot_ms == [280] * 4 and passed.wrong_answers == 0
+    stalled = level([timeline("a", stalls=2), timeline("b", stalls=1)], [record("a"), record("b")])
+    assert stalled.phone_stalls == 3 and stalled.passed  # counted; the callers' doing, not the bot's
 
 
 def test_a_level_fails_on_a_busy_worker_a_late_or_missing_turn_bad_frames_or_a_lost_record():

@@ -168,6 +168,22 @@ def test_the_caller_times_how_much_of_the_bot_it_heard_over_its_own_words():
     assert answer_timing(barge_in, None, [[9.0, 10.5], answer])["bot_stopped_after_ms"] == 500
 
 
+def test_the_caller_counts_the_stalls_of_its_own_audio_clock():
+    """Frames heard 20 ms apart, but once 80 ms apart: the phone's clock thread waited (for the
+    GIL), and the bot's frames it then found late are the phone's doing."""
+    import queue
+    from types import SimpleNamespace
+
+    from voicebot.testing.phone import Ear
+
+    port = SimpleNamespace(heard=queue.SimpleQueue())
+    for at in (0.0, 0.02, 0.04, 0.12, 0.14, 0.16):
+        port.heard.put((at, b"\0" * 640))
+    ear = Ear(port)
+    ear.drain()
+    assert (ear.clock_stalls, len(ear.audio)) == (1, 6 * 640)
+
+
 def test_bench_call_reports_how_soon_early_answers_were_stopped_and_how_much_the_callers_heard():
     from voicebot.bench.call import LINES, Level, over_caller_line, stopped_after
 

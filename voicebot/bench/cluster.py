@@ -56,7 +56,7 @@ from voicebot.dashboard.auth import harness_token
 from voicebot.dialogue.action_server import is_healthy
 from voicebot.testing import korean
 from voicebot.testing.lines import REPO
-from voicebot.testing.phone import MAX_CALLS
+from voicebot.testing.phone import CLOCK_STALL_S, MAX_CALLS
 from voicebot.testing.sipp import ulaw_speech
 
 SCENARIOS = REPO / "benchmarks" / "sipp"
@@ -407,6 +407,11 @@ class CapacityLevel:
         return self._frames(2)
 
     @property
+    def phone_stalls(self) -> int:
+        """Times a test phone's own audio clock stalled (voicebot.testing.phone.CLOCK_STALL_S)."""
+        return sum((t.get("received") or {}).get("clock_stalls", 0) for t in self.answered)
+
+    @property
     def wrong_answers(self) -> int:
         return wrong_answers(self.records, self.intent)
 
@@ -435,7 +440,8 @@ class CapacityLevel:
         refused = ", ".join(f"{n}x{status}" for status, n in sorted(self.refused.items())) or "-"
         lat = self.latencies
         return (f"  {self.calls:>5}{len(self.answered):>9}{len(lat):>7}{pct(lat, 50):>7.0f}{pct(lat, 95):>7.0f}"
-                f"{pct(self.bot_ms, 95):>8.0f}{self.bad_share:>9.3%}{self.short_share:>8.2%}{self.wrong_answers:>7}"
+                f"{pct(self.bot_ms, 95):>8.0f}{self.bad_share:>9.3%}{self.short_share:>8.2%}{self.phone_stalls:>7}"
+                f"{self.wrong_answers:>7}"
                 f"{self.cluster_cpu_s / max(self.wall_s, 1e-9):>7.2f}   {spread:<10}{refused:<12}"
                 f"{'pass' if self.passed else 'FAIL'}")
 
@@ -607,7 +613,8 @@ def run(root: Path, workers_max: int, max_rate: int, max_calls: int, soak_minute
 
 
 RATE_HEAD = "   rate  calls answered    share timeouts  p50 ms  p95 ms   not 200"
-CAPACITY_HEAD = "  calls answered  turns    p50    p95 bot p95   frames   short  wrong  cores   per worker  refused"
+CAPACITY_HEAD = ("  calls answered  turns    p50    p95 bot p95   frames   short stalls  wrong  cores   per worker"
+                 "  refused")
 
 
 def result_lines(bench: Bench, rates: dict, capacities: dict, ready: dict, soak_lines: List[str], max_rate: int,
@@ -637,7 +644,8 @@ def result_lines(bench: Bench, rates: dict, capacities: dict, ready: dict, soak_
               f"caller <= {line.max_p95_ms} ms and < {MAX_BAD_FRAMES:.0%} of the bot's frames late or missing at the callers;",
               "p50/p95: at the caller, end of its speech to the bot's first audio heard; bot p95: the bot's own "
               "(records' turn_ms); frames: the bot's, late or missing at the callers; short: frames the callers' "
-              "own audio clock missed; cores: the cluster's CPU seconds per second (callers not counted)"]
+              f"own audio clock missed; stalls: times it stalled {CLOCK_STALL_S * 1000:.0f} ms or more (the callers' "
+              "doing); cores: the cluster's CPU seconds per second (callers not counted)"]
     for workers, (best, levels) in capacities.items():
         lines += [f" {workers} worker{'s' if workers > 1 else ''}:", CAPACITY_HEAD, *[level.line() for level in levels],
                   f"  most simultaneous calls: {best if best is not None else 'none'}"
