@@ -9,7 +9,7 @@ import io
 import os
 import threading
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
@@ -31,6 +31,12 @@ def _yaml() -> YAML:
 
 def _read(path: Path):
     return _yaml().load(path.read_text(encoding="utf-8"))
+
+
+def _line_files(inst: Installation) -> Iterator[Tuple[Path, dict]]:
+    """The installation's line files in name order, each with what it holds."""
+    for path in sorted(inst.path(inst.settings.tenants_dir).glob("*.yml")):
+        yield path, _read(path) or {}
 
 
 def _dump(data) -> str:
@@ -177,8 +183,7 @@ class TopicEditor:
         the topics its own file says something about; the rest follow their default (a
         municipality: the line's shared behaviour). Each line's file is read once."""
         found = {}
-        for path in sorted(inst.path(inst.settings.tenants_dir).glob("*.yml")):
-            data = _read(path) or {}
+        for _, data in _line_files(inst):
             if data.get("id") not in inst.tenants:
                 continue
             found[data["id"], None] = set(data.get("topics") or {})
@@ -189,11 +194,10 @@ class TopicEditor:
     @staticmethod
     def line_file(inst: Installation, line_id: str) -> Path:
         inst.tenant(line_id)  # a clear error for a line there is not
-        folder = inst.path(inst.settings.tenants_dir)
-        for path in sorted(folder.glob("*.yml")):
-            if (_read(path) or {}).get("id") == line_id:
-                return path
-        raise ConfigError(f"{folder}: no file for line {line_id!r}")
+        path = next((path for path, data in _line_files(inst) if data.get("id") == line_id), None)
+        if path is None:
+            raise ConfigError(f"{inst.path(inst.settings.tenants_dir)}: no file for line {line_id!r}")
+        return path
 
     @staticmethod
     def _known(inst: Installation, topic_id: str) -> None:
