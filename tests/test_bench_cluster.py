@@ -61,16 +61,20 @@ def test_slope_needs_two_samples_in_time():
     assert math.isclose(slope_per_hour([(0, 100), (1800, 110)]), 20)
 
 
-def timeline(call_id, latencies=(300, 320), bad=0, status=None, stalls=0):
+def clock(ticks=1000, late=0):
+    return {"ticks": ticks, "late_10ms": late, "late_20ms": 0, "late_40ms": 0, "max_late_ms": 12.0 if late else 2.0}
+
+
+def timeline(call_id, latencies=(300, 320), bad=0, status=None, late=0):
     if status:
         return {"connected": False, "status": status, "turns": []}
     return {"connected": True, "call_id": call_id, "turns": [{"latency_ms": ms} for ms in latencies],
             "received": {"media_ms": 20_000, "jbuf_empty": bad, "jbuf_lost": 0, "jbuf_discarded": 0,
-                         "frames_heard": 1000, "clock_stalls": stalls}}
+                         "frames_heard": 1000, "clock": clock(late=late)}}
 
 
-def record(call_id, worker="worker-1", intents=(INTENT, INTENT)):
-    events = []
+def record(call_id, worker="worker-1", intents=(INTENT, INTENT), late=0):
+    events = [{"event": "hangup", "by": "caller", "audio_out": clock(late=late)}]
     for intent in intents:
         events += [{"event": "heard", "text": "영업 시간", "end_of_speech_ms": 200, "asr_ms": 10},
                    {"event": "bot", "intent": intent, "dialogue_ms": 40},
@@ -86,8 +90,11 @@ def test_a_level_passes_with_every_call_answered_recorded_on_time_and_clean():
     passed = level([timeline("a"), timeline("b")], [record("a"), record("b", "worker-2")])
     assert passed.passed and passed.per_worker == {"worker-1": 1, "worker-2": 1}
     assert passed.bad_share == 0 and passed.bot_ms == [280] * 4 and passed.wrong_answers == 0
-    stalled = level([timeline("a", stalls=2), timeline("b", stalls=1)], [record("a"), record("b")])
-    assert stalled.phone_stalls == 3 and stalled.passed  # counted; the callers' doing, not the bot's
+    assert (passed.bot_late, passed.phone_late) == (0, 0)
+    # Late ticks of either side's audio clock are counted, each side's share of its frames; they
+    # are causes, not the measure: what the callers' jitter buffers got late or missing is.
+    late = level([timeline("a", late=2), timeline("b", late=1)], [record("a", late=10), record("b")])
+    assert (late.phone_late, late.bot_late) == (3 / 2000, 10 / 2000) and late.passed
 
 
 def test_a_level_fails_on_a_busy_worker_a_late_or_missing_turn_bad_frames_or_a_lost_record():

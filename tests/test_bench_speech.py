@@ -168,20 +168,16 @@ def test_the_caller_times_how_much_of_the_bot_it_heard_over_its_own_words():
     assert answer_timing(barge_in, None, [[9.0, 10.5], answer])["bot_stopped_after_ms"] == 500
 
 
-def test_the_caller_counts_the_stalls_of_its_own_audio_clock():
-    """Frames heard 20 ms apart, but once 80 ms apart: the phone's clock thread waited (for the
-    GIL), and the bot's frames it then found late are the phone's doing."""
-    import queue
-    from types import SimpleNamespace
+def test_a_clock_that_stalled_and_caught_up_counts_its_late_ticks():
+    """Ticks every 20 ms, but one 45 ms late, the next two caught up at once (25 and 5 ms late,
+    as pjmedia's clock does after a stall); the grid is set by the earliest tick, whatever the
+    first one's phase."""
+    from voicebot.telephony.media import clock_lateness
 
-    from voicebot.testing.phone import Ear
-
-    port = SimpleNamespace(heard=queue.SimpleQueue())
-    for at in (0.0, 0.02, 0.04, 0.12, 0.14, 0.16):
-        port.heard.put((at, b"\0" * 640))
-    ear = Ear(port)
-    ear.drain()
-    assert (ear.clock_stalls, len(ear.audio)) == (1, 6 * 640)
+    late_ms = [3, 0, 1, 45, 25, 5, 0, 2]  # each tick's time less its place on the grid, in ms
+    assert clock_lateness([100.0 + ms / 1000 for ms in late_ms]) == {
+        "ticks": 8, "late_10ms": 2, "late_20ms": 2, "late_40ms": 1, "max_late_ms": 45.0}
+    assert clock_lateness([]) == {"ticks": 0, "late_10ms": 0, "late_20ms": 0, "late_40ms": 0, "max_late_ms": 0.0}
 
 
 def test_bench_call_reports_how_soon_early_answers_were_stopped_and_how_much_the_callers_heard():

@@ -41,6 +41,12 @@ def test_greeting_is_heard_with_speech_energy_and_its_length(bot, inst, tmp_path
     received = hangup["audio_in"]
     assert received["rtp_packets"] >= 0.8 * greeting_ms / 20 and received["rtp_lost"] == 0, received
     assert 0 < received["jbuf_delay_ms"] < 200 and received["jitter_ms"] >= 0
+    # How punctually each side's audio clock handled the frames: a tick every 20 ms while the
+    # media flowed (this test does not judge how many were late: the machine is shared).
+    sent, fetched = hangup["audio_out"], timeline["received"]["clock"]
+    media_ticks = timeline["received"]["media_ms"] / 20
+    assert 0.8 * media_ticks < sent["ticks"] and 0.8 * media_ticks < fetched["ticks"] <= media_ticks + 5, (sent, fetched)
+    assert sent["ticks"] >= sent["late_10ms"] >= sent["late_20ms"] >= sent["late_40ms"] >= 0 <= sent["max_late_ms"]
 
 
 def test_keypad_1_answers_the_first_menu_topic(bot):
@@ -87,7 +93,7 @@ def test_hanging_up_during_the_greeting_ends_the_call_on_the_bot(bot):
     record = bot.call_record(timeline["call_id"])
     assert record["state"] == "ended"
     hangups = events(record, "hangup")
-    assert len(hangups) == 1 and set(hangups[0]) == {"t", "event", "by", "during", "audio_in"}
+    assert len(hangups) == 1 and set(hangups[0]) == {"t", "event", "by", "during", "audio_in", "audio_out"}
     assert hangups[0]["by"] == "caller" and hangups[0]["during"] == "greeting"  # cut short: see CallSession._cut_off
     live = [c for c in bot.request("GET", "/calls")[1] if c["call_id"] == timeline["call_id"]]
     assert live[0]["state"] == "ended"

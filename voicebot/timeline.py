@@ -16,7 +16,8 @@ class Kind(str, enum.Enum):
     # The call
     ANSWERED = "answered"
     HANGUP = "hangup"  # by caller or bot; during: the reply the caller cut short; audio_in: what the
-    # caller's audio stream received (RTP packets lost, jitter, jitter buffer frames lost or late)
+    # caller's audio stream received (RTP packets lost, jitter, jitter buffer frames lost or late);
+    # audio_out: how punctually the bot's frames went out (ticks of the bridge's clock late)
     ERROR = "error"  # where, detail
     SILENCE = "silence"  # count: no speech for audio.silence_timeout_s, the nth time
     BARGE_IN = "barge_in"  # stop_ms, dropped_ms, during

@@ -56,7 +56,7 @@ from voicebot.dashboard.auth import harness_token
 from voicebot.dialogue.action_server import is_healthy
 from voicebot.testing import korean
 from voicebot.testing.lines import REPO
-from voicebot.testing.phone import CLOCK_STALL_S, MAX_CALLS
+from voicebot.testing.phone import MAX_CALLS
 from voicebot.testing.sipp import ulaw_speech
 
 SCENARIOS = REPO / "benchmarks" / "sipp"
@@ -69,6 +69,7 @@ CALLS_PER_SOURCE_PER_S = 3.0  # 3 requests a call: 18 in 2 s, under the front's 
 CALLS_PER_SOURCE = 8  # calls at once from one address in a capacity level
 LISTEN_MS = 15000  # the answer to "opening hours" lasts about 13 s
 LAST_LISTEN_MS = 4000
+LATE_TICK_MS = 10  # half a frame: a receiver whose jitter buffer holds one frame misses it, likely
 GROWTH_LIMIT_MB_PER_H = 20.0  # a part whose last-half slope is above this is flagged
 START_TIMEOUT_S = 420
 
@@ -407,9 +408,15 @@ class CapacityLevel:
         return self._frames(2)
 
     @property
-    def phone_stalls(self) -> int:
-        """Times a test phone's own audio clock stalled (voicebot.testing.phone.CLOCK_STALL_S)."""
-        return sum((t.get("received") or {}).get("clock_stalls", 0) for t in self.answered)
+    def bot_late(self) -> float:
+        """The share of the bot's frames its clock sent LATE_TICK_MS or more late (the records'
+        hangup audio_out): the bot's doing, whatever the callers' jitter buffers make of it."""
+        return late_share(e.get("audio_out") for r in self.records for e in r["events"] if e["event"] == "hangup")
+
+    @property
+    def phone_late(self) -> float:
+        """The same for the callers' own audio clocks, which fetch the bot's frames: the callers' doing."""
+        return late_share((t.get("received") or {}).get("clock") for t in self.answered)
 
     @property
     def wrong_answers(self) -> int:
@@ -440,10 +447,18 @@ class CapacityLevel:
         refused = ", ".join(f"{n}x{status}" for status, n in sorted(self.refused.items())) or "-"
         lat = self.latencies
         return (f"  {self.calls:>5}{len(self.answered):>9}{len(lat):>7}{pct(lat, 50):>7.0f}{pct(lat, 95):>7.0f}"
-                f"{pct(self.bot_ms, 95):>8.0f}{self.bad_share:>9.3%}{self.short_share:>8.2%}{self.phone_stalls:>7}"
+                f"{pct(self.bot_ms, 95):>8.0f}{self.bad_share:>9.3%}{self.short_share:>8.2%}{self.bot_late:>9.3%}"
+                f"{self.phone_late:>9.3%}"
                 f"{self.wrong_answers:>7}"
                 f"{self.cluster_cpu_s / max(self.wall_s, 1e-9):>7.2f}   {spread:<10}{refused:<12}"
                 f"{'pass' if self.passed else 'FAIL'}")
+
+
+def late_share(clocks: Iterable[Optional[dict]]) -> float:
+    """Of clock punctualities (voicebot.telephony.media.FramePort.clock_lateness), the share of
+    ticks LATE_TICK_MS or more late."""
+    clocks = [c for c in clocks if c]
+    return sum(c[f"late_{LATE_TICK_MS}ms"] for c in clocks) / max(1, sum(c["ticks"] for c in clocks))
 
 
 def turn_latencies(records: Iterable[dict], turns: int) -> List[float]:
@@ -613,8 +628,8 @@ def run(root: Path, workers_max: int, max_rate: int, max_calls: int, soak_minute
 
 
 RATE_HEAD = "   rate  calls answered    share timeouts  p50 ms  p95 ms   not 200"
-CAPACITY_HEAD = ("  calls answered  turns    p50    p95 bot p95   frames   short stalls  wrong  cores   per worker"
-                 "  refused")
+CAPACITY_HEAD = ("  calls answered  turns    p50    p95 bot p95   frames   short bot late phone late  wrong  cores"
+                 "   per worker  refused")
 
 
 def result_lines(bench: Bench, rates: dict, capacities: dict, ready: dict, soak_lines: List[str], max_rate: int,
@@ -644,8 +659,9 @@ def result_lines(bench: Bench, rates: dict, capacities: dict, ready: dict, soak_
               f"caller <= {line.max_p95_ms} ms and < {MAX_BAD_FRAMES:.0%} of the bot's frames late or missing at the callers;",
               "p50/p95: at the caller, end of its speech to the bot's first audio heard; bot p95: the bot's own "
               "(records' turn_ms); frames: the bot's, late or missing at the callers; short: frames the callers' "
-              f"own audio clock missed; stalls: times it stalled {CLOCK_STALL_S * 1000:.0f} ms or more (the callers' "
-              "doing); cores: the cluster's CPU seconds per second (callers not counted)"]
+              f"own audio clock missed; bot late / phone late: the share of the bot's frames that its audio clock sent, "
+              f"and that the callers' audio clocks fetched, {LATE_TICK_MS} ms or more after their time (each side's doing); "
+              "cores: the cluster's CPU seconds per second (callers not counted)"]
     for workers, (best, levels) in capacities.items():
         lines += [f" {workers} worker{'s' if workers > 1 else ''}:", CAPACITY_HEAD, *[level.line() for level in levels],
                   f"  most simultaneous calls: {best if best is not None else 'none'}"

@@ -30,9 +30,11 @@ class TransferStatus:
 @dataclass(frozen=True)
 class HungUp:
     """The caller's call is over (either side hung up); `received`: what its audio stream
-    received from the caller (voicebot.telephony.sip.audio_received), if it had one."""
+    received from the caller (voicebot.telephony.sip.audio_received), if it had one; `sent`: how
+    punctually the bot's frames went out (voicebot.telephony.media.FramePort.clock_lateness)."""
     status: Optional[int] = None
     received: Optional[dict] = None
+    sent: Optional[dict] = None
 
 
 # The bot's calls to agents for a queued caller, by the leg's Call-ID.

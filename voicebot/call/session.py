@@ -161,10 +161,11 @@ class CallSession:
                 await self._answering(self._on_key(digit))
             case TransferStatus():
                 self._on_transfer_status(event)
-            case HungUp(received=received):
+            case HungUp(received=received, sent=sent):
                 by = "bot" if self.status.over else "caller"
                 self.record.add(Kind.HANGUP, by=by, **(self._cut_off() if by == "caller" else {}),
-                                **({"audio_in": received} if received else {}))
+                                **({"audio_in": received} if received else {}),
+                                **({"audio_out": sent} if sent else {}))
                 self.ended = True
 
     def _hold_text_turns(self) -> None:

@@ -60,6 +60,7 @@ class BotCall(pj.Call):
         self.sip_call_id = ""
         self.refused_as: Optional[int] = None  # its key in PhoneLine.refusing, if refused
         self.received: Optional[dict] = None  # what its audio stream received, once that ended
+        self.sent: Optional[dict] = None  # how punctually its frames were sent (FramePort.clock_lateness)
 
     # SIP thread callbacks
     def onCallState(self, prm) -> None:
@@ -79,6 +80,8 @@ class BotCall(pj.Call):
             self.received = audio_received(self, prm.streamIdx)
         except pj.Error as error:
             logger.warning("call %s: no audio statistics (%s)", self.sip_call_id, pj_error_text(error))
+        if self.port is not None:
+            self.sent = self.port.clock_lateness()
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # RFC 4733 and SIP INFO alike
         self.line.post(self, KeyPressed(prm.digit))
@@ -88,7 +91,7 @@ class BotCall(pj.Call):
         prm.cont = not prm.finalNotify
 
     def hung_up(self, status_code: Optional[int]):
-        return HungUp(status_code, self.received)
+        return HungUp(status_code, self.received, self.sent)
 
 
 class AgentLeg(BotCall):

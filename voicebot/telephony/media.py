@@ -6,6 +6,7 @@ bytes into a queue (in) and take prepared frames from a deque (out), never anyth
 
 import collections
 import ctypes
+from array import array
 import queue
 import sys
 import time
@@ -16,6 +17,10 @@ import pjsua2 as pj
 from voicebot.audio.format import FRAME_BYTES, FRAME_MS, RATE  # the conference bridge runs at RATE
 
 SILENT_FRAME = bytes(FRAME_BYTES)
+FRAME_S = FRAME_MS / 1000
+# How late a clock tick may be: 10 ms is half a frame, 20 ms a whole one (a receiver whose jitter
+# buffer holds one frame goes without), 40 ms two (the clock thread stalled).
+LATE_MS = (10, 20, 40)
 _POINTERS = ctypes.POINTER(ctypes.c_void_p * 2)
 
 
@@ -58,6 +63,16 @@ def audio_format() -> pj.MediaFormatAudio:
     fmt.frameTimeUsec = FRAME_MS * 1000
     fmt.avgBps = fmt.maxBps = RATE * 16
     return fmt
+
+
+def clock_lateness(ticks: List[float]) -> dict:
+    """Of a clock's ticks (each one's time less its place on a 20 ms grid): how many, how many came
+    LATE_MS or more after their place on the grid the earliest sets, and the latest. A tick that
+    comes late is a frame the far end gets late."""
+    grid = min(ticks, default=0.0)
+    late_ms = [(at - grid) * 1000 for at in ticks]
+    return {"ticks": len(ticks), **{f"late_{ms}ms": sum(late >= ms for late in late_ms) for ms in LATE_MS},
+            "max_late_ms": round(max(late_ms, default=0.0), 1)}
 
 
 class SendQueue:
@@ -113,17 +128,24 @@ class FramePort(SendQueue, pj.AudioMediaPort):
         self.heard: "queue.SimpleQueue[Tuple[float, bytes]]" = queue.SimpleQueue()
         self._clear_sent()
         self.last_sent_at: Optional[float] = None
+        self._ticks = array("d")  # each clock tick's time less its place on the 20 ms grid
+
+    def clock_lateness(self) -> dict:
+        """How punctually the bridge's clock asked for this call's frames, each sent on at once."""
+        return clock_lateness(self._ticks.tolist())
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
             self.heard.put((time.monotonic(), frame_bytes(frame.buf)))
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        now = time.monotonic()
+        self._ticks.append(now - len(self._ticks) * FRAME_S)
         chunk = self._next_frame()
         if chunk is None:
             chunk = SILENT_FRAME
         else:
-            self.last_sent_at = time.monotonic()
+            self.last_sent_at = now
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = pj.ByteVector(chunk)
         frame.size = len(chunk)

@@ -42,7 +42,6 @@ SPEECH_DBFS = -45.0
 SILENCE_DBFS = -60.0
 END_OF_BOT_TURN_S = 1.2
 BARGE_IN_AFTER_S = 0.5
-CLOCK_STALL_S = 0.06  # three frames: the phone's own audio clock stalled (its GIL was held)
 PAUSE_S = 0.6  # "..." in a --say turn: longer than the usual end-of-turn silence (300 ms)
 
 
@@ -119,16 +118,11 @@ class Ear:
         self.audio = bytearray()
         self.segments: List[List[float]] = []  # [start, end] monotonic
         self.last_loud: Optional[float] = None
-        self.last_at: Optional[float] = None
-        self.clock_stalls = 0  # gaps of CLOCK_STALL_S or more between frames heard: the phone's doing
 
     def drain(self) -> None:
         while not self.port.heard.empty():
             at, frame = self.port.heard.get()
             self.audio += frame
-            if self.last_at is not None and at - self.last_at >= CLOCK_STALL_S:
-                self.clock_stalls += 1
-            self.last_at = at
             if level_dbfs(frame) > SPEECH_DBFS:
                 if self.segments and at - self.segments[-1][1] < 0.3:
                     self.segments[-1][1] = at
@@ -233,7 +227,7 @@ class TestPhone:
             hung_up_by="bot" if hung_up_by_bot else "caller", status=call.status)
         if received:
             timeline["received"] = {**received, "frames_heard": len(ear.audio) // FRAME_BYTES,
-                                    "clock_stalls": ear.clock_stalls}
+                                    "clock": call.port.clock_lateness()}
         if record:
             record.write_bytes(Speech(bytes(ear.audio), RATE).wav_bytes())
         if call.disconnected.is_set():  # else the port may still carry the call's audio
