@@ -64,18 +64,14 @@ class SipStack:
     `make_account(endpoint)` is called on that thread once the transports are up and returns
     the pjsua2 Account that receives or places calls. `on_stop()` runs there before shutdown
     (hang up calls, stop media); afterwards the account is deleted and the library destroyed.
-    `jitter_floor_ms`: the least the calls' jitter buffers hold (pjsua's adaptive buffers shrink
-    to one frame, 20 ms, on a quiet network).
     """
 
     def __init__(self, host: str, port: int, transports: Iterable[str], codecs: Iterable[str],
                  make_account: Callable[[pj.Endpoint], pj.Account],
-                 on_stop: Callable[[], None] = lambda: None, user_agent: str = "voicebot",
-                 jitter_floor_ms: Optional[int] = None):
+                 on_stop: Callable[[], None] = lambda: None, user_agent: str = "voicebot"):
         self.host, self.requested_port = host, port
         self.transports, self.codecs = list(transports), list(codecs)
         self.make_account, self.on_stop, self.user_agent = make_account, on_stop, user_agent
-        self.jitter_floor_ms = jitter_floor_ms
         self.port: Optional[int] = None
         self.ports = PortPool(user_agent)  # media ports for calls, SIP thread only
         self.endpoint: Optional[pj.Endpoint] = None
@@ -193,8 +189,6 @@ class SipStack:
         # without calls, and a call's port removed from the bridge meanwhile is never freed: one
         # slot lost per call, and after about 250 calls every call failed with 488.
         config.medConfig.sndAutoCloseTime = -1
-        if self.jitter_floor_ms is not None:
-            config.medConfig.jbMinPre = self.jitter_floor_ms
         ep.libInit(config)
         _set_transaction_timeout(TRANSACTION_TIMEOUT_MS)
         ep.audDevManager().setNullDev()
