@@ -6,10 +6,10 @@ bytes into a queue (in) and take prepared frames from a deque (out), never anyth
 
 import collections
 import ctypes
-from array import array
 import queue
 import sys
 import time
+from array import array
 from typing import Deque, List, Optional, Tuple
 
 import pjsua2 as pj
