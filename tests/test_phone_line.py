@@ -49,6 +49,15 @@ def test_greeting_is_heard_with_speech_energy_and_its_length(bot, inst, tmp_path
     assert sent["ticks"] >= sent["late_10ms"] >= sent["late_20ms"] >= sent["late_40ms"] >= 0 <= sent["max_late_ms"]
 
 
+def test_a_caller_can_keep_a_jitter_buffer_floor_as_real_phones_do(bot):
+    """bench cluster judges the bot's audio at phones whose jitter buffers keep 40 ms, as real
+    phones keep 40-60 ms: pjsua's own adaptive buffer shrinks to one frame (20 ms) on loopback."""
+    floored = place_call(bot.sip_uri(DEMO_CITY), "--jitter-floor-ms", "80", timeout=5)["received"]
+    own = place_call(bot.sip_uri(DEMO_CITY), timeout=5)["received"]
+    assert floored["jitter_floor_ms"] == 80 and floored["jbuf_delay_ms"] >= 70, floored
+    assert own["jitter_floor_ms"] is None and own["jbuf_delay_ms"] < 70, own
+
+
 def test_keypad_1_answers_the_first_menu_topic(bot):
     timeline = place_call(bot.sip_uri(DEMO_CITY), "--dtmf", "1")
     turn = timeline["turns"][0]

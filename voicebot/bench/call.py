@@ -245,18 +245,22 @@ def peak_rss(bot: BotProcess) -> Iterator[List[float]]:
         sampler.join()
 
 
-def place_calls(uri: str, turns: List[str], calls: int, timeout: float, lang: str = "ko") -> List[dict]:
+def place_calls(uri: str, turns: List[str], calls: int, timeout: float, lang: str = "ko",
+                jitter_floors: Sequence[Optional[int]] = (None,)) -> List[dict]:
     """`calls` calls at once playing `turns` (voicebot call arguments), from as few `voicebot
-    call` processes as hold them; their starts spread evenly over STAGGER_WINDOW_S."""
-    processes = math.ceil(calls / MAX_CALLS)
+    call` processes as hold them, but one per jitter buffer floor (process i's phone has
+    jitter_floors[i % len]; None: pjsua's own); their starts spread evenly over STAGGER_WINDOW_S."""
+    processes = max(min(calls, len(jitter_floors)), math.ceil(calls / MAX_CALLS))
     gap = STAGGER_WINDOW_S / calls
     callers = []
     for index in range(processes):
         time.sleep(gap if index else 0)
         share = len(range(index, calls, processes))  # calls index, index + processes, ...
+        floor = jitter_floors[index % len(jitter_floors)]
         callers.append(subprocess.Popen(
             [sys.executable, "-m", "voicebot.cli", "call", uri, "--lang", lang, "--json", "--timeout", str(timeout),
-             "--calls", str(share), "--concurrent", str(share), "--stagger", str(gap * processes), *turns],
+             "--calls", str(share), "--concurrent", str(share), "--stagger", str(gap * processes),
+             *(["--jitter-floor-ms", str(floor)] if floor is not None else []), *turns],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
     return [timeline for caller in callers for timeline in timelines_of(caller)]
 

@@ -112,9 +112,13 @@ def demo(obj: Context, line_id: str) -> None:
               help="With --calls: seconds between the starts of the first calls.")
 @click.option("--from", "number", default="caller", show_default=True,
               help="Calling number (the From user part: the bot's caller ID).")
+@click.option("--jitter-floor-ms", type=click.IntRange(0), default=None,
+              help="The least the phone's jitter buffer holds, as a real phone's (default: pjsua's, "
+                   "which shrinks to 20 ms on loopback).")
 @click.pass_context
 def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_json: bool, timeout: float,
-         accept_transfer: bool, calls: int, concurrent: int, stagger: float, number: str) -> None:
+         accept_transfer: bool, calls: int, concurrent: int, stagger: float, number: str,
+         jitter_floor_ms: Optional[int]) -> None:
     """Dial a bot and play caller turns, in order: --say TEXT (" ... " in it: a 0.6 s pause),
     --wav FILE, --dtmf DIGITS, --wait SECONDS (then the next turn plays whatever the bot does:
     hold music never goes quiet); --barge-in before a turn speaks it over the bot. Prints what
@@ -125,14 +129,14 @@ def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_jso
         turns = parse_turns(ctx.args, lang)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    transport = "tcp" if ";transport=tcp" in uri.lower() else "udp"
+    phone = TestPhone(number=number, transport=transport, jitter_floor_ms=jitter_floor_ms)
     if calls > 1:
         if record or accept_transfer:
             raise click.UsageError("--record and --accept-transfer are for a single call, not with --calls")
-        _call_many(uri, turns, calls, concurrent, stagger, timeout, as_json, number)
+        _call_many(uri, turns, calls, concurrent, stagger, timeout, as_json, phone)
         return
-    transport = "tcp" if ";transport=tcp" in uri.lower() else "udp"
-    timeline = TestPhone(number=number, transport=transport).run(uri, turns, record, timeout,
-                                                                 accept_transfer=accept_transfer)
+    timeline = phone.run(uri, turns, record, timeout, accept_transfer=accept_transfer)
     if as_json:
         click.echo(timeline_json(timeline))
     else:
@@ -142,10 +146,10 @@ def call(ctx: click.Context, uri: str, lang: str, record: Optional[Path], as_jso
 
 
 def _call_many(uri: str, turns: list, calls: int, concurrent: int, stagger: float, timeout: float,
-               as_json: bool, number: str) -> None:
-    from voicebot.testing.phone import TestPhone, timeline_json
+               as_json: bool, phone) -> None:
+    from voicebot.testing.phone import timeline_json
 
-    with TestPhone(number=number) as phone:
+    with phone:
         try:
             timelines = phone.place_many(uri, turns, calls, concurrent, timeout, stagger)
         except ValueError as error:

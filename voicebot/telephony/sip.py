@@ -41,6 +41,7 @@ MEDIA_SETUPS_PER_WINDOW, MEDIA_WINDOW_S = 16, 0.6
 # A phone ACKs within a round trip; a BYE or INFO gets its answer as fast. (An INVITE we send
 # waits longer: its timer stops at the first provisional response.)
 TRANSACTION_TIMEOUT_MS = 5000
+PJMEDIA_JB_DISCARD_NONE = 0  # pjmedia/jbuf.h: discard nothing but what overflows the buffer
 
 
 class SipError(RuntimeError):
@@ -54,6 +55,17 @@ def _set_transaction_timeout(ms: int) -> None:
     library.pjsip_tsx_set_timers(0, 0, 0, ms)  # 0: leave T1, T2, T4 as they are
 
 
+def _hold_jitter_floor(media: pj.MediaConfig, ms: int) -> None:
+    """Jitter buffers that start with `ms` and keep it. jbMinPre alone bounds only the prefetch
+    after a buffer ran dry: pjsua's progressive discard shrinks a buffer to one frame on a quiet
+    network. The wheel gives the discard algorithm only as a SWIG copy of an opaque enum: set
+    the copy in place and assign it back."""
+    media.jbInit = media.jbMinPre = ms
+    algorithm = media.jbDiscardAlgo
+    ctypes.c_int.from_address(int(algorithm)).value = PJMEDIA_JB_DISCARD_NONE
+    media.jbDiscardAlgo = algorithm
+
+
 def pj_error_text(error: Exception) -> str:
     return getattr(error, "info", lambda: str(error))() if isinstance(error, pj.Error) else str(error)
 
@@ -64,14 +76,18 @@ class SipStack:
     `make_account(endpoint)` is called on that thread once the transports are up and returns
     the pjsua2 Account that receives or places calls. `on_stop()` runs there before shutdown
     (hang up calls, stop media); afterwards the account is deleted and the library destroyed.
+    `jitter_floor_ms`: what the calls' jitter buffers hold at least, as a real phone's (pjsua's
+    own adaptive buffers shrink to one frame, 20 ms, on a quiet network).
     """
 
     def __init__(self, host: str, port: int, transports: Iterable[str], codecs: Iterable[str],
                  make_account: Callable[[pj.Endpoint], pj.Account],
-                 on_stop: Callable[[], None] = lambda: None, user_agent: str = "voicebot"):
+                 on_stop: Callable[[], None] = lambda: None, user_agent: str = "voicebot",
+                 jitter_floor_ms: Optional[int] = None):
         self.host, self.requested_port = host, port
         self.transports, self.codecs = list(transports), list(codecs)
         self.make_account, self.on_stop, self.user_agent = make_account, on_stop, user_agent
+        self.jitter_floor_ms = jitter_floor_ms
         self.port: Optional[int] = None
         self.ports = PortPool(user_agent)  # media ports for calls, SIP thread only
         self.endpoint: Optional[pj.Endpoint] = None
@@ -189,6 +205,8 @@ class SipStack:
         # without calls, and a call's port removed from the bridge meanwhile is never freed: one
         # slot lost per call, and after about 250 calls every call failed with 488.
         config.medConfig.sndAutoCloseTime = -1
+        if self.jitter_floor_ms is not None:
+            _hold_jitter_floor(config.medConfig, self.jitter_floor_ms)
         ep.libInit(config)
         _set_transaction_timeout(TRANSACTION_TIMEOUT_MS)
         ep.audDevManager().setNullDev()

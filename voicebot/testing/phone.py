@@ -142,11 +142,13 @@ class TestPhone:
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    def __init__(self, host: str = "127.0.0.1", number: str = "caller", transport: str = "udp"):
+    def __init__(self, host: str = "127.0.0.1", number: str = "caller", transport: str = "udp",
+                 jitter_floor_ms: Optional[int] = None):
         self.host, self.number = host, number  # number: the user part of From, what caller ID shows
         self.calls: Dict[PlacedCall, PhoneCall] = {}  # until disconnected; SIP thread only
         self.stack = SipStack(host, 0, [transport], ["G722/16000", "PCMA/8000", "PCMU/8000"],
-                              self._make_account, self._hang_up_all, user_agent="voicebot-test-phone")
+                              self._make_account, self._hang_up_all, user_agent="voicebot-test-phone",
+                              jitter_floor_ms=jitter_floor_ms)
 
     def start(self) -> "TestPhone":
         self.stack.start()
@@ -227,7 +229,7 @@ class TestPhone:
             hung_up_by="bot" if hung_up_by_bot else "caller", status=call.status)
         if received:
             timeline["received"] = {**received, "frames_heard": len(ear.audio) // FRAME_BYTES,
-                                    "clock": call.port.clock_lateness()}
+                                    "clock": call.port.clock_lateness(), "jitter_floor_ms": self.stack.jitter_floor_ms}
         if record:
             record.write_bytes(Speech(bytes(ear.audio), RATE).wav_bytes())
         if call.disconnected.is_set():  # else the port may still carry the call's audio
