@@ -430,8 +430,12 @@ def test_an_early_answer_that_would_hand_off_waits_for_the_turn_s_end(installati
             call.ear.pause(text)
             await call.until(lambda: call.rasa.conversations.get(call.session.call_id) == [])  # sent, taken back
             assert not call.said("Et øjeblik.") and not call.events("bot")
+            # The turn is not over: text turns still wait for its answer (calls first).
+            calls_first = call.session.dialogue.calls_first
+            assert call.session.call_id in calls_first.answering
             call.ear.end(text)
             await call.until(lambda: call.said("Et øjeblik."))
+            assert call.session.call_id not in calls_first.answering
             assert call.rasa.conversations[call.session.call_id] == [text] and len(call.events("bot")) == 1
             assert call.events("bot")[0]["handoff"]["reason"] == "requested"
     run(scenario)

@@ -144,8 +144,8 @@ class CallSession:
                 self._hold_text_turns()
             case BargeIn(at=at):
                 self._on_barge_in(at)
-            case Answerable():
-                await self._answering(self._answer_early(event))
+            case Answerable():  # the turn goes on: text turns wait until its answer is heard or ended
+                await self._answer_early(event)
             case WentOn():
                 self._went_on()
             case Utterance():
