@@ -65,12 +65,13 @@ def clock(ticks=1000, late=0):
     return {"ticks": ticks, "late_10ms": late, "late_20ms": 0, "late_40ms": 0, "max_late_ms": 12.0 if late else 2.0}
 
 
-def timeline(call_id, latencies=(300, 320), bad=0, status=None, late=0, floor=40):
+def timeline(call_id, latencies=(300, 320), bad=0, status=None, late=0, floor=40, prefetch=0):
     if status:
         return {"connected": False, "status": status, "turns": []}
     return {"connected": True, "call_id": call_id, "turns": [{"latency_ms": ms} for ms in latencies],
             "received": {"media_ms": 20_000, "jbuf_empty": bad, "jbuf_lost": 0, "jbuf_discarded": 0,
-                         "frames_heard": 1000, "clock": clock(late=late), "jitter_floor_ms": floor}}
+                         "frames_heard": 1000, "clock": clock(late=late), "jitter_floor_ms": floor,
+                         "jbuf_prefetch": prefetch}}
 
 
 def record(call_id, worker="worker-1", intents=(INTENT, INTENT), late=0):
@@ -98,6 +99,8 @@ def test_a_level_passes_with_every_call_answered_recorded_on_time_and_clean():
     # A phone whose jitter buffer keeps pjsua's one frame counts apart (strict), not in the measure.
     strict = level([timeline("a", bad=20, floor=None), timeline("b", bad=1)], [record("a"), record("b")])
     assert (strict.strict_share, strict.bad_share) == (20 / 1000, 1 / 1000) and strict.passed
+    # The frame a 40 ms buffer plays empty while it first fills is no bot frame late or missing.
+    assert level([timeline("a", bad=1, prefetch=1), timeline("b", bad=3, prefetch=1)], []).bad_share == 2 / 2000
 
 
 def test_a_level_fails_on_a_busy_worker_a_late_or_missing_turn_bad_frames_or_a_lost_record():

@@ -55,6 +55,8 @@ def test_a_caller_can_keep_a_jitter_buffer_floor_as_real_phones_do(bot):
     floored = place_call(bot.sip_uri(DEMO_CITY), "--jitter-floor-ms", "80", timeout=5)["received"]
     own = place_call(bot.sip_uri(DEMO_CITY), timeout=5)["received"]
     assert floored["jitter_floor_ms"] == 80 and floored["jbuf_delay_ms"] >= 70, floored
+    # Filling to it at the start, the buffer plays 3 frames empty (pjsua counts them): no bot frame is late.
+    assert floored["jbuf_prefetch"] == 3 and floored["jbuf_empty"] >= 3, floored
     assert own["jitter_floor_ms"] is None and own["jbuf_delay_ms"] < 70, own
 
 

@@ -51,8 +51,10 @@ STORED_EVENTS = set(Kind) - TURN_EVENTS - {Kind.WORKER_LOST}
 
 def frames_late_or_missing(audio_in: dict) -> int:
     """Of a stream's receive statistics (a hangup's audio_in; telephony.sip.audio_received): the
-    jitter buffer's frames that were missing when due, lost, or came too late to play."""
-    return audio_in["jbuf_empty"] + audio_in["jbuf_lost"] + audio_in["jbuf_discarded"]
+    jitter buffer's frames that were missing when due, lost, or came too late to play; not those
+    it played while it filled to its floor at the start (jbuf_prefetch, pjsua counts them empty)."""
+    return max(0, audio_in["jbuf_empty"] - audio_in.get("jbuf_prefetch", 0)) + audio_in["jbuf_lost"] \
+        + audio_in["jbuf_discarded"]
 
 
 def without_taken_back(events: Iterable[dict]) -> List[dict]:

@@ -150,6 +150,12 @@ class TestPhone:
                               self._make_account, self._hang_up_all, user_agent="voicebot-test-phone",
                               jitter_floor_ms=jitter_floor_ms)
 
+    def _floor(self) -> dict:
+        """The jitter buffer's floor, and the frames it plays empty while it first fills to it: one
+        less than the floor holds (it plays from the frame that completes it)."""
+        floor = self.stack.jitter_floor_ms
+        return {"jitter_floor_ms": floor, "jbuf_prefetch": max(0, floor // FRAME_MS - 1) if floor else 0}
+
     def start(self) -> "TestPhone":
         self.stack.start()
         self.stack.register_this_thread("phone")
@@ -229,7 +235,7 @@ class TestPhone:
             hung_up_by="bot" if hung_up_by_bot else "caller", status=call.status)
         if received:
             timeline["received"] = {**received, "frames_heard": len(ear.audio) // FRAME_BYTES,
-                                    "clock": call.port.clock_lateness(), "jitter_floor_ms": self.stack.jitter_floor_ms}
+                                    "clock": call.port.clock_lateness(), **self._floor()}
         if record:
             record.write_bytes(Speech(bytes(ear.audio), RATE).wav_bytes())
         if call.disconnected.is_set():  # else the port may still carry the call's audio
