@@ -1,7 +1,8 @@
 """Audio in and out of a call through a pjsua2 AudioMediaPort.
 
 The port's callbacks run on the conference bridge's clock thread, every 20 ms: they only copy
-bytes into a queue (in) and take prepared frames from a deque (out), never anything slower.
+bytes into a queue (in) and take prepared frames from a deque (out), never anything slower, and
+read and write the frames' vectors in place rather than through SWIG's byte-by-byte conversion.
 """
 
 import collections
@@ -44,7 +45,31 @@ def _reads_in_place() -> bool:
         return False
 
 
+def _write_in_place(frame: pj.MediaFrame, chunk: bytes) -> None:
+    """Fill a frame's buffer (the vector it holds, not a copy) with `chunk` by one memmove: about
+    5 µs, where pj.ByteVector(chunk) converts it a byte at a time (about 30 µs a frame)."""
+    vector = frame.buf
+    vector.resize(len(chunk))
+    begin, _ = ctypes.cast(int(vector.this), _POINTERS).contents
+    if chunk:
+        ctypes.memmove(begin, chunk, len(chunk))
+
+
+def _write_by_copy(frame: pj.MediaFrame, chunk: bytes) -> None:
+    frame.buf = pj.ByteVector(chunk)
+
+
+def _writes_in_place() -> bool:
+    """Whether a frame written in place reads back the same through SWIG (checked once)."""
+    if frame_bytes is bytes:
+        return False
+    frame = pj.MediaFrame()
+    _write_in_place(frame, b"\x01\x02\x03")
+    return bytes(frame.buf) == b"\x01\x02\x03"
+
+
 frame_bytes = _bytes_in_place if _reads_in_place() else bytes
+write_frame = _write_in_place if _writes_in_place() else _write_by_copy
 
 
 def frames_of(pcm: bytes) -> list:
@@ -147,7 +172,7 @@ class FramePort(SendQueue, pj.AudioMediaPort):
         else:
             self.last_sent_at = now
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = pj.ByteVector(chunk)
+        write_frame(frame, chunk)
         frame.size = len(chunk)
 
 
