@@ -271,6 +271,9 @@ def test_an_agent_sees_the_conversation_of_a_call(dash, page):
     # How the caller's audio reached the bot, for a caller who says they were not heard.
     expect(page.locator("#call-audio")).to_have_text(
         re.compile(r"^\d+ packets, 0 lost \(0\.0%\), \d+ frames late or missing, jitter [\d.]+ ms$"))
+    # and how punctually the bot's own audio went out, to tell the bot's stalls from the line's
+    expect(page.locator("#call-audio-out")).to_have_text(
+        re.compile(r"^[1-9]\d* frames, \d+ sent 20 ms late or more \(the latest [\d.]+ ms\)$"))
 
 
 def test_a_trainer_assigns_an_utterance_retrains_and_the_bot_understands_it(dash, page):

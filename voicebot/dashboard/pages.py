@@ -354,7 +354,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
             call = {"id": call_id, "state": stored["call"]["outcome"] or "live",
                     **{key: stored["call"][key] for key in ("tenant", "outcome", "topic", "handoff_reason")},
                     "municipality": _municipality_name(inst, stored["call"]["tenant"], stored["call"]["municipality"]),
-                    "audio_in": _audio_in(stored["events"])}
+                    "audio_in": _audio_in(stored["events"]), "audio_out": _audio_out(stored["events"])}
         elif record is not None:
             turns = conversation(record.events)
             said = [e["municipality"] for e in record.events if e["event"] == Kind.BOT and e.get("municipality")]
@@ -384,6 +384,16 @@ def _audio_in(events: List[dict]) -> Optional[str]:
     return (f"{packets} packets, {lost} lost ({lost / max(1, packets + lost):.1%}), "
             f"{frames_late_or_missing(received)} frames late or missing, "
             f"jitter {received['jitter_ms']:g} ms")
+
+
+def _audio_out(events: List[dict]) -> Optional[str]:
+    """How punctually the bot sent its audio (the hangup event's audio_out): frames sent 20 ms
+    late or more are the bot's doing, whatever the caller's line made of them."""
+    sent = next((e["data"].get("audio_out") for e in events if e["kind"] == "hangup" and e["data"]), None)
+    if not sent:
+        return None
+    return (f"{sent['ticks']} frames, {sent['late_20ms']} sent 20 ms late or more "
+            f"(the latest {sent['max_late_ms']:g} ms)")
 
 
 def _municipality_name(inst: Installation, line_id: str, municipality: Optional[str]) -> Optional[str]:
