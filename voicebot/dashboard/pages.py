@@ -354,7 +354,7 @@ def dashboard(inst: Installation, dialogue: Dialogue, records: RecordStore, phon
             call = {"id": call_id, "state": stored["call"]["outcome"] or "live",
                     **{key: stored["call"][key] for key in ("tenant", "outcome", "topic", "handoff_reason")},
                     "municipality": _municipality_name(inst, stored["call"]["tenant"], stored["call"]["municipality"]),
-                    "audio_in": _audio_in(stored["events"]), "audio_out": _audio_out(stored["events"])}
+                    **_audio(_hangup_data(stored["events"]))}
         elif record is not None:
             turns = conversation(record.events)
             said = [e["municipality"] for e in record.events if e["event"] == Kind.BOT and e.get("municipality")]
@@ -374,10 +374,18 @@ class _Redirect(Exception):
         self.location = location
 
 
-def _audio_in(events: List[dict]) -> Optional[str]:
+def _hangup_data(events: List[dict]) -> dict:
+    """What the call's hangup event recorded (its audio both ways), empty before it."""
+    return next((e["data"] for e in events if e["kind"] == "hangup" and e["data"]), {})
+
+
+def _audio(hangup: dict) -> dict:
+    return {"audio_in": _audio_in(hangup.get("audio_in")), "audio_out": _audio_out(hangup.get("audio_out"))}
+
+
+def _audio_in(received: Optional[dict]) -> Optional[str]:
     """How the caller's audio reached the bot (the hangup event's audio_in): what to look at first
     when a caller was not understood."""
-    received = next((e["data"].get("audio_in") for e in events if e["kind"] == "hangup" and e["data"]), None)
     if not received:
         return None
     packets, lost = received["rtp_packets"], received["rtp_lost"]
@@ -386,10 +394,9 @@ def _audio_in(events: List[dict]) -> Optional[str]:
             f"jitter {received['jitter_ms']:g} ms")
 
 
-def _audio_out(events: List[dict]) -> Optional[str]:
+def _audio_out(sent: Optional[dict]) -> Optional[str]:
     """How punctually the bot sent its audio (the hangup event's audio_out): frames sent 20 ms
     late or more are the bot's doing, whatever the caller's line made of them."""
-    sent = next((e["data"].get("audio_out") for e in events if e["kind"] == "hangup" and e["data"]), None)
     if not sent:
         return None
     return (f"{sent['ticks']} frames, {sent['late_20ms']} sent 20 ms late or more "
